@@ -1,0 +1,1 @@
+//! The Notary-dialect TUF core: pure, synchronous, no I/O.
