@@ -1,1 +1,13 @@
-//! registry
+//! The OCI registry side: image references, credentials and the registry client.
+//!
+//! The registry is only storage: nothing read from it is trusted until it hashes to a digest
+//! that came from verified TUF metadata (or, for resolving a tag, from the registry itself).
+
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod reference;
+
+pub use client::{RegistryClient, ResolvedImage};
+pub use error::RegistryError;
+pub use reference::{Digest, ImageRef};

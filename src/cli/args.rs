@@ -1,0 +1,255 @@
+//! The command line, as clap parses it. Values stay raw strings here; `cli::run` validates them
+//! into typed values before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 internal error, 2 usage or bad input, 3 untrusted, 4 stale, 5 rollback or \
+freeze, 6 unavailable, 7 conflict, 8 local state, 9 not found, 10 policy denied.
+
+IMAGE follows Docker's reference grammar: 'alpine' means docker.io/library/alpine:latest.";
+
+/// Signed, verified metadata for container images, stored in the image's own registry.
+#[derive(Debug, Parser)]
+#[command(name = "manifesto", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Notary server URL [default: Docker's: notary.docker.io for Docker Hub, else https://<registry host>]
+    #[arg(long, global = true, env = "MANIFESTO_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Where keys, the trust cache and config.json live
+    #[arg(long, global = true, env = "MANIFESTO_TRUST_DIR", value_name = "DIR")]
+    pub trust_dir: Option<PathBuf>,
+    /// Extra CA bundle (PEM) to trust for TLS to the registry and the Notary server
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign and store a piece of metadata for an image
+    Put(PutArgs),
+    /// Verify, then print or write a piece of metadata
+    Get(GetArgs),
+    /// List the metadata of an image, or every image of a repository with --all
+    List(ListArgs),
+    /// Remove a piece of metadata (a signed removal)
+    Delete(DeleteArgs),
+    /// Gate: check that images meet requirements (CI and deploy)
+    Verify(VerifyArgs),
+    /// Create the Notary repository (trust data) of an image repository
+    Init(RepoArg),
+    /// Inspect trust data
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Rebuild the _manifesto index and missing manifesto manifests from the signed targets
+    Repair(RepoArg),
+    /// Manage delegations: who may sign which metadata types
+    #[command(subcommand)]
+    Delegate(DelegateCommand),
+    /// Manage signing keys
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Resolve an image reference to its manifest digest
+    Resolve(ResolveArgs),
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Image reference (tag or digest)
+    pub image: String,
+    /// Metadata type, e.g. approvals, scan, seccomp
+    #[arg(value_name = "TYPE")]
+    pub metadata_type: String,
+    /// File to store; '-' or absent reads stdin
+    pub file: Option<PathBuf>,
+    /// Delegation role to sign with (e.g. targets/qa) [default: targets]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Media type of the blob [default: application/json when the bytes parse as JSON]
+    #[arg(long, value_name = "MT")]
+    pub media_type: Option<String>,
+    /// Annotation stored in the signed target (repeatable)
+    #[arg(long = "annotation", value_name = "K=V")]
+    pub annotations: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Image reference (tag or digest)
+    pub image: String,
+    /// Metadata type
+    #[arg(value_name = "TYPE")]
+    pub metadata_type: String,
+    /// Write to FILE instead of stdout (only after every check passed)
+    #[arg(short = 'O', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Refuse metadata signed longer ago than DUR (e.g. 24h, 7d)
+    #[arg(long, value_name = "DUR")]
+    pub max_age: Option<String>,
+    /// Accept only metadata signed by ROLE
+    #[arg(long, value_name = "ROLE")]
+    pub signed_by: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Image reference, or a repository with --all
+    pub target: String,
+    /// List every image of the repository that has metadata
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Image reference
+    pub image: String,
+    /// Metadata type
+    #[arg(value_name = "TYPE")]
+    pub metadata_type: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Images to check
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Requirement: TYPE[,role=R][,max-age=DUR][,min-signers=N] (repeatable)
+    #[arg(long = "require", value_name = "SPEC")]
+    pub requirements: Vec<String>,
+    /// Policy file (JSON or YAML) with requirements and Rego content rules
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoArg {
+    /// Repository, e.g. registry.example.com/team/app
+    pub repo: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Show roles, keys, thresholds, delegation paths, versions and expiries
+    Inspect(RepoArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DelegateCommand {
+    /// Allow the holders of KEYs to sign the given metadata TYPEs
+    Add(DelegateAddArgs),
+    /// Remove a delegation
+    Remove(DelegateNameArgs),
+    /// List delegations
+    List(RepoArg),
+}
+
+#[derive(Debug, Args)]
+pub struct DelegateAddArgs {
+    pub repo: String,
+    /// Delegation name (e.g. qa, becomes targets/qa)
+    pub name: String,
+    /// Public key or certificate PEM of a signer (repeatable)
+    #[arg(long = "key", value_name = "PUB.pem", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Metadata type the delegation may sign (repeatable)
+    #[arg(long = "type", value_name = "TYPE", required = true)]
+    pub types: Vec<String>,
+    /// Signatures required
+    #[arg(long, default_value_t = 1)]
+    pub threshold: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DelegateNameArgs {
+    pub repo: String,
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a signing key
+    Generate(KeyGenerateArgs),
+    /// List keys: role, repository, key ids, type
+    List,
+    /// Import keys from PEM/PKCS#8 files, or from a Docker trust directory
+    Import(KeyImportArgs),
+    /// Rotate a role's key (targets, snapshot, timestamp, root or a delegation)
+    Rotate(KeyRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// Key algorithm
+    #[arg(long = "type", value_enum, default_value_t = KeyAlgorithm::Ecdsa)]
+    pub algorithm: KeyAlgorithm,
+    /// Role the key is for (root, targets, or a delegation such as targets/qa)
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Also write the public key as PEM to FILE
+    #[arg(long, value_name = "FILE")]
+    pub public_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    Ecdsa,
+    Ed25519,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyImportArgs {
+    /// Key files (PEM, PKCS#8, encrypted or not)
+    #[arg(required_unless_present = "docker_trust")]
+    pub files: Vec<PathBuf>,
+    /// Import the Go notary / Docker trust keys from DIR [default: ~/.docker/trust]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub docker_trust: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRotateArgs {
+    pub repo: String,
+    /// targets, snapshot, timestamp, root or targets/<name>
+    pub role: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// Image reference (tag or digest)
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,142 @@
+//! The command-line front end: parsed flags become validated settings, then one command runs.
+//!
+//! `main.rs` only sets up logging and the runtime; everything a command does starts in [`run`].
+
+pub mod args;
+pub mod output;
+mod pending;
+mod resolve;
+
+use clap::CommandFactory;
+
+use self::args::{Cli, Command, DelegateCommand, KeyCommand, TrustCommand};
+use self::output::Output;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::manifesto::MetadataType;
+use crate::registry::ImageRef;
+use crate::registry::reference::RepositoryRef;
+
+/// What every command gets: validated settings and the output channel.
+pub struct Context {
+    pub settings: Settings,
+    pub output: Output,
+}
+
+/// Run one parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    let output = Output {
+        format: cli.global.output,
+        quiet: cli.global.quiet,
+    };
+    if let Command::Completions(args) = &cli.command {
+        let mut cmd = Cli::command();
+        clap_complete::generate(args.shell, &mut cmd, "manifesto", &mut std::io::stdout());
+        return Ok(());
+    }
+    let settings = Settings::resolve(
+        cli.global.trust_dir.clone(),
+        cli.global.server.clone(),
+        cli.global.tls_ca.clone(),
+    )?;
+    if let Some(server) = &settings.server {
+        let url = url::Url::parse(server).map_err(|_| {
+            Error::Usage(format!(
+                "--server {server:?} is not a URL: use e.g. https://notary.example.com:4443"
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::Usage(format!(
+                "--server {server:?} must be an http:// or https:// URL"
+            )));
+        }
+        settings.http.check_scheme(&url)?;
+    }
+    let ctx = Context { settings, output };
+    match cli.command {
+        Command::Resolve(args) => resolve::run(&ctx, &args.image).await,
+        Command::Put(args) => {
+            ImageRef::parse(&args.image)?;
+            MetadataType::parse(&args.metadata_type)?;
+            Err(pending::not_yet("put"))
+        }
+        Command::Get(args) => {
+            ImageRef::parse(&args.image)?;
+            MetadataType::parse(&args.metadata_type)?;
+            if let Some(age) = &args.max_age {
+                parse_duration(age)?;
+            }
+            Err(pending::not_yet("get"))
+        }
+        Command::List(args) => {
+            if args.all {
+                RepositoryRef::parse(&args.target)?;
+            } else {
+                ImageRef::parse(&args.target)?;
+            }
+            Err(pending::not_yet("list"))
+        }
+        Command::Delete(args) => {
+            ImageRef::parse(&args.image)?;
+            MetadataType::parse(&args.metadata_type)?;
+            Err(pending::not_yet("delete"))
+        }
+        Command::Verify(args) => {
+            for image in &args.images {
+                ImageRef::parse(image)?;
+            }
+            if args.requirements.is_empty() && args.policy.is_none() {
+                return Err(Error::Usage(
+                    "verify needs at least one --require TYPE[,role=R][,max-age=DUR][,min-signers=N] or a --policy FILE".into(),
+                ));
+            }
+            Err(pending::not_yet("verify"))
+        }
+        Command::Init(repo) => {
+            RepositoryRef::parse(&repo.repo)?;
+            Err(pending::not_yet("init"))
+        }
+        Command::Repair(repo) => {
+            RepositoryRef::parse(&repo.repo)?;
+            Err(pending::not_yet("repair"))
+        }
+        Command::Trust(TrustCommand::Inspect(repo)) => {
+            RepositoryRef::parse(&repo.repo)?;
+            Err(pending::not_yet("trust"))
+        }
+        Command::Delegate(cmd) => {
+            let repo = match &cmd {
+                DelegateCommand::Add(a) => {
+                    for t in &a.types {
+                        MetadataType::parse(t)?;
+                    }
+                    if a.threshold == 0 || a.threshold as usize > a.keys.len() {
+                        return Err(Error::Usage(format!(
+                            "--threshold {} needs between 1 and {} keys (one --key per signer)",
+                            a.threshold,
+                            a.keys.len()
+                        )));
+                    }
+                    &a.repo
+                }
+                DelegateCommand::Remove(a) => &a.repo,
+                DelegateCommand::List(a) => &a.repo,
+            };
+            RepositoryRef::parse(repo)?;
+            Err(pending::not_yet("delegate"))
+        }
+        Command::Key(cmd) => {
+            if let KeyCommand::Rotate(a) = &cmd {
+                RepositoryRef::parse(&a.repo)?;
+            }
+            Err(pending::not_yet("key"))
+        }
+        Command::Completions(_) => unreachable!("handled before settings are read"),
+    }
+}
+
+/// Durations such as `24h`, `7d`, `90m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, Error> {
+    humantime::parse_duration(s)
+        .map_err(|_| Error::Usage(format!("{s:?} is not a duration: use e.g. 30m, 24h or 7d")))
+}

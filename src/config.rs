@@ -1,0 +1,118 @@
+//! User configuration: `<trust-dir>/config.json`, merged with flags and environment.
+//!
+//! Flags win over environment variables, which win over the file. The result is validated once
+//! into [`Settings`] before any command runs, so commands never see raw strings.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::failure::Failure;
+use crate::http::{CaBundle, HttpError, HttpSettings};
+
+/// The configuration file, every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Notary server URL used when neither `--server` nor the environment names one.
+    pub server: Option<String>,
+    /// `host[:port]` of registries and Notary servers that may be reached over plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Extra CA bundle trusted for TLS, like `--tls-ca`.
+    pub tls_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca')"
+    )]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no trust directory: set --trust-dir or MANIFESTO_TRUST_DIR, or HOME")]
+    NoTrustDir,
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl ConfigError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            ConfigError::Read { .. } | ConfigError::Parse { .. } | ConfigError::NoTrustDir => {
+                Failure::LocalState
+            }
+            ConfigError::Http(e) => e.failure(),
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Load `<trust_dir>/config.json`; a missing file is an empty configuration.
+    pub fn load(trust_dir: &Path) -> Result<ConfigFile, ConfigError> {
+        let path = trust_dir.join("config.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse { path, source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+}
+
+/// Validated global settings every command starts from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub trust_dir: PathBuf,
+    /// Explicit Notary server URL (flag, environment or file), if any.
+    pub server: Option<String>,
+    pub http: HttpSettings,
+}
+
+impl Settings {
+    /// Merge flags (already merged with their environment variables by the CLI parser) with the
+    /// configuration file. `server` falls back to `DOCKER_CONTENT_TRUST_SERVER`, then the file.
+    pub fn resolve(
+        trust_dir: Option<PathBuf>,
+        server: Option<String>,
+        tls_ca: Option<PathBuf>,
+    ) -> Result<Settings, ConfigError> {
+        let trust_dir = match trust_dir {
+            Some(d) => d,
+            None => std::env::home_dir()
+                .filter(|h| !h.as_os_str().is_empty())
+                .map(|h| h.join(".manifesto"))
+                .ok_or(ConfigError::NoTrustDir)?,
+        };
+        let file = ConfigFile::load(&trust_dir)?;
+        let server = server
+            .or_else(|| {
+                std::env::var("DOCKER_CONTENT_TRUST_SERVER")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
+            .or(file.server);
+        let mut http = HttpSettings {
+            insecure_hosts: file.insecure_registries,
+            ..HttpSettings::default()
+        };
+        for ca in tls_ca.iter().chain(file.tls_ca.iter()) {
+            http.extra_ca_pem.push(CaBundle::read(ca)?);
+        }
+        Ok(Settings {
+            trust_dir,
+            server,
+            http,
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! The library's top-level error: every module error, each knowing its [`Failure`].
+//!
+//! Commands return this type; `Error::failure` is the single mapping from an error to the
+//! documented exit code (via [`Failure::exit_code`]).
+
+use crate::config::ConfigError;
+use crate::failure::Failure;
+use crate::http::HttpError;
+use crate::manifesto::metadata_type::MetadataTypeError;
+use crate::registry::RegistryError;
+use crate::registry::reference::ReferenceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    MetadataType(#[from] MetadataTypeError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Bad input caught by a command (a malformed flag value, an unusable file).
+    #[error("{0}")]
+    Usage(String),
+    /// A command of the documented surface whose capability is not in this build yet.
+    #[error("'manifesto {command}' is not available in this version yet: {why}")]
+    NotYetAvailable { command: String, why: &'static str },
+    #[error("cannot write output")]
+    Output(#[source] std::io::Error),
+}
+
+impl Error {
+    pub fn failure(&self) -> Failure {
+        match self {
+            Error::Reference(e) => e.failure(),
+            Error::MetadataType(e) => e.failure(),
+            Error::Registry(e) => e.failure(),
+            Error::Config(e) => e.failure(),
+            Error::Http(e) => e.failure(),
+            Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,
+            Error::Output(_) => Failure::Internal,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The manifesto flows: put, get, list, delete and verify, joining the TUF core and the registry.
+//!
+//! For now this holds the validated names those flows share; the flows themselves build on the
+//! TUF client and publisher.
+
+pub mod metadata_type;
+
+pub use metadata_type::MetadataType;

@@ -1,0 +1,173 @@
+//! Registry errors, each naming the registry, repository or digest involved.
+
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+
+use crate::failure::Failure;
+use crate::http::HttpError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry {registry} is unreachable")]
+    Unreachable {
+        registry: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{what} not found in {registry}/{repository}")]
+    NotFound {
+        registry: String,
+        repository: String,
+        what: String,
+    },
+    #[error(
+        "registry {registry} refused the credentials for {repository}: log in with 'docker login {registry}' or set REGISTRY_USERNAME and REGISTRY_PASSWORD"
+    )]
+    Unauthorized {
+        registry: String,
+        repository: String,
+    },
+    #[error("registry {registry} served content for {digest} that does not match that digest")]
+    DigestMismatch { registry: String, digest: String },
+    #[error("blob {digest} from {registry} is larger than the {limit} bytes allowed")]
+    TooLarge {
+        registry: String,
+        digest: String,
+        limit: u64,
+    },
+    #[error("registry {registry} returned an error for {repository}")]
+    Protocol {
+        registry: String,
+        repository: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("registry {registry} answered with a server error for {repository}")]
+    Server {
+        registry: String,
+        repository: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("cannot read the Docker credentials for {registry}: {reason}")]
+    Credentials { registry: String, reason: String },
+    #[error("the manifest of {reference} is not valid JSON")]
+    BadManifest {
+        reference: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("local I/O failed on {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl RegistryError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            RegistryError::Unreachable { .. } | RegistryError::Server { .. } => {
+                Failure::Unavailable
+            }
+            RegistryError::NotFound { .. } => Failure::NotFound,
+            RegistryError::Unauthorized { .. } | RegistryError::Credentials { .. } => {
+                Failure::LocalState
+            }
+            RegistryError::DigestMismatch { .. }
+            | RegistryError::TooLarge { .. }
+            | RegistryError::BadManifest { .. } => Failure::Untrusted,
+            RegistryError::Protocol { .. } => Failure::Unavailable,
+            RegistryError::Io { .. } => Failure::LocalState,
+            RegistryError::Http(e) => e.failure(),
+        }
+    }
+
+    /// Classify an oci-client error for `registry`/`repository`; `what` names the object asked for
+    /// (used when the registry says it does not exist).
+    pub(crate) fn from_oci(
+        registry: &str,
+        repository: &str,
+        what: &str,
+        err: OciDistributionError,
+    ) -> RegistryError {
+        let registry = registry.to_string();
+        let repository = repository.to_string();
+        match err {
+            OciDistributionError::RequestError(source) => {
+                RegistryError::Unreachable { registry, source }
+            }
+            OciDistributionError::DigestError(_) => RegistryError::DigestMismatch {
+                registry,
+                digest: what.to_string(),
+            },
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => RegistryError::Unauthorized {
+                registry,
+                repository,
+            },
+            OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound {
+                registry,
+                repository,
+                what: what.to_string(),
+            },
+            OciDistributionError::RegistryError { ref envelope, .. } => {
+                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+                if codes.iter().any(|c| {
+                    matches!(
+                        c,
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::BlobUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::NotFound
+                    )
+                }) {
+                    RegistryError::NotFound {
+                        registry,
+                        repository,
+                        what: what.to_string(),
+                    }
+                } else if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+                {
+                    RegistryError::Unauthorized {
+                        registry,
+                        repository,
+                    }
+                } else {
+                    RegistryError::Protocol {
+                        registry,
+                        repository,
+                        source: err,
+                    }
+                }
+            }
+            OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
+                registry,
+                repository,
+                what: what.to_string(),
+            },
+            OciDistributionError::ServerError { code, .. } if code == 401 || code == 403 => {
+                RegistryError::Unauthorized {
+                    registry,
+                    repository,
+                }
+            }
+            OciDistributionError::ServerError { code, .. } if code >= 500 => {
+                RegistryError::Server {
+                    registry,
+                    repository,
+                    source: err,
+                }
+            }
+            other => RegistryError::Protocol {
+                registry,
+                repository,
+                source: other,
+            },
+        }
+    }
+}
