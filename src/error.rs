@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::failure::Failure;
 use crate::http::HttpError;
 use crate::manifesto::metadata_type::MetadataTypeError;
+use crate::notary::NotaryError;
 use crate::registry::RegistryError;
 use crate::registry::reference::ReferenceError;
 
@@ -18,6 +19,8 @@ pub enum Error {
     MetadataType(#[from] MetadataTypeError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Notary(#[from] NotaryError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -38,6 +41,7 @@ impl Error {
             Error::Reference(e) => e.failure(),
             Error::MetadataType(e) => e.failure(),
             Error::Registry(e) => e.failure(),
+            Error::Notary(e) => e.failure(),
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,

@@ -116,6 +116,7 @@ impl HttpSettings {
 
     /// The reqwest client used for Notary and for registry probes.
     pub fn reqwest_client(&self) -> Result<reqwest::Client, HttpError> {
+        ensure_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("manifesto/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.connect_timeout)
@@ -145,6 +146,12 @@ impl HttpSettings {
         }
         builder.build().map_err(HttpError::Build)
     }
+}
+
+/// Make rustls use ring (no OpenSSL, no aws-lc). Idempotent; every client constructor calls it,
+/// so library users need no setup of their own.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// `host` of `host[:port]`, handling bracketed IPv6.

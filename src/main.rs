@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // TLS everywhere goes through rustls on ring (no OpenSSL, no aws-lc).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    manifesto::http::ensure_crypto_provider();
 
     let cli = Cli::parse();
     let level = if cli.global.quiet {

@@ -116,6 +116,7 @@ impl RegistryClient {
         plain_http: bool,
         creds: Credentials,
     ) -> Result<RegistryClient, RegistryError> {
+        crate::http::ensure_crypto_provider();
         let config = ClientConfig {
             protocol: if plain_http {
                 ClientProtocol::Http

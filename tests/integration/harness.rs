@@ -55,7 +55,6 @@ pub fn stack(kind: StackKind) -> &'static Stack {
 }
 
 fn start_stack(kind: StackKind) -> Stack {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut cmd = Command::new(project_root().join("scripts/stack"));
     cmd.arg("start")
         .arg("--watch")

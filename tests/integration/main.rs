@@ -1,5 +1,8 @@
 //! All integration tests, in one test binary so they share one started stack per kind.
 
 mod cli;
+mod go_notary;
 mod harness;
+mod hostile;
+mod notary_http;
 mod registry;

@@ -1,0 +1,224 @@
+//! The trust cache `<trust-dir>/tuf/<GUN>/metadata/`: metadata that already verified.
+//!
+//! It is what rollback protection remembers (the versions last seen) and what makes a warm `get`
+//! cheap. Files are written only after verification, atomically (temp file, fsync, rename,
+//! directory fsync), under a per-GUN lock, so a crash or a concurrent run leaves each file either
+//! entirely old or entirely new. Symlinks are refused: the cache must be our own files.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::error::NotaryError;
+
+/// The cache of one GUN.
+#[derive(Debug, Clone)]
+pub struct TrustCache {
+    dir: PathBuf,
+}
+
+/// Proof that the per-GUN lock is held; released on drop.
+#[derive(Debug)]
+pub struct CacheLock {
+    _file: File,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NotaryError + '_ {
+    move |source| NotaryError::CacheIo {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Create `dir` and missing parents with mode 0700.
+fn create_private_dir(dir: &Path) -> Result<(), NotaryError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))
+}
+
+impl TrustCache {
+    /// Open (creating) the cache of `gun` under `trust_dir`. The GUN is used as a relative path,
+    /// so it must come from the validated reference parser (no `..`, no leading `/`).
+    pub fn open(trust_dir: &Path, gun: &str) -> Result<TrustCache, NotaryError> {
+        if gun
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            return Err(NotaryError::Cache {
+                path: trust_dir.to_owned(),
+                reason: format!("{gun:?} cannot be used as a cache path"),
+            });
+        }
+        let dir = trust_dir.join("tuf").join(gun).join("metadata");
+        create_private_dir(&dir)?;
+        Ok(TrustCache { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Take the per-GUN lock, waiting at most `timeout`. The lock is an OS file lock, so a
+    /// holder killed with SIGKILL releases it.
+    pub fn lock(&self, timeout: Duration) -> Result<CacheLock, NotaryError> {
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(CacheLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(NotaryError::LockTimeout {
+                        path,
+                        seconds: timeout.as_secs(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+            }
+        }
+    }
+
+    fn path_of(&self, role: &str) -> Result<PathBuf, NotaryError> {
+        if role.is_empty()
+            || role
+                .split('/')
+                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            return Err(NotaryError::Cache {
+                path: self.dir.clone(),
+                reason: format!("{role:?} is not a role name"),
+            });
+        }
+        Ok(self.dir.join(format!("{role}.json")))
+    }
+
+    /// The cached bytes of `role`, if any. A symlink or a non-file is a corrupt cache.
+    pub fn read(&self, role: &str) -> Result<Option<Vec<u8>>, NotaryError> {
+        let path = self.path_of(role)?;
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+            Ok(meta) if !meta.file_type().is_file() => {
+                return Err(NotaryError::Cache {
+                    path,
+                    reason: "is not a regular file (a symlink?); remove it to refetch".into(),
+                });
+            }
+            Ok(_) => {}
+        }
+        std::fs::read(&path).map(Some).map_err(io_err(&path))
+    }
+
+    /// Replace `role` atomically. Needs the lock, so two runs never interleave their writes.
+    pub fn write(&self, _lock: &CacheLock, role: &str, bytes: &[u8]) -> Result<(), NotaryError> {
+        let path = self.path_of(role)?;
+        let dir = path.parent().unwrap_or(&self.dir).to_owned();
+        create_private_dir(&dir)?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("role"),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, &path)?;
+            File::open(&dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io_err(&path))
+    }
+
+    /// Forget `role` (e.g. after a key rotation made its cached copy meaningless).
+    pub fn remove(&self, _lock: &CacheLock, role: &str) -> Result<(), NotaryError> {
+        let path = self.path_of(role)?;
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writes_are_atomic_private_and_readable_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), "127.0.0.1:5000/team/app").unwrap();
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        cache.write(&lock, "timestamp", b"v1").unwrap();
+        cache.write(&lock, "timestamp", b"v2").unwrap();
+        cache.write(&lock, "targets/qa", b"qa").unwrap();
+        assert_eq!(cache.read("timestamp").unwrap().unwrap(), b"v2");
+        assert_eq!(cache.read("targets/qa").unwrap().unwrap(), b"qa");
+        assert_eq!(cache.read("snapshot").unwrap(), None);
+        let mode = std::fs::metadata(cache.dir().join("timestamp.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let leftovers: Vec<_> = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temp files left behind");
+    }
+
+    #[test]
+    fn a_symlinked_cache_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), "r/x").unwrap();
+        std::fs::write(dir.path().join("evil"), b"{}").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("evil"), cache.dir().join("root.json")).unwrap();
+        let err = cache.read("root").unwrap_err();
+        assert_eq!(err.failure(), crate::failure::Failure::LocalState);
+    }
+
+    #[test]
+    fn path_escapes_in_gun_or_role_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(TrustCache::open(dir.path(), "r/../../etc").is_err());
+        let cache = TrustCache::open(dir.path(), "r/x").unwrap();
+        assert!(cache.read("../root").is_err());
+        assert!(cache.read("targets//x").is_err());
+    }
+
+    #[test]
+    fn a_second_lock_waits_then_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), "r/x").unwrap();
+        let _held = cache.lock(Duration::from_secs(1)).unwrap();
+        let err = cache.lock(Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(err, NotaryError::LockTimeout { .. }));
+        assert_eq!(err.failure().exit_code(), 8);
+    }
+}

@@ -1,0 +1,69 @@
+//! Errors talking to a Notary server or using the local trust cache.
+
+use std::path::PathBuf;
+
+use crate::failure::Failure;
+use crate::http::HttpError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotaryError {
+    #[error(
+        "{url} does not exist on the Notary server (has the repository been initialised with 'manifesto init'?)"
+    )]
+    NotFound { url: String },
+    #[error(
+        "{url} is larger than the {limit} bytes allowed; refusing endless data from the server"
+    )]
+    TooLarge { url: String, limit: u64 },
+    #[error("the Notary server at {server} is unreachable")]
+    Unreachable {
+        server: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the Notary server answered {status} for {url}: {body}")]
+    Server {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error(
+        "the Notary server at {server} refused access: log in with 'docker login {server}' or set REGISTRY_USERNAME and REGISTRY_PASSWORD"
+    )]
+    Unauthorized { server: String },
+    #[error("the Notary token service at {realm} failed: {reason}")]
+    TokenService { realm: String, reason: String },
+    #[error("invalid Notary server URL {url:?}: {reason}")]
+    BadServerUrl { url: String, reason: &'static str },
+    #[error("trust cache {path}: {reason}")]
+    Cache { path: PathBuf, reason: String },
+    #[error("trust cache {path}")]
+    CacheIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another manifesto holds the lock on {path}; gave up after {seconds} s")]
+    LockTimeout { path: PathBuf, seconds: u64 },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl NotaryError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            NotaryError::NotFound { .. } => Failure::NotFound,
+            // A server that sends more than any honest file could be is attacking us.
+            NotaryError::TooLarge { .. } => Failure::Untrusted,
+            NotaryError::Unreachable { .. }
+            | NotaryError::Server { .. }
+            | NotaryError::TokenService { .. } => Failure::Unavailable,
+            NotaryError::Unauthorized { .. } => Failure::LocalState,
+            NotaryError::BadServerUrl { .. } => Failure::Usage,
+            NotaryError::Cache { .. }
+            | NotaryError::CacheIo { .. }
+            | NotaryError::LockTimeout { .. } => Failure::LocalState,
+            NotaryError::Http(e) => e.failure(),
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! HTTP access to one Notary repository (GUN): metadata by name, checksum or version, with size
+//! caps, bounded retries of idempotent GETs, and Docker's token-auth flow.
+//!
+//! This is the transport only: it returns bytes and trusts none of them. The TUF core decides
+//! what the bytes mean.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::error::NotaryError;
+use crate::http::HttpSettings;
+use crate::registry::credentials::{self, Credentials};
+
+/// Attempts for one GET when the server answers 5xx or the connection breaks.
+const GET_ATTEMPTS: u32 = 3;
+
+/// A client for `/v2/<gun>/_trust/tuf/` on one Notary server.
+pub struct NotaryHttp {
+    client: reqwest::Client,
+    server: Url,
+    gun: String,
+    /// Bearer token from the token service, reused until the server refuses it.
+    token: Mutex<Option<String>>,
+    credentials: Credentials,
+    settings: HttpSettings,
+}
+
+impl std::fmt::Debug for NotaryHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotaryHttp")
+            .field("server", &self.server.as_str())
+            .field("gun", &self.gun)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parse and check a Notary server URL against the transport rules.
+pub fn server_url(settings: &HttpSettings, url: &str) -> Result<Url, NotaryError> {
+    let parsed = Url::parse(url).map_err(|_| NotaryError::BadServerUrl {
+        url: url.into(),
+        reason: "not a URL; use e.g. https://notary.example.com:4443",
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(NotaryError::BadServerUrl {
+            url: url.into(),
+            reason: "must be an http:// or https:// URL with a host",
+        });
+    }
+    settings.check_scheme(&parsed)?;
+    Ok(parsed)
+}
+
+/// The Notary server Docker Content Trust would use for images of `registry`.
+pub fn default_server_for(registry: &str) -> String {
+    if registry == "docker.io" {
+        "https://notary.docker.io".into()
+    } else {
+        format!("https://{registry}")
+    }
+}
+
+impl NotaryHttp {
+    /// A client for `gun` on `server`. Credentials for the token service are looked up like
+    /// registry credentials, for the server's host.
+    pub async fn new(
+        settings: &HttpSettings,
+        server: Url,
+        gun: &str,
+    ) -> Result<NotaryHttp, NotaryError> {
+        let host = match (server.host_str(), server.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        let credentials = tokio::task::spawn_blocking(move || credentials::lookup(&host))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(Credentials::Anonymous);
+        Ok(NotaryHttp {
+            client: settings.reqwest_client()?,
+            server,
+            gun: gun.to_string(),
+            token: Mutex::new(None),
+            credentials,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn server(&self) -> &Url {
+        &self.server
+    }
+
+    pub fn gun(&self) -> &str {
+        &self.gun
+    }
+
+    /// `…/v2/<gun>/_trust/tuf/<file>`. The GUN goes in as-is, slashes and port included, which
+    /// is how notary-server routes it; it was validated by the reference parser.
+    fn url(&self, file: &str) -> String {
+        format!(
+            "{}/v2/{}/_trust/tuf/{}",
+            self.server.as_str().trim_end_matches('/'),
+            self.gun,
+            file
+        )
+    }
+
+    /// GET one metadata file (`root.json`, `timestamp.json`, `snapshot.<sha256>.json`,
+    /// `2.root.json`, `targets/qa.<sha256>.json`…), refusing bodies over `max_len` bytes.
+    pub async fn get(&self, file: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
+        let url = self.url(file);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.get_once(&url, max_len).await {
+                Err(
+                    NotaryError::Unreachable { .. }
+                    | NotaryError::Server {
+                        status: 500..=599, ..
+                    },
+                ) if attempt < GET_ATTEMPTS => {
+                    let wait = Duration::from_millis(100 * 4u64.pow(attempt - 1));
+                    tracing::debug!(%url, attempt, ?wait, "retrying Notary GET");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_once(&self, url: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
+        let mut response = self.send_get(url).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let Some(challenge) = challenge else {
+                return Err(self.unauthorized());
+            };
+            let token = self.fetch_token(&challenge).await?;
+            *self.token.lock().await = Some(token);
+            response = self.send_get(url).await?;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                return Err(self.unauthorized());
+            }
+        }
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Err(NotaryError::NotFound { url: url.into() });
+        }
+        if !status.is_success() {
+            let body = read_capped(response, 4096).await.unwrap_or_default();
+            return Err(NotaryError::Server {
+                url: url.into(),
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).trim().to_string(),
+            });
+        }
+        if response.content_length().is_some_and(|l| l > max_len) {
+            return Err(NotaryError::TooLarge {
+                url: url.into(),
+                limit: max_len,
+            });
+        }
+        match read_capped(response, max_len).await {
+            Ok(body) => Ok(body),
+            Err(ReadError::TooLarge) => Err(NotaryError::TooLarge {
+                url: url.into(),
+                limit: max_len,
+            }),
+            Err(ReadError::Transport(source)) => Err(NotaryError::Unreachable {
+                server: self.server.to_string(),
+                source,
+            }),
+        }
+    }
+
+    async fn send_get(&self, url: &str) -> Result<reqwest::Response, NotaryError> {
+        let mut request = self.client.get(url);
+        if let Some(token) = self.token.lock().await.as_ref() {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .map_err(|source| NotaryError::Unreachable {
+                server: self.server.to_string(),
+                source,
+            })
+    }
+
+    fn unauthorized(&self) -> NotaryError {
+        NotaryError::Unauthorized {
+            server: self.server.host_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Docker's token flow: ask the realm named in the challenge for a bearer token for the
+    /// challenge's service and scope, with Basic credentials when we have them.
+    async fn fetch_token(&self, challenge: &str) -> Result<String, NotaryError> {
+        let params = parse_bearer_challenge(challenge).ok_or_else(|| self.unauthorized())?;
+        let realm = params.realm.clone();
+        let token_err = |reason: String| NotaryError::TokenService {
+            realm: realm.clone(),
+            reason,
+        };
+        let mut url =
+            Url::parse(&params.realm).map_err(|_| token_err("the realm is not a URL".into()))?;
+        // The token service receives our password: it gets the same transport rules.
+        if self.settings.check_scheme(&url).is_err() {
+            return Err(token_err(
+                "refusing to send credentials to a plain-HTTP token service".into(),
+            ));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = &params.service {
+                q.append_pair("service", service);
+            }
+            if let Some(scope) = &params.scope {
+                q.append_pair("scope", scope);
+            }
+            if let Credentials::Basic { username, .. } = &self.credentials {
+                q.append_pair("account", username);
+            }
+        }
+        let mut request = self.client.get(url);
+        match &self.credentials {
+            Credentials::Basic { username, password } => {
+                request = request.basic_auth(username, Some(password))
+            }
+            Credentials::IdentityToken(token) => {
+                request = request.basic_auth("<token>", Some(token))
+            }
+            Credentials::Anonymous => {}
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| token_err(format!("unreachable ({e})")))?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            || response.status() == StatusCode::FORBIDDEN
+        {
+            return Err(self.unauthorized());
+        }
+        if !response.status().is_success() {
+            return Err(token_err(format!("answered {}", response.status())));
+        }
+        let body = read_capped(response, 1 << 20)
+            .await
+            .map_err(|_| token_err("the token response is too large or broken".into()))?;
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|_| token_err("the token response is not JSON".into()))?;
+        parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| token_err("the token response holds no token".into()))
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// Read a body, stopping as soon as it exceeds `max_len` bytes.
+async fn read_capped(response: reqwest::Response, max_len: u64) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(ReadError::Transport)?;
+        if body.len() as u64 + chunk.len() as u64 > max_len {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The parameters of `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`.
+#[derive(Debug, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+    scope: Option<String>,
+}
+
+fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let rest = header.trim();
+    let rest = rest
+        .strip_prefix("Bearer ")
+        .or_else(|| rest.strip_prefix("bearer "))?;
+    let mut realm = None;
+    let mut service = None;
+    let mut scope = None;
+    let bytes = rest;
+    let mut start = 0;
+    // key="value" pairs separated by commas; values may contain commas inside quotes.
+    while start < bytes.len() {
+        let eq = bytes[start..].find('=')? + start;
+        let key = bytes[start..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = &bytes[eq + 1..];
+        let (value, consumed) = if let Some(stripped) = after.strip_prefix('"') {
+            let end = stripped.find('"')?;
+            (stripped[..end].to_string(), end + 2)
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), end)
+        };
+        match key.as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            "scope" => scope = Some(value),
+            _ => {}
+        }
+        start = eq + 1 + consumed;
+        while start < bytes.len()
+            && (bytes.as_bytes()[start] == b',' || bytes.as_bytes()[start] == b' ')
+        {
+            start += 1;
+        }
+    }
+    Some(BearerChallenge {
+        realm: realm?,
+        service,
+        scope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenge_with_a_comma_inside_the_scope_is_parsed() {
+        let c = parse_bearer_challenge(
+            r#"Bearer realm="http://127.0.0.1:4446/token",service="notary-server",scope="repository:127.0.0.1:5000/myorg/app:push,pull""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "http://127.0.0.1:4446/token");
+        assert_eq!(c.service.as_deref(), Some("notary-server"));
+        assert_eq!(
+            c.scope.as_deref(),
+            Some("repository:127.0.0.1:5000/myorg/app:push,pull")
+        );
+    }
+
+    #[test]
+    fn a_challenge_without_a_realm_or_not_bearer_is_refused() {
+        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
+        assert!(parse_bearer_challenge(r#"Bearer service="x""#).is_none());
+    }
+
+    #[test]
+    fn docker_hub_images_use_docker_s_notary_server() {
+        assert_eq!(default_server_for("docker.io"), "https://notary.docker.io");
+        assert_eq!(
+            default_server_for("registry.example.com:5000"),
+            "https://registry.example.com:5000"
+        );
+    }
+
+    #[test]
+    fn plain_http_server_urls_are_refused_off_loopback() {
+        let s = HttpSettings::default();
+        assert!(server_url(&s, "http://127.0.0.1:4443").is_ok());
+        assert!(matches!(
+            server_url(&s, "http://notary.example.com"),
+            Err(NotaryError::Http(
+                crate::http::HttpError::PlainHttpRefused { .. }
+            ))
+        ));
+        assert!(matches!(
+            server_url(&s, "ftp://x"),
+            Err(NotaryError::BadServerUrl { .. })
+        ));
+        assert!(matches!(
+            server_url(&s, "not a url"),
+            Err(NotaryError::BadServerUrl { .. })
+        ));
+    }
+}

@@ -1,0 +1,12 @@
+//! The Notary side at the edges: HTTP to a Notary server and the on-disk trust cache.
+//!
+//! Both move bytes only. Whether the bytes are trustworthy is decided by the pure TUF core in
+//! `crate::tuf`.
+
+pub mod cache;
+pub mod error;
+pub mod http;
+
+pub use cache::TrustCache;
+pub use error::NotaryError;
+pub use http::NotaryHttp;

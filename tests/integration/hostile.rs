@@ -1,0 +1,119 @@
+//! A hostile HTTP server on loopback, playing the attacker or the broken network that the real
+//! servers never are: endless bodies, lying lengths, flaky 5xx, token challenges.
+//!
+//! It stands in for no real component: the real notary-server and registry are in `harness`.
+//! Each connection is answered by a scenario function from the request line and headers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the server saw of one request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How to answer one request.
+pub enum Reply {
+    /// A complete response: status, extra headers, body (Content-Length set from the body).
+    Full(u16, Vec<(String, String)>, Vec<u8>),
+    /// Headers claiming `claimed` bytes, then `sent` bytes, then close.
+    Lying { claimed: u64, sent: usize },
+    /// Chunked encoding that never ends (until the client hangs up).
+    Endless,
+}
+
+pub struct Hostile {
+    pub url: String,
+    pub hits: Arc<AtomicUsize>,
+}
+
+/// Start a server answering with `scenario(request_number, request)`.
+pub async fn serve<F>(scenario: F) -> Hostile
+where
+    F: Fn(usize, &Request, &str) -> Reply + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let scenario = Arc::new(scenario);
+    let counter = hits.clone();
+    let base = url.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let scenario = scenario.clone();
+            let counter = counter.clone();
+            let base = base.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                // Read one request head (these tests only send GETs without bodies).
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut tmp).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let mut lines = head.split("\r\n");
+                let mut first = lines.next().unwrap_or_default().split(' ');
+                let request = Request {
+                    method: first.next().unwrap_or_default().to_string(),
+                    path: first.next().unwrap_or_default().to_string(),
+                    headers: lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect(),
+                };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                match scenario(n, &request, &base) {
+                    Reply::Full(status, headers, body) => {
+                        let mut out = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                            body.len()
+                        );
+                        for (k, v) in headers {
+                            out.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        out.push_str("\r\n");
+                        let _ = sock.write_all(out.as_bytes()).await;
+                        let _ = sock.write_all(&body).await;
+                    }
+                    Reply::Lying { claimed, sent } => {
+                        let out = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
+                        );
+                        let _ = sock.write_all(out.as_bytes()).await;
+                        let _ = sock.write_all(&vec![b'{'; sent]).await;
+                    }
+                    Reply::Endless => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                            .await;
+                        let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+                        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+                    }
+                }
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    Hostile { url, hits }
+}
