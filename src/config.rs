@@ -21,6 +21,31 @@ pub struct ConfigFile {
     pub insecure_registries: Vec<String>,
     /// Extra CA bundle trusted for TLS, like `--tls-ca`.
     pub tls_ca: Option<PathBuf>,
+    /// Root pins per repository; with a pin, trust on first use is off for that repository.
+    #[serde(default)]
+    pub trust_pinning: TrustPinning,
+}
+
+/// Pinned roots of trust, in the shape of the Go notary client's `trust_pinning`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustPinning {
+    /// GUN → root certificate key ids; the repository's root role must list one of them.
+    #[serde(default)]
+    pub certs: std::collections::BTreeMap<String, Vec<String>>,
+    /// Refuse trust on first use for every repository that has no cached root.
+    #[serde(default)]
+    pub disable_tofu: bool,
+}
+
+impl TrustPinning {
+    /// The certificate ids pinned for `gun`, if any.
+    pub fn certs_for(&self, gun: &str) -> Option<&[String]> {
+        self.certs
+            .get(gun)
+            .map(Vec::as_slice)
+            .filter(|ids| !ids.is_empty())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +57,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error(
-        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca')"
+        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca', 'trust_pinning')"
     )]
     Parse {
         path: PathBuf,
@@ -77,6 +102,7 @@ pub struct Settings {
     /// Explicit Notary server URL (flag, environment or file), if any.
     pub server: Option<String>,
     pub http: HttpSettings,
+    pub pinning: TrustPinning,
 }
 
 impl Settings {
@@ -113,6 +139,7 @@ impl Settings {
             trust_dir,
             server,
             http,
+            pinning: file.trust_pinning,
         })
     }
 }

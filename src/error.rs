@@ -21,6 +21,9 @@ pub enum Error {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Notary(#[from] NotaryError),
+    /// The trust data did not verify (or could not be fetched).
+    #[error(transparent)]
+    Update(crate::tuf::update::UpdateError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -42,6 +45,7 @@ impl Error {
             Error::MetadataType(e) => e.failure(),
             Error::Registry(e) => e.failure(),
             Error::Notary(e) => e.failure(),
+            Error::Update(e) => e.failure(),
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,

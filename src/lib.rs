@@ -13,7 +13,7 @@ pub mod http;
 pub mod manifesto;
 pub mod notary;
 pub mod registry;
-// TEMP pub mod tuf;
+pub mod tuf;
 
 pub use error::Error;
 pub use failure::Failure;

@@ -6,6 +6,7 @@ pub mod args;
 pub mod output;
 mod pending;
 mod resolve;
+pub mod trust_inspect;
 
 use clap::CommandFactory;
 
@@ -100,10 +101,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             RepositoryRef::parse(&repo.repo)?;
             Err(pending::not_yet("repair"))
         }
-        Command::Trust(TrustCommand::Inspect(repo)) => {
-            RepositoryRef::parse(&repo.repo)?;
-            Err(pending::not_yet("trust"))
-        }
+        Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,
         Command::Delegate(cmd) => {
             let repo = match &cmd {
                 DelegateCommand::Add(a) => {

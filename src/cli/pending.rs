@@ -15,7 +15,6 @@ pub fn not_yet(command: &str) -> Error {
             "verified reads need the Notary TUF update client, which is not built yet"
         }
         "init" | "delegate" | "key" => "key management and publishing to Notary are not built yet",
-        "trust" => "trust inspection needs the Notary TUF update client, which is not built yet",
         _ => "this command is not built yet",
     };
     Error::NotYetAvailable {

@@ -124,32 +124,67 @@ impl TrustCache {
     }
 
     /// Replace `role` atomically. Needs the lock, so two runs never interleave their writes.
-    pub fn write(&self, _lock: &CacheLock, role: &str, bytes: &[u8]) -> Result<(), NotaryError> {
+    pub fn write(&self, lock: &CacheLock, role: &str, bytes: &[u8]) -> Result<(), NotaryError> {
         let path = self.path_of(role)?;
-        let dir = path.parent().unwrap_or(&self.dir).to_owned();
-        create_private_dir(&dir)?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("role"),
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            drop(file);
-            std::fs::rename(&tmp, &path)?;
-            File::open(&dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        write_atomic(lock, &path, bytes)
+    }
+
+    /// Roles with a cached file: the top-level ones and every `targets/…` delegation.
+    pub fn cached_roles(&self) -> Result<Vec<String>, NotaryError> {
+        let mut roles = Vec::new();
+        let mut dirs = vec![(self.dir.clone(), String::new())];
+        while let Some((dir, prefix)) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err(&dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let kind = entry.file_type().map_err(io_err(&dir))?;
+                if kind.is_dir() && !name.starts_with('.') {
+                    dirs.push((entry.path(), format!("{prefix}{name}/")));
+                } else if let Some(role) = name
+                    .strip_suffix(".json")
+                    .filter(|_| !name.starts_with('.'))
+                {
+                    roles.push(format!("{prefix}{role}"));
+                }
+            }
         }
-        result.map_err(io_err(&path))
+        roles.sort();
+        Ok(roles)
+    }
+
+    /// Bookkeeping next to the metadata (e.g. `versions`: the highest versions ever trusted).
+    pub fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, NotaryError> {
+        let path = self.state_path(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+            Ok(meta) if !meta.file_type().is_file() => Err(NotaryError::Cache {
+                path,
+                reason: "is not a regular file".into(),
+            }),
+            Ok(_) => std::fs::read(&path).map(Some).map_err(io_err(&path)),
+        }
+    }
+
+    pub fn write_state(
+        &self,
+        lock: &CacheLock,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), NotaryError> {
+        write_atomic(lock, &self.state_path(name), bytes)
+    }
+
+    fn state_path(&self, name: &str) -> PathBuf {
+        self.dir
+            .parent()
+            .unwrap_or(&self.dir)
+            .join(format!("{name}.json"))
     }
 
     /// Forget `role` (e.g. after a key rotation made its cached copy meaningless).
@@ -160,6 +195,34 @@ impl TrustCache {
             _ => Ok(()),
         }
     }
+}
+
+/// Temp file (0600) in the same directory, fsync, rename over `path`, fsync the directory.
+fn write_atomic(_lock: &CacheLock, path: &Path, bytes: &[u8]) -> Result<(), NotaryError> {
+    let dir = path.parent().expect("cache paths have a parent").to_owned();
+    create_private_dir(&dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("role"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io_err(path))
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@
 pub mod cache;
 pub mod error;
 pub mod http;
+pub mod repository;
+mod source;
 
 pub use cache::TrustCache;
 pub use error::NotaryError;
 pub use http::NotaryHttp;
+pub use repository::TrustedRepository;

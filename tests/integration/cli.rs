@@ -128,7 +128,6 @@ fn commands_of_later_capabilities_say_so_and_exit_2_without_output() {
         vec!["get", "127.0.0.1:1/x/y:v1", "approvals"],
         vec!["list", "127.0.0.1:1/x/y:v1"],
         vec!["init", "127.0.0.1:1/x/y"],
-        vec!["trust", "inspect", "127.0.0.1:1/x/y"],
         vec!["key", "list"],
     ] {
         let out = env.cmd().args(&args).output().unwrap();

@@ -6,3 +6,4 @@ mod harness;
 mod hostile;
 mod notary_http;
 mod registry;
+mod trust;

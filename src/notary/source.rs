@@ -1,0 +1,19 @@
+//! The Notary server as the TUF update client's metadata source.
+
+use crate::notary::error::NotaryError;
+use crate::notary::http::NotaryHttp;
+use crate::tuf::update::{MetadataSource, TransportError};
+
+impl MetadataSource for NotaryHttp {
+    async fn fetch(&self, file: &str, max_len: u64) -> Result<Option<Vec<u8>>, TransportError> {
+        match self.get(file, max_len).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(NotaryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(TransportError {
+                file: file.to_string(),
+                failure: e.failure(),
+                source: Box::new(e),
+            }),
+        }
+    }
+}

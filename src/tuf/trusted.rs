@@ -1,0 +1,670 @@
+//! The trusted view of one Notary repository (GUN): a synchronous, I/O-free state machine.
+//!
+//! It follows the client update workflow (TUF client steps W1–W6; the Notary wire format's
+//! "what a client must check"): a trusted root, the root chain walked one version at a time,
+//! then timestamp → snapshot → targets → delegations, each checked against its parent's keys,
+//! hashes, length, expiry and the persisted version floors. The caller does all fetching and
+//! passes bytes plus one fixed `now` per run; lookups say which delegation they still need.
+//!
+//! ```text
+//! state = TrustedState::new(gun, cached_or_pinned_or_tofu_root)?.with_floors(&persisted)
+//! for N = root+1.. : fetch N.root.json (stop on 404); state.update_root(bytes)?
+//! state.update_timestamp(timestamp.json, now)?            // → whether a new snapshot is needed
+//! state.update_snapshot(snapshot.<expected_snapshot().sha256_hex()>.json, now)?
+//! if state.snapshot_lists_other_root(): walk roots again, restart at the timestamp
+//! state.update_targets(targets.<expected_file(targets).sha256_hex()>.json, now)?
+//! loop state.lookup(name)? { NeedRole(r) => state.update_targets_role(r, fetched, now)?, … }
+//! persist state.floors()
+//! ```
+//! Cached files may be passed instead of downloads: they are checked against the same hashes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::envelope::{EnvelopeError, SignedEnvelope};
+use super::metadata::{FileMeta, Metadata, MetadataError, Root, Snapshot, Targets, Timestamp};
+use super::names::RoleName;
+use super::verify::{self, Authority, Verified, VerifyError};
+use crate::failure::Failure;
+
+/// Size cap for `timestamp.json` (the Go client's constant).
+pub const TIMESTAMP_MAX_BYTES: usize = 1 << 20;
+/// Size cap for a root file; Go has none, go-tuf and python-tuf use 512 KB.
+pub const ROOT_MAX_BYTES: usize = 512 * 1024;
+/// Root versions a single run may walk (go-tuf / python-tuf default).
+pub const MAX_ROOT_ROTATIONS: u32 = 256;
+/// Targets roles one lookup may visit (go-tuf / python-tuf default).
+pub const MAX_DELEGATION_VISITS: usize = 32;
+
+/// Why an update or lookup was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("{role}: not a metadata file")]
+    Envelope {
+        role: RoleName,
+        #[source]
+        source: EnvelopeError,
+    },
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("{role} version {version} expired at {expires}")]
+    Expired {
+        role: RoleName,
+        version: u64,
+        expires: String,
+    },
+    #[error("{role} version {version} is older than the version {floor} already trusted")]
+    Rollback {
+        role: RoleName,
+        version: u64,
+        floor: u64,
+    },
+    #[error("{role} version {version} differs from the trusted file with the same version")]
+    SameVersionDiffers { role: RoleName, version: u64 },
+    #[error("root version {found} does not follow trusted root version {current}")]
+    RootNotNext { current: u64, found: u64 },
+    #[error("more than {limit} root rotations in one update")]
+    TooManyRootRotations { limit: u32 },
+    #[error("{role}: {length} bytes, but its parent lists {expected}")]
+    LengthMismatch {
+        role: RoleName,
+        expected: u64,
+        length: u64,
+    },
+    #[error("{role}: {algorithm} does not match the hash its parent lists")]
+    HashMismatch { role: RoleName, algorithm: String },
+    #[error("{role} is not listed in the trusted snapshot")]
+    NotInSnapshot { role: RoleName },
+    #[error("{role} is not delegated by its parent")]
+    NotDelegated { role: RoleName },
+    #[error("{role} has an invalid delegation: {reason}")]
+    Delegation { role: RoleName, reason: String },
+    #[error("lookup visited more than {limit} targets roles")]
+    TooManyDelegations { limit: usize },
+    /// The caller skipped a step of the workflow (a bug in the caller, not an attack).
+    #[error("{role} cannot be checked before {needs}")]
+    OutOfOrder { role: RoleName, needs: String },
+}
+
+impl TrustError {
+    /// How this failure is reported: tampering is untrusted, expiry stale, older versions rollback.
+    pub fn failure(&self) -> Failure {
+        match self {
+            TrustError::Envelope { source, .. } => source.failure(),
+            TrustError::Verify(e) => e.failure(),
+            TrustError::Expired { .. } => Failure::Stale,
+            TrustError::Rollback { .. } => Failure::Rollback,
+            TrustError::RootNotNext { current, found } if found <= current => Failure::Rollback,
+            TrustError::OutOfOrder { .. } => Failure::Internal,
+            _ => Failure::Untrusted,
+        }
+    }
+}
+
+/// Highest versions ever trusted, persisted by the caller between runs so that a replayed older
+/// file is refused even after a restart (rollback protection, TUF W4–W6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionFloors {
+    pub root: u64,
+    pub timestamp: u64,
+    pub snapshot: u64,
+    /// `targets` and every delegation, by role name.
+    pub targets: BTreeMap<String, u64>,
+}
+
+impl VersionFloors {
+    fn merge(&mut self, other: &VersionFloors) {
+        self.root = self.root.max(other.root);
+        self.timestamp = self.timestamp.max(other.timestamp);
+        self.snapshot = self.snapshot.max(other.snapshot);
+        for (role, v) in &other.targets {
+            let e = self.targets.entry(role.clone()).or_default();
+            *e = (*e).max(*v);
+        }
+    }
+}
+
+/// A target that checked out, and the role whose signatures vouch for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedTarget {
+    pub name: String,
+    /// Length, hashes and custom data the content must match.
+    pub meta: FileMeta,
+    pub role: RoleName,
+}
+
+/// Result of a lookup over the delegation tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Found(TrustedTarget),
+    /// No reachable role signs this name (within its paths).
+    NotFound,
+    /// This role may hold the answer: fetch it (by the snapshot hash) and call
+    /// [`TrustedState::update_targets_role`], then look up again.
+    NeedRole(RoleName),
+}
+
+/// A verified targets role plus the path prefixes it may actually sign, already narrowed by every
+/// ancestor (a child's paths are kept only where they fall within its parent's).
+#[derive(Debug, Clone)]
+struct TargetsRole {
+    meta: Verified<Targets>,
+    paths: Vec<String>,
+}
+
+impl TargetsRole {
+    fn may_sign(&self, name: &str) -> bool {
+        allowed(&self.paths, name)
+    }
+}
+
+/// Notary's `paths` are plain string prefixes; `""` matches everything.
+fn allowed(paths: &[String], name: &str) -> bool {
+    paths.iter().any(|p| name.starts_with(p.as_str()))
+}
+
+/// A child's prefixes that lie inside one of the parent's prefixes (the Go client's
+/// `RestrictDelegationPathPrefixes`).
+fn restrict(child: &[String], parent: &[String]) -> Vec<String> {
+    child
+        .iter()
+        .filter(|c| allowed(parent, c))
+        .cloned()
+        .collect()
+}
+
+fn check_file(role: &RoleName, expected: &FileMeta, bytes: &[u8]) -> Result<(), TrustError> {
+    if expected.length != bytes.len() as u64 {
+        return Err(TrustError::LengthMismatch {
+            role: role.clone(),
+            expected: expected.length,
+            length: bytes.len() as u64,
+        });
+    }
+    // Every hash we know must match; the model guarantees at least one known one is listed.
+    let actual = FileMeta::of(bytes);
+    for (alg, digest) in &expected.hashes.0 {
+        if let Some(mine) = actual.hashes.0.get(alg)
+            && mine != digest
+        {
+            return Err(TrustError::HashMismatch {
+                role: role.clone(),
+                algorithm: alg.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn same_file(a: &FileMeta, b: &FileMeta) -> bool {
+    a.length == b.length && a.hashes == b.hashes
+}
+
+fn check_expiry<T: Metadata>(
+    role: &RoleName,
+    meta: &T,
+    now: DateTime<Utc>,
+) -> Result<(), TrustError> {
+    if meta.expires().is_expired(now) {
+        return Err(TrustError::Expired {
+            role: role.clone(),
+            version: meta.version().get(),
+            expires: meta.expires().raw().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_floor(role: &RoleName, version: u64, floor: u64) -> Result<(), TrustError> {
+    if version < floor {
+        return Err(TrustError::Rollback {
+            role: role.clone(),
+            version,
+            floor,
+        });
+    }
+    Ok(())
+}
+
+fn envelope(role: &RoleName, bytes: &[u8], limit: usize) -> Result<SignedEnvelope, TrustError> {
+    SignedEnvelope::parse(bytes, limit).map_err(|source| TrustError::Envelope {
+        role: role.clone(),
+        source,
+    })
+}
+
+fn unverified<T: Metadata>(role: &RoleName, env: &SignedEnvelope) -> Result<T, TrustError> {
+    T::from_signed(&env.signed).map_err(|source: MetadataError| {
+        VerifyError::Metadata {
+            role: role.clone(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// The trusted state of one GUN.
+#[derive(Debug, Clone)]
+pub struct TrustedState {
+    gun: String,
+    root: Verified<Root>,
+    root_env: SignedEnvelope,
+    root_file: FileMeta,
+    rotations: u32,
+    timestamp: Option<Verified<Timestamp>>,
+    snapshot: Option<Verified<Snapshot>>,
+    targets: BTreeMap<RoleName, TargetsRole>,
+    floors: VersionFloors,
+}
+
+impl TrustedState {
+    /// Starts from root bytes the caller trusts: the cached root, a pinned one, or (trust on first
+    /// use) the one just fetched. The root must be signed by its own root keys, which must be
+    /// certificates with CN = `gun`. Expiry and certificate lifetimes are checked on the final
+    /// root before it is used ([`check_root`]), so an expired cached root can still be rotated.
+    ///
+    /// [`check_root`]: TrustedState::check_root
+    pub fn new(gun: &str, root_bytes: &[u8]) -> Result<Self, TrustError> {
+        let role = RoleName::root();
+        let env = envelope(&role, root_bytes, ROOT_MAX_BYTES)?;
+        let claimed: Root = unverified(&role, &env)?;
+        let authority = Authority::root_keys(&claimed, gun, None);
+        let root = verify::verify::<Root>(&env, &authority)?;
+        let floors = VersionFloors {
+            root: root.version.get(),
+            ..VersionFloors::default()
+        };
+        Ok(TrustedState {
+            gun: gun.to_owned(),
+            root,
+            root_env: env,
+            root_file: FileMeta::of(root_bytes),
+            rotations: 0,
+            timestamp: None,
+            snapshot: None,
+            targets: BTreeMap::new(),
+            floors,
+        })
+    }
+
+    /// Raises the version floors to what the caller persisted from earlier runs.
+    pub fn with_floors(mut self, floors: &VersionFloors) -> Self {
+        self.floors.merge(floors);
+        self
+    }
+
+    /// The floors to persist after a successful update.
+    pub fn floors(&self) -> &VersionFloors {
+        &self.floors
+    }
+
+    pub fn gun(&self) -> &str {
+        &self.gun
+    }
+    pub fn root(&self) -> &Verified<Root> {
+        &self.root
+    }
+    pub fn timestamp(&self) -> Option<&Verified<Timestamp>> {
+        self.timestamp.as_ref()
+    }
+    pub fn snapshot(&self) -> Option<&Verified<Snapshot>> {
+        self.snapshot.as_ref()
+    }
+    /// A loaded targets role (`targets` or a delegation).
+    pub fn targets_role(&self, role: &RoleName) -> Option<&Verified<Targets>> {
+        self.targets.get(role).map(|t| &t.meta)
+    }
+
+    /// Applies root version N+1 (TUF W3). It must be signed by a threshold of the current root's
+    /// keys *and* of its own keys (all certificates with CN = GUN). Expiry is not checked here:
+    /// intermediate roots may have expired; the final one is checked by [`check_root`].
+    /// When the timestamp, snapshot or targets keys change, their version floors are reset so a
+    /// fast-forward attack with the old keys cannot lock the client out.
+    ///
+    /// [`check_root`]: TrustedState::check_root
+    pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), TrustError> {
+        let role = RoleName::root();
+        if self.rotations >= MAX_ROOT_ROTATIONS {
+            return Err(TrustError::TooManyRootRotations {
+                limit: MAX_ROOT_ROTATIONS,
+            });
+        }
+        let env = envelope(&role, bytes, ROOT_MAX_BYTES)?;
+        let claimed: Root = unverified(&role, &env)?;
+        let current = self.root.version.get();
+        if claimed.version.get() != current + 1 {
+            return Err(TrustError::RootNotNext {
+                current,
+                found: claimed.version.get(),
+            });
+        }
+        let old_keys = Authority::root_keys(&self.root, &self.gun, None);
+        let new_keys = Authority::root_keys(&claimed, &self.gun, None);
+        let new_root = verify::verify_by_all::<Root>(&env, &[&old_keys, &new_keys])?;
+
+        let keys_changed = |r: &RoleName| self.root.role(r) != new_root.role(r);
+        if keys_changed(&RoleName::timestamp()) {
+            self.floors.timestamp = 0;
+            self.timestamp = None;
+        }
+        if keys_changed(&RoleName::snapshot()) {
+            self.floors.snapshot = 0;
+            self.snapshot = None;
+        }
+        if keys_changed(&RoleName::targets()) {
+            self.floors.targets.clear();
+            self.targets.clear();
+        }
+        self.rotations += 1;
+        self.floors.root = new_root.version.get();
+        self.root = new_root;
+        self.root_env = env;
+        self.root_file = FileMeta::of(bytes);
+        Ok(())
+    }
+
+    /// The trusted root is usable at `now`: unexpired (no clock skew allowed, like Notary 0.7) and
+    /// still signed by a threshold of root certificates valid at `now`.
+    pub fn check_root(&self, now: DateTime<Utc>) -> Result<(), TrustError> {
+        let role = RoleName::root();
+        check_expiry(&role, self.root.get(), now)?;
+        let authority = Authority::root_keys(&self.root, &self.gun, Some(now));
+        verify::verify::<Root>(&self.root_env, &authority)?;
+        Ok(())
+    }
+
+    /// Whether the trusted snapshot lists a root file other than the trusted one: the caller should
+    /// then fetch newer roots, apply them with [`update_root`], and restart at the timestamp.
+    ///
+    /// [`update_root`]: TrustedState::update_root
+    pub fn snapshot_lists_other_root(&self) -> bool {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.meta_for(&RoleName::root()))
+            .is_some_and(|listed| !same_file(listed, &self.root_file))
+    }
+
+    /// Checks a freshly fetched `timestamp.json` (TUF W4): size cap, threshold of root's timestamp
+    /// keys, version not below the floor, unexpired. Returns whether it names a snapshot other
+    /// than the trusted one (then [`update_snapshot`] is needed).
+    ///
+    /// [`update_snapshot`]: TrustedState::update_snapshot
+    pub fn update_timestamp(
+        &mut self,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, TrustError> {
+        let role = RoleName::timestamp();
+        self.check_root(now)?;
+        let env = envelope(&role, bytes, TIMESTAMP_MAX_BYTES)?;
+        let authority = Authority::top_level(&self.root, &role).expect("root names timestamp");
+        let ts = verify::verify::<Timestamp>(&env, &authority)?;
+        let version = ts.version.get();
+        check_floor(&role, version, self.floors.timestamp)?;
+        check_expiry(&role, ts.get(), now)?;
+        let new_snapshot = match &self.timestamp {
+            Some(old) if old.version.get() == version => {
+                if old.get() != ts.get() {
+                    return Err(TrustError::SameVersionDiffers { role, version });
+                }
+                false
+            }
+            Some(old) => !same_file(old.snapshot_meta(), ts.snapshot_meta()),
+            None => true,
+        };
+        if new_snapshot {
+            self.snapshot = None;
+            self.targets.clear();
+        }
+        self.floors.timestamp = version;
+        self.timestamp = Some(ts);
+        Ok(self.snapshot.is_none())
+    }
+
+    /// The snapshot file the trusted timestamp names (fetch it as `snapshot.<sha256 hex>.json`).
+    pub fn expected_snapshot(&self) -> Option<&FileMeta> {
+        self.timestamp.as_ref().map(|t| t.snapshot_meta())
+    }
+
+    /// Checks `snapshot.json` (TUF W5): length and every hash as the timestamp lists them (no
+    /// mix-and-match), threshold of root's snapshot keys, version floor, unexpired.
+    pub fn update_snapshot(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Result<(), TrustError> {
+        let role = RoleName::snapshot();
+        let expected = self.expected_snapshot().ok_or(TrustError::OutOfOrder {
+            role: role.clone(),
+            needs: "timestamp".into(),
+        })?;
+        check_file(&role, expected, bytes)?;
+        let env = envelope(&role, bytes, bytes.len())?;
+        let authority = Authority::top_level(&self.root, &role).expect("root names snapshot");
+        let snapshot = verify::verify::<Snapshot>(&env, &authority)?;
+        check_floor(&role, snapshot.version.get(), self.floors.snapshot)?;
+        check_expiry(&role, snapshot.get(), now)?;
+        // Keep only targets roles whose file is unchanged in the new snapshot.
+        let previous = self.snapshot.as_ref();
+        self.targets.retain(|name, _| {
+            match (
+                snapshot.meta_for(name),
+                previous.and_then(|s| s.meta_for(name)),
+            ) {
+                (Some(new), Some(old)) => same_file(new, old),
+                _ => false,
+            }
+        });
+        self.floors.snapshot = snapshot.version.get();
+        self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// The file the trusted snapshot lists for `role` (fetch it as `<role>.<sha256 hex>.json`).
+    pub fn expected_file(&self, role: &RoleName) -> Option<&FileMeta> {
+        self.snapshot.as_ref()?.meta_for(role)
+    }
+
+    /// Checks `targets.json`; shorthand for [`update_targets_role`] with `targets`.
+    ///
+    /// [`update_targets_role`]: TrustedState::update_targets_role
+    pub fn update_targets(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Result<(), TrustError> {
+        self.update_targets_role(&RoleName::targets(), bytes, now)
+    }
+
+    /// Checks `targets.json` or a delegation file (TUF W6): length and hashes as the snapshot lists
+    /// them; for `targets` a threshold of root's targets keys, for `targets/x` a threshold of the
+    /// keys its (already loaded) parent delegates to it; version floor; unexpired; delegated names
+    /// are direct children. Reloading a role forgets its descendants, whose authority came from it.
+    pub fn update_targets_role(
+        &mut self,
+        role: &RoleName,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), TrustError> {
+        let snapshot = self.snapshot.as_ref().ok_or(TrustError::OutOfOrder {
+            role: role.clone(),
+            needs: "snapshot".into(),
+        })?;
+        let expected = snapshot
+            .meta_for(role)
+            .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
+        check_file(role, expected, bytes)?;
+        let env = envelope(role, bytes, bytes.len())?;
+        let (authority, parent_paths, own_paths) = match role.parent() {
+            None if role == &RoleName::targets() => (
+                Authority::top_level(&self.root, role).expect("root names targets"),
+                vec![String::new()],
+                vec![String::new()],
+            ),
+            None => return Err(TrustError::NotDelegated { role: role.clone() }),
+            Some(parent_name) => {
+                let parent = self
+                    .targets
+                    .get(&parent_name)
+                    .ok_or(TrustError::OutOfOrder {
+                        role: role.clone(),
+                        needs: parent_name.to_string(),
+                    })?;
+                let entry = parent
+                    .meta
+                    .delegations
+                    .roles
+                    .iter()
+                    .find(|d| &d.name == role)
+                    .ok_or(TrustError::NotDelegated { role: role.clone() })?;
+                let authority = Authority::delegated(&parent.meta, role).expect("entry exists");
+                (authority, parent.paths.clone(), entry.paths.clone())
+            }
+        };
+        let targets = verify::verify::<Targets>(&env, &authority)?;
+        targets
+            .check_delegation_names(role)
+            .map_err(|reason| TrustError::Delegation {
+                role: role.clone(),
+                reason,
+            })?;
+        let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
+        check_floor(role, targets.version.get(), floor)?;
+        check_expiry(role, targets.get(), now)?;
+
+        let prefix = format!("{role}/");
+        self.targets
+            .retain(|name, _| !name.as_str().starts_with(&prefix));
+        self.floors
+            .targets
+            .insert(role.to_string(), targets.version.get());
+        let paths = restrict(&own_paths, &parent_paths);
+        self.targets.insert(
+            role.clone(),
+            TargetsRole {
+                meta: targets,
+                paths,
+            },
+        );
+        Ok(())
+    }
+
+    /// Raises a version floor from a cached file that still verifies with the currently trusted
+    /// keys (signatures only: expiry and hashes do not matter for a floor). Returns `false`, and
+    /// leaves the floor alone, when the cached file no longer verifies, e.g. after a key rotation.
+    /// Only top-level roles; delegation floors come from [`VersionFloors`].
+    pub fn remember_cached(&mut self, role: &RoleName, bytes: &[u8]) -> bool {
+        let Ok(env) = SignedEnvelope::parse(bytes, ROOT_MAX_BYTES.max(bytes.len())) else {
+            return false;
+        };
+        let Some(authority) = Authority::top_level(&self.root, role) else {
+            return false;
+        };
+        let floor = match role.as_str() {
+            "timestamp" => verify::verify::<Timestamp>(&env, &authority)
+                .ok()
+                .map(|m| m.version.get()),
+            "snapshot" => verify::verify::<Snapshot>(&env, &authority)
+                .ok()
+                .map(|m| m.version.get()),
+            "targets" => verify::verify::<Targets>(&env, &authority)
+                .ok()
+                .map(|m| m.version.get()),
+            _ => None,
+        };
+        let Some(v) = floor else { return false };
+        let slot = match role.as_str() {
+            "timestamp" => &mut self.floors.timestamp,
+            "snapshot" => &mut self.floors.snapshot,
+            _ => self.floors.targets.entry(role.to_string()).or_default(),
+        };
+        *slot = (*slot).max(v);
+        true
+    }
+
+    /// Finds `name` by a pre-order walk of the delegation tree (Notary's order: a role's own
+    /// targets first, then its delegations in listed order, the first match wins). A role only
+    /// counts for names within its (narrowed) paths; targets outside them are ignored.
+    pub fn lookup(&self, name: &str) -> Result<Lookup, TrustError> {
+        let mut visits = 0;
+        self.walk(name, &RoleName::targets(), &mut visits)
+    }
+
+    fn walk(&self, name: &str, role: &RoleName, visits: &mut usize) -> Result<Lookup, TrustError> {
+        self.snapshot.as_ref().ok_or(TrustError::OutOfOrder {
+            role: role.clone(),
+            needs: "snapshot".into(),
+        })?;
+        *visits += 1;
+        if *visits > MAX_DELEGATION_VISITS {
+            return Err(TrustError::TooManyDelegations {
+                limit: MAX_DELEGATION_VISITS,
+            });
+        }
+        let Some(current) = self.targets.get(role) else {
+            return Ok(Lookup::NeedRole(role.clone()));
+        };
+        if current.may_sign(name)
+            && let Some(meta) = current.meta.targets.get(name)
+        {
+            return Ok(Lookup::Found(TrustedTarget {
+                name: name.to_owned(),
+                meta: meta.clone(),
+                role: role.clone(),
+            }));
+        }
+        for d in &current.meta.delegations.roles {
+            // Declared but never published: nothing to find there.
+            if self.expected_file(&d.name).is_none() {
+                continue;
+            }
+            if !allowed(&restrict(&d.paths, &current.paths), name) {
+                continue;
+            }
+            match self.walk(name, &d.name, visits)? {
+                Lookup::NotFound => continue,
+                found_or_needed => return Ok(found_or_needed),
+            }
+        }
+        Ok(Lookup::NotFound)
+    }
+
+    /// Every trusted target reachable from `targets`, each name resolved as [`lookup`] would.
+    /// Returns the first role that still has to be fetched, if any, instead of a partial list.
+    ///
+    /// [`lookup`]: TrustedState::lookup
+    pub fn list_targets(&self) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut stack = vec![RoleName::targets()];
+        let mut visits = 0;
+        while let Some(role) = stack.pop() {
+            visits += 1;
+            if visits > MAX_DELEGATION_VISITS {
+                return Err(TrustError::TooManyDelegations {
+                    limit: MAX_DELEGATION_VISITS,
+                });
+            }
+            let Some(current) = self.targets.get(&role) else {
+                return Ok(Err(role));
+            };
+            names.extend(
+                current
+                    .meta
+                    .targets
+                    .keys()
+                    .filter(|n| current.may_sign(n))
+                    .cloned(),
+            );
+            for d in current.meta.delegations.roles.iter().rev() {
+                if self.expected_file(&d.name).is_some()
+                    && !restrict(&d.paths, &current.paths).is_empty()
+                {
+                    stack.push(d.name.clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for name in names {
+            match self.lookup(&name)? {
+                Lookup::Found(t) => out.push(t),
+                Lookup::NeedRole(r) => return Ok(Err(r)),
+                Lookup::NotFound => {}
+            }
+        }
+        Ok(Ok(out))
+    }
+}

@@ -1,0 +1,328 @@
+//! The update client: runs the trusted state machine over bytes from a [`MetadataSource`].
+//!
+//! It decides *what* to fetch (timestamp always; snapshot, targets and delegations by checksum,
+//! and only when the cached copy no longer matches; roots by version when the snapshot names
+//! another root) and leaves *how* to the source, so every flow runs in unit tests without a
+//! network. Newly verified files are collected for the caller to persist after the whole update
+//! succeeded: a refused update leaves the trust cache as it was.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::metadata::FileMeta;
+use super::names::RoleName;
+use super::trusted::{
+    Lookup, ROOT_MAX_BYTES, TIMESTAMP_MAX_BYTES, TrustError, TrustedState, TrustedTarget,
+    VersionFloors,
+};
+use crate::failure::Failure;
+
+/// How many times one update may restart after following a root rotation.
+const MAX_RESTARTS: u32 = 3;
+
+/// A transport failure, classified by the transport.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot fetch {file}")]
+pub struct TransportError {
+    pub file: String,
+    pub failure: Failure,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Where metadata comes from: the Notary server in production, a map in tests.
+pub trait MetadataSource {
+    /// The bytes of `file` (`timestamp.json`, `snapshot.<sha256>.json`, `3.root.json`,
+    /// `targets/qa.<sha256>.json`), at most `max_len` of them; `Ok(None)` when it does not exist.
+    fn fetch(
+        &self,
+        file: &str,
+        max_len: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, TransportError>> + Send;
+}
+
+/// Why an update failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(
+        "the Notary repository {gun} does not exist (no {file} on the server): initialise it with 'manifesto init'"
+    )]
+    NotInitialised { gun: String, file: String },
+    #[error("the server lost {file}, which the signed metadata lists")]
+    Missing { file: String },
+    #[error(
+        "no trusted root for {gun}: trust on first use is disabled; pin its root certificate in trust_pinning.certs of the configuration"
+    )]
+    TofuRefused { gun: String },
+    #[error("the root of {gun} is not signed by a pinned certificate (pinned: {pinned})")]
+    PinMismatch { gun: String, pinned: String },
+    #[error("the snapshot of {gun} names a root the server does not serve")]
+    RootUnreachable { gun: String },
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl UpdateError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            UpdateError::NotInitialised { .. } => Failure::NotFound,
+            UpdateError::Missing { .. } => Failure::Unavailable,
+            UpdateError::TofuRefused { .. } => Failure::Usage,
+            UpdateError::PinMismatch { .. } | UpdateError::RootUnreachable { .. } => {
+                Failure::Untrusted
+            }
+            UpdateError::Trust(e) => e.failure(),
+            UpdateError::Transport(e) => e.failure,
+        }
+    }
+}
+
+/// What earlier runs trusted, as the caller's cache holds it.
+#[derive(Debug, Clone, Default)]
+pub struct Cached {
+    /// Verified files by role name (`root`, `timestamp`, `snapshot`, `targets`, `targets/qa`).
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Highest versions ever trusted.
+    pub floors: VersionFloors,
+}
+
+/// How the first root is trusted when nothing is cached.
+#[derive(Debug, Clone, Copy)]
+pub struct Bootstrap<'a> {
+    /// Root certificate key ids pinned for this GUN: the root role must list one of them.
+    pub pinned_certs: Option<&'a [String]>,
+    /// Trust on first use is allowed when nothing is pinned and nothing is cached.
+    pub allow_tofu: bool,
+}
+
+/// An update in progress or done: the trusted state plus what is new since the cache.
+pub struct Updater<S> {
+    source: S,
+    state: TrustedState,
+    cached: Cached,
+    now: DateTime<Utc>,
+    /// Newly verified file bytes by role, to persist once the caller is satisfied.
+    fresh: BTreeMap<String, Vec<u8>>,
+    fetches: u32,
+}
+
+fn matches(expected: &FileMeta, bytes: &[u8]) -> bool {
+    let actual = FileMeta::of(bytes);
+    actual.length == expected.length
+        && expected.hashes.sha256().is_some()
+        && actual.hashes.sha256() == expected.hashes.sha256()
+}
+
+impl<S: MetadataSource> Updater<S> {
+    /// Establish the root and bring timestamp, snapshot and top-level targets up to date.
+    pub async fn refresh(
+        source: S,
+        gun: &str,
+        cached: Cached,
+        bootstrap: Bootstrap<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Updater<S>, UpdateError> {
+        let mut fetches = 0;
+        let mut fresh = BTreeMap::new();
+        let state = match cached.files.get("root") {
+            Some(root) => TrustedState::new(gun, root)?.with_floors(&cached.floors),
+            None => {
+                if bootstrap.pinned_certs.is_none() && !bootstrap.allow_tofu {
+                    return Err(UpdateError::TofuRefused { gun: gun.into() });
+                }
+                fetches += 1;
+                let root = source
+                    .fetch("root.json", ROOT_MAX_BYTES as u64)
+                    .await?
+                    .ok_or_else(|| UpdateError::NotInitialised {
+                        gun: gun.into(),
+                        file: "root.json".into(),
+                    })?;
+                let state = TrustedState::new(gun, &root)?.with_floors(&cached.floors);
+                fresh.insert("root".to_string(), root);
+                state
+            }
+        };
+        let mut updater = Updater {
+            source,
+            state,
+            cached,
+            now,
+            fresh,
+            fetches,
+        };
+        updater.check_pins(gun, bootstrap.pinned_certs)?;
+        let mut restarts = 0;
+        loop {
+            let root_before = updater.state.root().version.get();
+            match updater.update_top_level().await {
+                Ok(()) if !updater.state.snapshot_lists_other_root() => break,
+                // The snapshot names another root: follow the chain, then start again.
+                Ok(()) => updater.walk_roots().await?,
+                // Metadata signed by keys the cached root does not know is what a key rotation
+                // looks like from an old root: look for newer roots once, then retry. If there
+                // are none, the failure stands (NCC 2015: every verification error takes the
+                // same "update root, retry" path, so a rotation can repair a locked-out client).
+                Err(UpdateError::Trust(e)) if restarts == 0 => {
+                    updater.walk_roots().await?;
+                    if updater.state.root().version.get() == root_before {
+                        return Err(UpdateError::Trust(e));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            updater.check_pins(gun, bootstrap.pinned_certs)?;
+            restarts += 1;
+            if restarts > MAX_RESTARTS {
+                return Err(UpdateError::RootUnreachable { gun: gun.into() });
+            }
+        }
+        Ok(updater)
+    }
+
+    fn check_pins(&self, gun: &str, pinned: Option<&[String]>) -> Result<(), UpdateError> {
+        let Some(pinned) = pinned else { return Ok(()) };
+        let root_keys = self.state.root().role(&RoleName::root());
+        let listed = root_keys.is_some_and(|r| {
+            r.keyids
+                .iter()
+                .any(|id| pinned.iter().any(|p| p == id.as_str()))
+        });
+        if listed {
+            Ok(())
+        } else {
+            Err(UpdateError::PinMismatch {
+                gun: gun.into(),
+                pinned: pinned.join(", "),
+            })
+        }
+    }
+
+    /// Follow root rotations: fetch `N+1.root.json` until the server has no newer root, each
+    /// version signed by the previous root's keys and threshold and by its own.
+    async fn walk_roots(&mut self) -> Result<(), UpdateError> {
+        loop {
+            let next = self.state.root().version.get() + 1;
+            let file = format!("{next}.root.json");
+            self.fetches += 1;
+            let Some(bytes) = self.source.fetch(&file, ROOT_MAX_BYTES as u64).await? else {
+                return Ok(());
+            };
+            self.state.update_root(&bytes)?;
+            self.fresh.insert("root".into(), bytes);
+        }
+    }
+
+    async fn update_top_level(&mut self) -> Result<(), UpdateError> {
+        self.fetches += 1;
+        let ts = self
+            .source
+            .fetch("timestamp.json", TIMESTAMP_MAX_BYTES as u64)
+            .await?
+            .ok_or_else(|| UpdateError::NotInitialised {
+                gun: self.state.gun().into(),
+                file: "timestamp.json".into(),
+            })?;
+        self.state.update_timestamp(&ts, self.now)?;
+        if self.cached.files.get("timestamp") != Some(&ts) {
+            self.fresh.insert("timestamp".into(), ts);
+        }
+        let expected = self
+            .state
+            .expected_snapshot()
+            .cloned()
+            .expect("a verified timestamp lists the snapshot");
+        let snapshot = self.bytes_for(&RoleName::snapshot(), &expected).await?;
+        self.state.update_snapshot(&snapshot, self.now)?;
+        self.keep(&RoleName::snapshot(), snapshot);
+        self.load_role(&RoleName::targets()).await
+    }
+
+    /// The bytes of `role` matching `expected`: the cached copy when it still matches, else
+    /// fetched by checksum (which also defeats mix-and-match from a caching proxy).
+    async fn bytes_for(
+        &mut self,
+        role: &RoleName,
+        expected: &FileMeta,
+    ) -> Result<Vec<u8>, UpdateError> {
+        if let Some(cached) = self
+            .cached
+            .files
+            .get(role.as_str())
+            .filter(|b| matches(expected, b))
+        {
+            return Ok(cached.clone());
+        }
+        let sha = expected.sha256_hex().ok_or_else(|| UpdateError::Missing {
+            file: format!("{role} (no sha256 listed)"),
+        })?;
+        let file = format!("{role}.{sha}.json");
+        self.fetches += 1;
+        self.source
+            .fetch(&file, expected.length)
+            .await?
+            .ok_or(UpdateError::Missing { file })
+    }
+
+    fn keep(&mut self, role: &RoleName, bytes: Vec<u8>) {
+        if self.cached.files.get(role.as_str()) != Some(&bytes) {
+            self.fresh.insert(role.to_string(), bytes);
+        }
+    }
+
+    /// Verify a targets role (top-level or delegation) against the trusted snapshot.
+    async fn load_role(&mut self, role: &RoleName) -> Result<(), UpdateError> {
+        let expected = self
+            .state
+            .expected_file(role)
+            .cloned()
+            .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
+        let bytes = self.bytes_for(role, &expected).await?;
+        self.state.update_targets_role(role, &bytes, self.now)?;
+        self.keep(role, bytes);
+        Ok(())
+    }
+
+    /// The target `name`, searched through the delegations its path allows.
+    pub async fn lookup(&mut self, name: &str) -> Result<Option<TrustedTarget>, UpdateError> {
+        loop {
+            match self.state.lookup(name)? {
+                Lookup::Found(t) => return Ok(Some(t)),
+                Lookup::NotFound => return Ok(None),
+                Lookup::NeedRole(role) => self.load_role(&role).await?,
+            }
+        }
+    }
+
+    /// Every target of every reachable role (within its paths).
+    pub async fn list_targets(&mut self) -> Result<Vec<TrustedTarget>, UpdateError> {
+        loop {
+            match self.state.list_targets()? {
+                Ok(all) => return Ok(all),
+                Err(role) => self.load_role(&role).await?,
+            }
+        }
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    pub fn state(&self) -> &TrustedState {
+        &self.state
+    }
+
+    /// HTTP requests this update made so far.
+    pub fn fetches(&self) -> u32 {
+        self.fetches
+    }
+
+    /// Newly verified files (role → bytes) and the version floors to persist.
+    pub fn to_persist(&self) -> (&BTreeMap<String, Vec<u8>>, &VersionFloors) {
+        (&self.fresh, self.state.floors())
+    }
+}
