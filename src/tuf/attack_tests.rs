@@ -618,6 +618,34 @@ fn root_with_bare_key_is_refused() {
 
 // ---------------------------------------------------------------- root rotation
 
+#[test]
+fn root_two_of_three_needs_two_distinct_certificates() {
+    let repo = Repo::new();
+    let keys: Vec<TestKey> = (0..3).map(|_| TestKey::root_cert(GUN)).collect();
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    let meta = root_meta(1, far(), &refs, 2, &repo.ts_key, &repo.sn_key, &repo.tg_key);
+    let one = sign(&meta, &[&keys[0]]);
+    assert!(matches!(
+        TrustedState::new(GUN, &one),
+        Err(TrustError::Verify(VerifyError::Threshold {
+            valid: 1,
+            threshold: 2,
+            ..
+        }))
+    ));
+    let same_twice = sign(&meta, &[&keys[0], &keys[0]]);
+    assert!(TrustedState::new(GUN, &same_twice).is_err());
+    let two = sign(&meta, &[&keys[0], &keys[2]]);
+    TrustedState::new(GUN, &two).unwrap();
+    // m > n is refused when the root is parsed.
+    let impossible = root_meta(1, far(), &refs, 4, &repo.ts_key, &repo.sn_key, &repo.tg_key);
+    let all = sign(&impossible, &refs);
+    assert!(matches!(
+        TrustedState::new(GUN, &all),
+        Err(TrustError::Verify(VerifyError::Metadata { .. }))
+    ));
+}
+
 fn rotated_root(repo: &Repo, version: u64, new_key: &TestKey, signers: &[&TestKey]) -> Vec<u8> {
     sign(
         &root_meta(
@@ -1002,6 +1030,39 @@ fn snapshot_listing_a_newer_root_is_reported() {
     assert!(s.snapshot_lists_other_root());
     s.update_root(&v2).unwrap();
     assert!(!s.snapshot_lists_other_root());
+}
+
+#[test]
+fn version_floors_survive_a_json_round_trip() {
+    let mut repo = Repo::new();
+    repo.publish(4, 7);
+    let floors = repo.state().floors().clone();
+    let json = serde_json::to_string(&floors).unwrap();
+    let back: super::trusted::VersionFloors = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, floors);
+    assert_eq!(
+        (
+            back.root,
+            back.timestamp,
+            back.snapshot,
+            back.targets["targets"]
+        ),
+        (1, 7, 4, 1)
+    );
+}
+
+#[test]
+fn cached_snapshot_and_targets_raise_their_floors() {
+    let mut repo = Repo::new();
+    repo.publish(5, 5);
+    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    assert!(s.remember_cached(&RoleName::snapshot(), &repo.snapshot));
+    assert!(s.remember_cached(&RoleName::targets(), repo.file("targets")));
+    assert!(
+        !s.remember_cached(&RoleName::targets(), &repo.snapshot),
+        "wrong _type never counts"
+    );
+    assert_eq!((s.floors().snapshot, s.floors().targets["targets"]), (5, 1));
 }
 
 #[test]

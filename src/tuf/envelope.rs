@@ -119,6 +119,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Hostile bytes give an error, never a panic, at every parsing layer.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(env) = SignedEnvelope::parse(&bytes, 1 << 20) {
+                let _ = <crate::tuf::metadata::Root as crate::tuf::metadata::Metadata>::from_signed(&env.signed);
+            }
+        }
+
+        /// Mutating one byte of a real file never panics the parsers.
+        #[test]
+        fn mutated_fixture_never_panics(pos in 0usize..5593, byte in proptest::prelude::any::<u8>()) {
+            let mut bytes = crate::tuf::test_support::fixture("deleg2/targets.json").to_vec();
+            bytes[pos % 5593] = byte;
+            if let Ok(env) = SignedEnvelope::parse(&bytes, 1 << 20) {
+                let _ = <crate::tuf::metadata::Targets as crate::tuf::metadata::Metadata>::from_signed(&env.signed);
+            }
+        }
+    }
+
     #[test]
     fn empty_signatures_are_refused() {
         let err = SignedEnvelope::parse(br#"{"signed":{},"signatures":[]}"#, 1024).unwrap_err();

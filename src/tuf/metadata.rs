@@ -641,6 +641,17 @@ mod tests {
     }
 
     #[test]
+    fn expiry_equal_to_now_is_not_yet_expired() {
+        let e = Expires::new(
+            DateTime::parse_from_rfc3339("2029-01-01T00:00:00Z")
+                .unwrap()
+                .to_utc(),
+        );
+        assert!(!e.is_expired(e.at()));
+        assert!(e.is_expired(e.at() + chrono::Duration::nanoseconds(1)));
+    }
+
+    #[test]
     fn go_time_trims_fraction_like_go() {
         let t = |s: &str| go_time(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
         assert_eq!(

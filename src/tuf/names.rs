@@ -1,8 +1,8 @@
 //! Validated names used in metadata: role names and key ids.
 //!
-//! Role names end up in URLs and cache paths, so they are checked once here (SECURITY-TESTS
-//! "Bad input": `^[-a-z0-9_/]+$`, at most 255 characters, path-clean) and carried as a newtype
-//! afterwards. Key ids are always 64 lowercase hex digits in the Notary wire format.
+//! Role names end up in URLs and cache paths, so they are checked once here (Notary's own
+//! delegation-name rule `^[-a-z0-9_/]+$`, at most 255 characters, path-clean) and carried as a
+//! newtype afterwards. Key ids are always 64 lowercase hex digits in the Notary wire format.
 
 use std::fmt;
 

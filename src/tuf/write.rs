@@ -166,6 +166,36 @@ mod tests {
     }
 
     #[test]
+    fn written_file_with_html_chars_parses_and_verifies_over_canonical() {
+        use crate::tuf::names::RoleName;
+        use crate::tuf::test_support::{TestKey, far, message, targets_meta};
+        use crate::tuf::verify::{self, Authority};
+        let key = TestKey::ecdsa();
+        let mut t = targets_meta(1, far(), &[("a&b<c>", b"x"), ("\u{1F600}", b"y")]);
+        t.targets.get_mut("a&b<c>").unwrap().custom =
+            Some(json!({"note": "x<y & \u{2028}", "n": [1, {"b": 2, "a": 1}]}));
+        let sig = key.sign(&message(&t));
+        let file = metadata_file(&t, &[sig]).unwrap();
+        let text = String::from_utf8(file.clone()).unwrap();
+        assert!(
+            text.contains("a\\u0026b\\u003cc\\u003e") && text.contains("\\u2028"),
+            "{text}"
+        );
+        assert!(!text.contains('<') && !text.contains('&'));
+        let env = SignedEnvelope::parse(&file, 1 << 20).unwrap();
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert(key.id.clone(), key.public.clone());
+        let a = Authority::new(RoleName::targets(), &keys, std::slice::from_ref(&key.id), 1);
+        let verified = verify::verify::<Targets>(&env, &a).unwrap();
+        assert_eq!(verified.get(), &t);
+        // Writing what was read gives the same bytes again.
+        assert_eq!(
+            metadata_file(verified.get(), &env.signatures).unwrap(),
+            file
+        );
+    }
+
+    #[test]
     fn html_chars_and_line_separators_are_escaped_inside_strings() {
         let v = json!({"a<b": "x>&\u{2028}\u{2029}ü"});
         let canon = canonical::encode(&v).unwrap();

@@ -83,37 +83,96 @@ where
                         .collect(),
                 };
                 let n = counter.fetch_add(1, Ordering::SeqCst);
-                match scenario(n, &request, &base) {
-                    Reply::Full(status, headers, body) => {
-                        let mut out = format!(
-                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-                            body.len()
-                        );
-                        for (k, v) in headers {
-                            out.push_str(&format!("{k}: {v}\r\n"));
-                        }
-                        out.push_str("\r\n");
-                        let _ = sock.write_all(out.as_bytes()).await;
-                        let _ = sock.write_all(&body).await;
-                    }
-                    Reply::Lying { claimed, sent } => {
-                        let out = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
-                        );
-                        let _ = sock.write_all(out.as_bytes()).await;
-                        let _ = sock.write_all(&vec![b'{'; sent]).await;
-                    }
-                    Reply::Endless => {
-                        let _ = sock
-                            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
-                            .await;
-                        let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
-                        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
-                    }
-                }
-                let _ = sock.shutdown().await;
+                write_reply(&mut sock, scenario(n, &request, &base)).await;
             });
         }
     });
     Hostile { url, hits }
+}
+
+/// A tampering proxy in front of a real server: every GET is forwarded to `upstream`, then
+/// `tamper(path, status, body)` decides what the client gets.
+pub async fn tampering_proxy<F>(upstream: &str, tamper: F) -> Hostile
+where
+    F: Fn(&str, u16, Vec<u8>) -> Reply + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let tamper = Arc::new(tamper);
+    let counter = hits.clone();
+    let upstream = upstream.trim_end_matches('/').to_string();
+    manifesto::http::ensure_crypto_provider();
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let tamper = tamper.clone();
+            let counter = counter.clone();
+            let upstream = upstream.clone();
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut tmp).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = match client.get(format!("{upstream}{path}")).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        (
+                            status,
+                            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                        )
+                    }
+                    Err(_) => (502, b"upstream down".to_vec()),
+                };
+                let reply = tamper(&path, status, body);
+                write_reply(&mut sock, reply).await;
+            });
+        }
+    });
+    Hostile { url, hits }
+}
+
+async fn write_reply(sock: &mut tokio::net::TcpStream, reply: Reply) {
+    match reply {
+        Reply::Full(status, headers, body) => {
+            let mut out = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
+            for (k, v) in headers {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            out.push_str("\r\n");
+            let _ = sock.write_all(out.as_bytes()).await;
+            let _ = sock.write_all(&body).await;
+        }
+        Reply::Lying { claimed, sent } => {
+            let out = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = sock.write_all(out.as_bytes()).await;
+            let _ = sock.write_all(&vec![b'{'; sent]).await;
+        }
+        Reply::Endless => {
+            let _ = sock
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+            while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+        }
+    }
+    let _ = sock.shutdown().await;
 }

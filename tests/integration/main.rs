@@ -7,3 +7,4 @@ mod hostile;
 mod notary_http;
 mod registry;
 mod trust;
+mod trust_attacks;

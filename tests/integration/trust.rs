@@ -85,3 +85,146 @@ fn trust_inspect_agrees_with_the_go_client_on_targets_and_roles() {
     let again = inspect_json(&env, &s.notary_url, &gun);
     assert_eq!(again["targets"], report["targets"]);
 }
+
+/// `(name, sha256, length, role)` of every target manifesto reports, sorted.
+fn our_targets(report: &serde_json::Value) -> Vec<(String, String, u64, String)> {
+    let mut v: Vec<_> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["sha256"].as_str().unwrap().to_string(),
+                t["length"].as_u64().unwrap(),
+                t["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn go_targets(go: &GoNotary, gun: &str) -> Vec<(String, String, u64, String)> {
+    let mut v: Vec<_> = go
+        .list(gun)
+        .into_iter()
+        .map(|t| (t.name, t.sha256_hex, t.size, t.role))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_delegate_counts_only_inside_its_paths_as_the_go_client_agrees() {
+    let s = stack(StackKind::Plain);
+    let gun = format!("{}/{}", s.registry, unique_repo("go-deleg"));
+    let go = GoNotary::new(s);
+    go.init_with_targets(&gun, &[("v1", b"image".as_slice())]);
+    go.rotate_snapshot_to_server(&gun);
+    let qa = go.generate_delegate_key("targets/qa");
+    go.add_delegation(&gun, "targets/qa", &qa, &["approvals/", "scan/"]);
+    go.delegate_publish(
+        &gun,
+        &qa,
+        "targets/qa",
+        "approvals/sha256:1111",
+        b"{\"status\":\"approved\"}",
+    );
+    go.delegate_publish(
+        &gun,
+        &qa,
+        "targets/qa",
+        "scan/sha256:1111",
+        b"{\"critical\":0}",
+    );
+    // The owner takes `scan/` away. The delegate's signed file still holds the scan target;
+    // the server does not enforce paths, so readers must ignore it.
+    go.ok(&[
+        "delegation",
+        "remove",
+        "-p",
+        &gun,
+        "targets/qa",
+        "--paths",
+        "scan/",
+        "-y",
+    ]);
+    assert!(
+        go.fetch_signed(&gun, "targets/qa")["targets"]
+            .get("scan/sha256:1111")
+            .is_some(),
+        "the delegate's file still signs the scan target"
+    );
+
+    let report = inspect_json(&TestEnv::new(), &s.notary_url, &gun);
+    let ours = our_targets(&report);
+    assert_eq!(
+        ours,
+        go_targets(&go, &gun),
+        "manifesto and notary list agree"
+    );
+    assert!(
+        ours.iter()
+            .any(|t| t.0 == "approvals/sha256:1111" && t.3 == "targets/qa")
+    );
+    assert!(
+        !ours.iter().any(|t| t.0.starts_with("scan/")),
+        "a target outside the delegation's paths is ignored"
+    );
+
+    let deleg = &report["delegations"][0];
+    assert_eq!(deleg["role"], "targets/qa");
+    assert_eq!(deleg["paths"], serde_json::json!(["approvals/"]));
+    let go_deleg = go.delegation_list(&gun);
+    assert_eq!(go_deleg.len(), 1);
+    assert_eq!(deleg["keys"][0]["id"], go_deleg[0].key_ids[0]);
+    assert_eq!(deleg["threshold"], go_deleg[0].threshold);
+    assert_eq!(
+        report["roles"][2]["keys"][0]["type"], "ed25519",
+        "the snapshot key is the server's now"
+    );
+}
+
+#[test]
+fn key_rotations_by_the_go_client_are_followed_from_a_warm_cache() {
+    let s = stack(StackKind::Plain);
+    let gun = format!("{}/{}", s.registry, unique_repo("go-rotate"));
+    let go = GoNotary::new(s);
+    go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
+    let env = TestEnv::new();
+    let before = inspect_json(&env, &s.notary_url, &gun);
+    let old_root_key = before["roles"][0]["keys"][0]["id"].clone();
+
+    go.rotate_snapshot_to_server(&gun);
+    go.rotate_targets_key(&gun);
+    go.add_target(&gun, "v2", b"two");
+    let mid = inspect_json(&env, &s.notary_url, &gun);
+    assert_eq!(
+        our_targets(&mid),
+        go_targets(&go, &gun),
+        "no target lost by the targets key rotation"
+    );
+
+    go.rotate_root_key(&gun);
+    go.rotate_root_key(&gun);
+    go.add_target(&gun, "v3", b"three");
+    let after = inspect_json(&env, &s.notary_url, &gun);
+    assert_eq!(our_targets(&after), go_targets(&go, &gun));
+    assert_ne!(
+        after["roles"][0]["keys"][0]["id"], old_root_key,
+        "the root key changed twice"
+    );
+    assert!(
+        after["roles"][0]["version"].as_u64().unwrap()
+            >= before["roles"][0]["version"].as_u64().unwrap() + 4,
+        "root followed through every rotation: {} -> {}",
+        before["roles"][0]["version"],
+        after["roles"][0]["version"]
+    );
+    // A fresh client (trust on first use of the newest root) sees the same.
+    assert_eq!(
+        our_targets(&inspect_json(&TestEnv::new(), &s.notary_url, &gun)),
+        our_targets(&after)
+    );
+}

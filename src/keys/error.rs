@@ -1,0 +1,119 @@
+//! Why a key could not be made, stored, read or used. No variant carries a passphrase or key
+//! bytes; paths, roles and key ids are what the user needs to fix the problem.
+
+use std::path::PathBuf;
+
+use crate::failure::Failure;
+use crate::tuf::names::NameError;
+
+/// A key structure that does not parse (independent of where it came from).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFormatError {
+    #[error("not a PEM file: {0}")]
+    Pem(&'static str),
+    #[error("malformed key structure: {0}")]
+    Der(&'static str),
+    #[error("unsupported PEM block {0:?} (expected PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)")]
+    Label(String),
+    #[error("unsupported key algorithm: {0}")]
+    Algorithm(&'static str),
+    #[error("the private and public halves of the key do not match")]
+    Inconsistent,
+    #[error("unsupported key encryption")]
+    Encryption(#[source] pkcs8::Error),
+    #[error("key encryption parameters are out of bounds: {0}")]
+    KdfBounds(&'static str),
+}
+
+/// Everything the key store can fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("cannot access {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SECURITY-TESTS §4: a key file readable by others is refused, not silently used.
+    #[error(
+        "key file {path} is accessible by other users (mode {mode:03o}): run `chmod 600 {path}`"
+    )]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("{path} is not a usable key file")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: KeyFormatError,
+    },
+    #[error("{path} cannot be imported")]
+    BadImport {
+        path: PathBuf,
+        #[source]
+        source: KeyFormatError,
+    },
+    #[error("{path} holds key {actual}, not the key its name says")]
+    IdMismatch { path: PathBuf, actual: String },
+    #[error("no private key {id} in {dir}")]
+    NotFound { id: String, dir: PathBuf },
+    #[error("{path} has no role: pass --role (root, targets, snapshot or targets/<name>)")]
+    MissingRole { path: PathBuf },
+    #[error("{path}: {role} keys need a repository: pass --gun REPO")]
+    MissingGun { path: PathBuf, role: String },
+    #[error("invalid role")]
+    Role(#[source] NameError),
+    #[error("no passphrase for the {class} key: set {variable} (there is no terminal to ask on)")]
+    NoPassphrase {
+        class: &'static str,
+        variable: &'static str,
+    },
+    #[error("wrong passphrase for {path} (from {source_name}); the key file is unchanged")]
+    WrongPassphrase { path: PathBuf, source_name: String },
+    #[error("the passphrase from {source_name} is too short: at least {min} characters")]
+    PassphraseTooShort { source_name: String, min: usize },
+    #[error("the passphrases did not match")]
+    PassphraseMismatch,
+    #[error("cannot read the passphrase from the terminal")]
+    Prompt(#[source] std::io::Error),
+    #[error("cannot encrypt the key")]
+    Encrypt(#[source] pkcs8::Error),
+    #[error("cannot generate a key: the system random generator failed")]
+    Random,
+    #[error("signing failed")]
+    Sign,
+    #[error("cannot build the root certificate for {gun}")]
+    Certificate {
+        gun: String,
+        #[source]
+        source: rcgen::Error,
+    },
+}
+
+impl KeyStoreError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            KeyStoreError::Io { .. }
+            | KeyStoreError::Permissions { .. }
+            | KeyStoreError::Corrupt { .. }
+            | KeyStoreError::IdMismatch { .. }
+            | KeyStoreError::NotFound { .. }
+            | KeyStoreError::NoPassphrase { .. }
+            | KeyStoreError::WrongPassphrase { .. }
+            | KeyStoreError::Prompt(_) => Failure::LocalState,
+            KeyStoreError::BadImport { .. }
+            | KeyStoreError::MissingRole { .. }
+            | KeyStoreError::MissingGun { .. }
+            | KeyStoreError::Role(_)
+            | KeyStoreError::PassphraseTooShort { .. }
+            | KeyStoreError::PassphraseMismatch => Failure::Usage,
+            KeyStoreError::Encrypt(_)
+            | KeyStoreError::Random
+            | KeyStoreError::Sign
+            | KeyStoreError::Certificate { .. } => Failure::Internal,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> KeyStoreError {
+        let path = path.into();
+        move |source| KeyStoreError::Io { path, source }
+    }
+}
