@@ -21,6 +21,8 @@ pub enum Error {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Notary(#[from] NotaryError),
+    #[error(transparent)]
+    Publish(#[from] crate::notary::publish::PublishError),
     /// The trust data did not verify (or could not be fetched).
     #[error(transparent)]
     Update(crate::tuf::update::UpdateError),
@@ -46,6 +48,7 @@ impl Error {
             Error::Registry(e) => e.failure(),
             Error::Notary(e) => e.failure(),
             Error::Update(e) => e.failure(),
+            Error::Publish(e) => e.failure(),
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,

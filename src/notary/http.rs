@@ -20,7 +20,7 @@ const GET_ATTEMPTS: u32 = 3;
 
 /// A client for `/v2/<gun>/_trust/tuf/` on one Notary server.
 pub struct NotaryHttp {
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     server: Url,
     gun: String,
     /// Bearer token from the token service, reused until the server refuses it.
@@ -101,7 +101,7 @@ impl NotaryHttp {
 
     /// `…/v2/<gun>/_trust/tuf/<file>`. The GUN goes in as-is, slashes and port included, which
     /// is how notary-server routes it; it was validated by the reference parser.
-    fn url(&self, file: &str) -> String {
+    pub(crate) fn url(&self, file: &str) -> String {
         format!(
             "{}/v2/{}/_trust/tuf/{}",
             self.server.as_str().trim_end_matches('/'),
@@ -134,34 +134,13 @@ impl NotaryHttp {
     }
 
     async fn get_once(&self, url: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
-        let mut response = self.send_get(url).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            let challenge = response
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let Some(challenge) = challenge else {
-                return Err(self.unauthorized());
-            };
-            let token = self.fetch_token(&challenge).await?;
-            *self.token.lock().await = Some(token);
-            response = self.send_get(url).await?;
-            if response.status() == StatusCode::UNAUTHORIZED {
-                return Err(self.unauthorized());
-            }
-        }
+        let response = self.send(|| self.client.get(url)).await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Err(NotaryError::NotFound { url: url.into() });
         }
         if !status.is_success() {
-            let body = read_capped(response, 4096).await.unwrap_or_default();
-            return Err(NotaryError::Server {
-                url: url.into(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).trim().to_string(),
-            });
+            return Err(self.server_error(url, response).await);
         }
         if response.content_length().is_some_and(|l| l > max_len) {
             return Err(NotaryError::TooLarge {
@@ -182,8 +161,47 @@ impl NotaryHttp {
         }
     }
 
-    async fn send_get(&self, url: &str) -> Result<reqwest::Response, NotaryError> {
-        let mut request = self.client.get(url);
+    /// A non-success response as an error carrying the server's error body.
+    pub(crate) async fn server_error(&self, url: &str, response: reqwest::Response) -> NotaryError {
+        let status = response.status().as_u16();
+        let body = read_capped(response, 64 * 1024).await.unwrap_or_default();
+        NotaryError::Server {
+            url: url.into(),
+            status,
+            body: String::from_utf8_lossy(&body).trim().to_string(),
+        }
+    }
+
+    /// Send a request, answering one bearer challenge through the token service. `make` builds
+    /// the request afresh for the retry.
+    pub(crate) async fn send(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, NotaryError> {
+        let response = self.send_once(&make).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| self.unauthorized())?;
+        let token = self.fetch_token(&challenge).await?;
+        *self.token.lock().await = Some(token);
+        let response = self.send_once(&make).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(self.unauthorized());
+        }
+        Ok(response)
+    }
+
+    async fn send_once(
+        &self,
+        make: &impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, NotaryError> {
+        let mut request = make();
         if let Some(token) = self.token.lock().await.as_ref() {
             request = request.bearer_auth(token);
         }

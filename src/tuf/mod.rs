@@ -5,12 +5,14 @@
 //! those into a trusted view of one repository (GUN). Nothing here touches the network, the disk or
 //! the clock: callers pass bytes and `now`.
 
+pub mod build;
 pub mod canonical;
 pub mod certificate;
 pub mod envelope;
 pub mod key;
 pub mod metadata;
 pub mod names;
+pub mod sign;
 pub mod strict_json;
 pub mod trusted;
 pub mod update;
