@@ -6,6 +6,7 @@
 use crate::config::ConfigError;
 use crate::failure::Failure;
 use crate::http::HttpError;
+use crate::keys::KeyStoreError;
 use crate::manifesto::metadata_type::MetadataTypeError;
 use crate::notary::NotaryError;
 use crate::registry::RegistryError;
@@ -23,6 +24,10 @@ pub enum Error {
     Notary(#[from] NotaryError),
     #[error(transparent)]
     Publish(#[from] crate::notary::publish::PublishError),
+    #[error(transparent)]
+    Sign(#[from] crate::tuf::sign::SignError),
+    #[error(transparent)]
+    KeyPem(#[from] crate::tuf::key_pem::KeyPemError),
     /// The trust data did not verify (or could not be fetched).
     #[error(transparent)]
     Update(crate::tuf::update::UpdateError),
@@ -30,6 +35,20 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// A signing key could not be made, stored, read or used.
+    #[error(transparent)]
+    Keys(#[from] KeyStoreError),
+    #[error(
+        "no private key for {role} in {dir} (looked for key ids {wanted}); import it with 'manifesto key import'"
+    )]
+    MissingKey {
+        role: String,
+        wanted: String,
+        dir: std::path::PathBuf,
+    },
+    /// Something the user named does not exist.
+    #[error("{0}")]
+    NotFoundMessage(String),
     /// Bad input caught by a command (a malformed flag value, an unusable file).
     #[error("{0}")]
     Usage(String),
@@ -49,9 +68,14 @@ impl Error {
             Error::Notary(e) => e.failure(),
             Error::Update(e) => e.failure(),
             Error::Publish(e) => e.failure(),
+            Error::Sign(e) => e.failure(),
+            Error::KeyPem(e) => e.failure(),
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
+            Error::Keys(e) => e.failure(),
             Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,
+            Error::MissingKey { .. } => Failure::LocalState,
+            Error::NotFoundMessage(_) => Failure::NotFound,
             Error::Output(_) => Failure::Internal,
         }
     }

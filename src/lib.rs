@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod failure;
 pub mod http;
+pub mod keys;
 pub mod manifesto;
 pub mod notary;
 pub mod registry;

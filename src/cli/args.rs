@@ -195,12 +195,14 @@ pub struct DelegateNameArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Generate a signing key
+    /// Generate a signing key, stored encrypted under <trust-dir>/private
     Generate(KeyGenerateArgs),
-    /// List keys: role, repository, key ids, type
+    /// List keys: role, repository, key id, type
     List,
     /// Import keys from PEM/PKCS#8 files, or from a Docker trust directory
     Import(KeyImportArgs),
+    /// Write a key's public half as a PEM 'PUBLIC KEY' (for 'delegate add --key')
+    ExportPublic(KeyExportPublicArgs),
     /// Rotate a role's key (targets, snapshot, timestamp, root or a delegation)
     Rotate(KeyRotateArgs),
 }
@@ -210,9 +212,13 @@ pub struct KeyGenerateArgs {
     /// Key algorithm
     #[arg(long = "type", value_enum, default_value_t = KeyAlgorithm::Ecdsa)]
     pub algorithm: KeyAlgorithm,
-    /// Role the key is for (root, targets, or a delegation such as targets/qa)
-    #[arg(long)]
-    pub role: Option<String>,
+    /// Role the key is for: root, targets, snapshot, or a delegation such as targets/qa
+    /// (Docker's signers use targets/releases)
+    #[arg(long, default_value = "targets/releases")]
+    pub role: String,
+    /// Repository the key belongs to (required for targets and snapshot keys)
+    #[arg(long, value_name = "REPO")]
+    pub gun: Option<String>,
     /// Also write the public key as PEM to FILE
     #[arg(long, value_name = "FILE")]
     pub public_out: Option<PathBuf>,
@@ -232,6 +238,21 @@ pub struct KeyImportArgs {
     /// Import the Go notary / Docker trust keys from DIR [default: ~/.docker/trust]
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     pub docker_trust: Option<PathBuf>,
+    /// Role of the imported keys (overrides the files' 'role:' header)
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Repository of the imported keys (overrides the files' 'gun:' header)
+    #[arg(long, value_name = "REPO")]
+    pub gun: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyExportPublicArgs {
+    /// Key id (64 hex digits, as 'key list' shows it)
+    pub key_id: String,
+    /// Write to FILE instead of stdout
+    #[arg(short = 'O', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,9 @@
 //! `main.rs` only sets up logging and the runtime; everything a command does starts in [`run`].
 
 pub mod args;
+mod delegate;
+mod init;
+mod key;
 pub mod output;
 mod pending;
 mod resolve;
@@ -10,7 +13,7 @@ pub mod trust_inspect;
 
 use clap::CommandFactory;
 
-use self::args::{Cli, Command, DelegateCommand, KeyCommand, TrustCommand};
+use self::args::{Cli, Command, DelegateCommand, TrustCommand};
 use self::output::Output;
 use crate::config::Settings;
 use crate::error::Error;
@@ -93,42 +96,20 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             }
             Err(pending::not_yet("verify"))
         }
-        Command::Init(repo) => {
-            RepositoryRef::parse(&repo.repo)?;
-            Err(pending::not_yet("init"))
-        }
+        Command::Init(repo) => init::run(&ctx, &repo.repo).await,
         Command::Repair(repo) => {
             RepositoryRef::parse(&repo.repo)?;
             Err(pending::not_yet("repair"))
         }
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,
-        Command::Delegate(cmd) => {
-            let repo = match &cmd {
-                DelegateCommand::Add(a) => {
-                    for t in &a.types {
-                        MetadataType::parse(t)?;
-                    }
-                    if a.threshold == 0 || a.threshold as usize > a.keys.len() {
-                        return Err(Error::Usage(format!(
-                            "--threshold {} needs between 1 and {} keys (one --key per signer)",
-                            a.threshold,
-                            a.keys.len()
-                        )));
-                    }
-                    &a.repo
-                }
-                DelegateCommand::Remove(a) => &a.repo,
-                DelegateCommand::List(a) => &a.repo,
-            };
-            RepositoryRef::parse(repo)?;
-            Err(pending::not_yet("delegate"))
+        Command::Delegate(DelegateCommand::Add(a)) => {
+            delegate::add(&ctx, &a.repo, &a.name, &a.keys, &a.types, a.threshold).await
         }
-        Command::Key(cmd) => {
-            if let KeyCommand::Rotate(a) = &cmd {
-                RepositoryRef::parse(&a.repo)?;
-            }
-            Err(pending::not_yet("key"))
+        Command::Delegate(DelegateCommand::Remove(a)) => {
+            delegate::remove(&ctx, &a.repo, &a.name).await
         }
+        Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
+        Command::Key(cmd) => key::run(&ctx, cmd),
         Command::Completions(_) => unreachable!("handled before settings are read"),
     }
 }

@@ -12,7 +12,6 @@ use super::error::KeyFormatError;
 pub(crate) const TAG_INTEGER: u8 = 0x02;
 pub(crate) const TAG_BIT_STRING: u8 = 0x03;
 pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
-pub(crate) const TAG_NULL: u8 = 0x05;
 pub(crate) const TAG_OID: u8 = 0x06;
 pub(crate) const TAG_SEQUENCE: u8 = 0x30;
 /// `[0]` constructed (EC parameters, PKCS#8 attributes).
@@ -37,6 +36,7 @@ impl<'a> Reader<'a> {
         Reader { rest: input }
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
@@ -75,7 +75,11 @@ impl<'a> Reader<'a> {
     }
 
     /// The content of the next TLV, which must have `tag`.
-    pub(crate) fn expect(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], KeyFormatError> {
+    pub(crate) fn expect(
+        &mut self,
+        tag: u8,
+        what: &'static str,
+    ) -> Result<&'a [u8], KeyFormatError> {
         match self.next()? {
             (t, value) if t == tag => Ok(value),
             _ => Err(bad(what)),
@@ -148,7 +152,10 @@ mod tests {
             assert!(r.is_empty());
             assert!(Reader::new(&enc[..enc.len() - 1]).next().is_err());
         }
-        assert!(Reader::new(&[0x30, 0x80, 0, 0]).next().is_err(), "indefinite length");
+        assert!(
+            Reader::new(&[0x30, 0x80, 0, 0]).next().is_err(),
+            "indefinite length"
+        );
         assert!(Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).next().is_err());
     }
 }

@@ -13,14 +13,16 @@ pub enum KeyFormatError {
     Pem(&'static str),
     #[error("malformed key structure: {0}")]
     Der(&'static str),
-    #[error("unsupported PEM block {0:?} (expected PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)")]
+    #[error(
+        "unsupported PEM block {0:?} (expected PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)"
+    )]
     Label(String),
     #[error("unsupported key algorithm: {0}")]
     Algorithm(&'static str),
     #[error("the private and public halves of the key do not match")]
     Inconsistent,
     #[error("unsupported key encryption")]
-    Encryption(#[source] pkcs8::Error),
+    Encryption(#[source] pkcs8::pkcs5::Error),
     #[error("key encryption parameters are out of bounds: {0}")]
     KdfBounds(&'static str),
 }
@@ -78,6 +80,8 @@ pub enum KeyStoreError {
     Encrypt(#[source] pkcs8::Error),
     #[error("cannot generate a key: the system random generator failed")]
     Random,
+    #[error("root keys must be ECDSA P-256 keys (Notary's root certificates are ecdsa-x509)")]
+    RootKeyAlgorithm,
     #[error("signing failed")]
     Sign,
     #[error("cannot build the root certificate for {gun}")]
@@ -104,7 +108,8 @@ impl KeyStoreError {
             | KeyStoreError::MissingGun { .. }
             | KeyStoreError::Role(_)
             | KeyStoreError::PassphraseTooShort { .. }
-            | KeyStoreError::PassphraseMismatch => Failure::Usage,
+            | KeyStoreError::PassphraseMismatch
+            | KeyStoreError::RootKeyAlgorithm => Failure::Usage,
             KeyStoreError::Encrypt(_)
             | KeyStoreError::Random
             | KeyStoreError::Sign

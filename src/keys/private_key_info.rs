@@ -63,7 +63,11 @@ pub(crate) fn parse_private_key_info(input: &[u8]) -> Result<KeySecret, KeyForma
         OID_EC_PUBLIC_KEY => {
             match alg.optional(der::TAG_OID)? {
                 Some(OID_P256) => {}
-                Some(_) => return Err(KeyFormatError::Algorithm("ECDSA on a curve other than P-256")),
+                Some(_) => {
+                    return Err(KeyFormatError::Algorithm(
+                        "ECDSA on a curve other than P-256",
+                    ));
+                }
                 None => return Err(bad("EC key without a named curve")),
             }
             parse_ec_private_key(private)
@@ -100,7 +104,9 @@ pub(crate) fn parse_private_key_info(input: &[u8]) -> Result<KeySecret, KeyForma
                 public: Some(public.to_vec()),
             })
         }
-        OID_RSA => Err(KeyFormatError::Algorithm("RSA (manifesto signs with ECDSA P-256 or Ed25519)")),
+        OID_RSA => Err(KeyFormatError::Algorithm(
+            "RSA (manifesto signs with ECDSA P-256 or Ed25519)",
+        )),
         _ => Err(KeyFormatError::Algorithm("unknown algorithm OID")),
     }
 }
@@ -116,7 +122,9 @@ pub(crate) fn parse_ec_private_key(input: &[u8]) -> Result<KeySecret, KeyFormatE
     if let Some(params) = r.optional(der::TAG_CONTEXT_0)?
         && Reader::new(params).expect(der::TAG_OID, "EC parameters")? != OID_P256
     {
-        return Err(KeyFormatError::Algorithm("ECDSA on a curve other than P-256"));
+        return Err(KeyFormatError::Algorithm(
+            "ECDSA on a curve other than P-256",
+        ));
     }
     let point = match r.optional(der::TAG_CONTEXT_1)? {
         Some(inner) => match Reader::new(inner).expect(der::TAG_BIT_STRING, "EC public key")? {
@@ -143,7 +151,10 @@ pub(crate) fn ecdsa_pkcs8(scalar: &[u8], point: &[u8]) -> Zeroizing<Vec<u8>> {
     let ec_private_key = der::tlv(der::TAG_SEQUENCE, &[&version1, &d, &public]);
     let wrapped = der::tlv(der::TAG_OCTET_STRING, &[&ec_private_key]);
     let alg = algorithm_identifier(OID_EC_PUBLIC_KEY, Some(OID_P256));
-    der::tlv(der::TAG_SEQUENCE, &[&[der::TAG_INTEGER, 1, 0], &alg, &wrapped])
+    der::tlv(
+        der::TAG_SEQUENCE,
+        &[&[der::TAG_INTEGER, 1, 0], &alg, &wrapped],
+    )
 }
 
 /// PKCS#8 v1 holding an RFC 8410 Ed25519 seed.
@@ -151,7 +162,10 @@ pub(crate) fn ed25519_pkcs8(seed: &[u8]) -> Zeroizing<Vec<u8>> {
     let inner = der::tlv(der::TAG_OCTET_STRING, &[seed]);
     let wrapped = der::tlv(der::TAG_OCTET_STRING, &[&inner]);
     let alg = algorithm_identifier(OID_ED25519, None);
-    der::tlv(der::TAG_SEQUENCE, &[&[der::TAG_INTEGER, 1, 0], &alg, &wrapped])
+    der::tlv(
+        der::TAG_SEQUENCE,
+        &[&[der::TAG_INTEGER, 1, 0], &alg, &wrapped],
+    )
 }
 
 fn algorithm_identifier(oid: &[u8], param: Option<&[u8]>) -> Zeroizing<Vec<u8>> {
@@ -192,7 +206,10 @@ pub(crate) fn parse_spki(input: &[u8]) -> Result<SpkiKey<'_>, KeyFormatError> {
         [0, rest @ ..] => rest,
         _ => return Err(bad("subjectPublicKey")),
     };
-    match (alg.expect(der::TAG_OID, "algorithm")?, alg.optional(der::TAG_OID)?) {
+    match (
+        alg.expect(der::TAG_OID, "algorithm")?,
+        alg.optional(der::TAG_OID)?,
+    ) {
         (OID_EC_PUBLIC_KEY, Some(OID_P256)) if bits.len() == P256_POINT_LEN => {
             Ok(SpkiKey::P256(bits))
         }

@@ -4,5 +4,6 @@
 //! TUF client and publisher.
 
 pub mod metadata_type;
+pub mod signing;
 
 pub use metadata_type::MetadataType;

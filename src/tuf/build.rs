@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Months, Utc};
 
 use super::key::PublicKey;
-use super::metadata::{Delegations, Expires, RoleKeys, Root, Targets, TypeTag, Version};
+use super::metadata::{
+    DelegatedRole, Delegations, Expires, RoleKeys, Root, Targets, TypeTag, Version,
+};
+use super::names::RoleName;
 
 /// The Go client's default lifetimes: root 10 years, targets 3 years.
 pub const ROOT_LIFETIME_MONTHS: u32 = 120;
@@ -81,6 +84,64 @@ pub fn next_targets(
     next
 }
 
+/// Create or extend the delegation `role` in `targets`: its keys and paths are added to what it
+/// had, and its threshold set. Returns whether anything changed.
+pub fn add_delegation(
+    targets: &mut Targets,
+    role: &RoleName,
+    keys: &[PublicKey],
+    paths: &[String],
+    threshold: u32,
+) -> bool {
+    let before = targets.delegations.clone();
+    let ids: Vec<_> = keys.iter().map(PublicKey::key_id).collect();
+    for key in keys {
+        targets.delegations.keys.insert(key.key_id(), key.clone());
+    }
+    match targets
+        .delegations
+        .roles
+        .iter_mut()
+        .find(|d| &d.name == role)
+    {
+        Some(entry) => {
+            for id in ids {
+                if !entry.keyids.contains(&id) {
+                    entry.keyids.push(id);
+                }
+            }
+            for p in paths {
+                if !entry.paths.contains(p) {
+                    entry.paths.push(p.clone());
+                }
+            }
+            entry.threshold = threshold;
+        }
+        None => targets.delegations.roles.push(DelegatedRole {
+            keyids: ids,
+            name: role.clone(),
+            paths: paths.to_vec(),
+            threshold,
+        }),
+    }
+    targets.delegations != before
+}
+
+/// Remove the delegation `role`, and the keys no remaining delegation uses. Returns whether it
+/// existed.
+pub fn remove_delegation(targets: &mut Targets, role: &RoleName) -> bool {
+    let before = targets.delegations.roles.len();
+    targets.delegations.roles.retain(|d| &d.name != role);
+    let used: std::collections::BTreeSet<_> = targets
+        .delegations
+        .roles
+        .iter()
+        .flat_map(|d| d.keyids.iter().cloned())
+        .collect();
+    targets.delegations.keys.retain(|id, _| used.contains(id));
+    targets.delegations.roles.len() != before
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +164,34 @@ mod tests {
         assert!(next.check().is_ok());
         let fresh = next_targets(None, now, |_| {});
         assert_eq!(fresh.version.get(), 1);
+    }
+
+    #[test]
+    fn adding_a_delegation_twice_changes_nothing_the_second_time_and_removal_drops_its_keys() {
+        let now = Utc::now();
+        let mut t = empty_targets(1, now);
+        let qa = RoleName::parse("targets/qa").unwrap();
+        let key = PublicKey::new(KeyType::Ed25519, vec![7; 32]);
+        let paths = vec!["approvals/".to_string(), "_manifesto/".to_string()];
+        assert!(add_delegation(
+            &mut t,
+            &qa,
+            std::slice::from_ref(&key),
+            &paths,
+            1
+        ));
+        assert!(!add_delegation(
+            &mut t,
+            &qa,
+            std::slice::from_ref(&key),
+            &paths,
+            1
+        ));
+        assert!(t.check().is_ok());
+        assert_eq!(t.delegations.roles[0].paths, paths);
+        assert!(remove_delegation(&mut t, &qa));
+        assert!(t.delegations.keys.is_empty());
+        assert!(!remove_delegation(&mut t, &qa));
     }
 
     #[test]

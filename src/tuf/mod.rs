@@ -10,6 +10,7 @@ pub mod canonical;
 pub mod certificate;
 pub mod envelope;
 pub mod key;
+pub mod key_pem;
 pub mod metadata;
 pub mod names;
 pub mod sign;

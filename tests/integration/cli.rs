@@ -127,8 +127,7 @@ fn commands_of_later_capabilities_say_so_and_exit_2_without_output() {
         vec!["put", "127.0.0.1:1/x/y:v1", "approvals", "-"],
         vec!["get", "127.0.0.1:1/x/y:v1", "approvals"],
         vec!["list", "127.0.0.1:1/x/y:v1"],
-        vec!["init", "127.0.0.1:1/x/y"],
-        vec!["key", "list"],
+        vec!["key", "rotate", "127.0.0.1:1/x/y", "targets"],
     ] {
         let out = env.cmd().args(&args).output().unwrap();
         assert_eq!(code(&out), 2, "{args:?}");

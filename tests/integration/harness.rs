@@ -23,6 +23,10 @@ pub enum StackKind {
 }
 
 pub const TEST_USER: &str = "ci-user";
+/// Passphrases manifesto's own keys are encrypted with in tests.
+pub const ROOT_PASS: &str = "manifesto-root-pass";
+pub const TARGETS_PASS: &str = "manifesto-targets-pass";
+pub const DELEGATION_PASS: &str = "manifesto-delegation-pass";
 pub const TEST_PASSWORD: &str = "s3cret-Pa55";
 
 /// A running stack, as described by `scripts/stack start`.
@@ -175,6 +179,15 @@ impl TestEnv {
         self.home.path().join(".docker")
     }
 
+    /// The binary with the test passphrases in the environment (as CI would set them).
+    pub fn signer_cmd(&self) -> assert_cmd::Command {
+        let mut cmd = self.cmd();
+        cmd.env("MANIFESTO_ROOT_PASSPHRASE", ROOT_PASS)
+            .env("MANIFESTO_TARGETS_PASSPHRASE", TARGETS_PASS)
+            .env("MANIFESTO_DELEGATION_PASSPHRASE", DELEGATION_PASS);
+        cmd
+    }
+
     /// Write `~/.docker/config.json`.
     pub fn write_docker_config(&self, json: &serde_json::Value) {
         std::fs::create_dir_all(self.docker_config_dir()).unwrap();
@@ -194,6 +207,13 @@ impl TestEnv {
             "REGISTRY_USERNAME",
             "REGISTRY_PASSWORD",
             "MANIFESTO_LOG",
+            "MANIFESTO_ROOT_PASSPHRASE",
+            "MANIFESTO_TARGETS_PASSPHRASE",
+            "MANIFESTO_DELEGATION_PASSPHRASE",
+            "NOTARY_ROOT_PASSPHRASE",
+            "NOTARY_TARGETS_PASSPHRASE",
+            "NOTARY_SNAPSHOT_PASSPHRASE",
+            "NOTARY_DELEGATION_PASSPHRASE",
         ] {
             cmd.env_remove(var);
         }

@@ -1,0 +1,246 @@
+//! `manifesto key …`: generate, list, import and export signing keys.
+//!
+//! Keys are stored encrypted in `<trust-dir>/private` (see `keys::store`); passphrases come from
+//! `MANIFESTO_*_PASSPHRASE` (or notary's and Docker's variables) or a terminal prompt.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Context;
+use super::args::{
+    KeyAlgorithm as AlgorithmArg, KeyCommand, KeyExportPublicArgs, KeyGenerateArgs, KeyImportArgs,
+};
+use crate::error::Error;
+use crate::keys::store::Added;
+use crate::keys::{
+    ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
+};
+use crate::registry::reference::RepositoryRef;
+use crate::tuf::names::{KeyId, RoleName};
+
+pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {
+    let store = KeyStore::new(&ctx.settings.trust_dir);
+    match cmd {
+        KeyCommand::Generate(args) => generate(ctx, &store, args),
+        KeyCommand::List => list(ctx, &store),
+        KeyCommand::Import(args) => import(ctx, &store, args),
+        KeyCommand::ExportPublic(args) => export_public(ctx, &store, args),
+        KeyCommand::Rotate(args) => {
+            RepositoryRef::parse(&args.repo)?;
+            RoleName::parse(&args.role).map_err(role_error)?;
+            Err(Error::NotYetAvailable {
+                command: "key rotate".into(),
+                why: "rotating a role's key publishes new root or targets metadata, and the Notary publisher is not built yet",
+            })
+        }
+    }
+}
+
+fn role_error(e: crate::tuf::names::NameError) -> Error {
+    Error::Usage(format!(
+        "{e}: use root, targets, snapshot, timestamp or targets/<name>"
+    ))
+}
+
+/// `--gun REPO`, normalised the way image references are (`alpine` → `docker.io/library/alpine`).
+fn parse_gun(gun: Option<&str>) -> Result<Option<String>, Error> {
+    gun.map(|g| RepositoryRef::parse(g).map(|r| r.gun()))
+        .transpose()
+        .map_err(Error::from)
+}
+
+#[derive(Serialize)]
+struct Generated {
+    key_id: KeyId,
+    #[serde(rename = "type")]
+    algorithm: KeyAlgorithm,
+    role: RoleName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gun: Option<String>,
+    path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key_file: Option<PathBuf>,
+}
+
+fn generate(ctx: &Context, store: &KeyStore, args: KeyGenerateArgs) -> Result<(), Error> {
+    let role = RoleName::parse(&args.role).map_err(role_error)?;
+    let gun = parse_gun(args.gun.as_deref())?;
+    if gun.is_none() && matches!(role.as_str(), "targets" | "snapshot" | "timestamp") {
+        return Err(Error::Usage(format!(
+            "{role} keys belong to one repository: pass --gun REPO"
+        )));
+    }
+    let algorithm = match args.algorithm {
+        AlgorithmArg::Ecdsa => KeyAlgorithm::Ecdsa,
+        AlgorithmArg::Ed25519 => KeyAlgorithm::Ed25519,
+    };
+    if role == RoleName::root() && algorithm != KeyAlgorithm::Ecdsa {
+        return Err(Error::Usage(
+            "root keys must be ECDSA (Notary's root certificates are ecdsa-x509)".into(),
+        ));
+    }
+    let key = SigningKey::generate(algorithm)?;
+    let mut passphrases = Passphrases::from_environment();
+    let passphrase = passphrases.for_new_key(&role, key.key_id().as_str())?;
+    let (path, _) = store.add(&key, &role, gun.as_deref(), &passphrase)?;
+    if let Some(out) = &args.public_out {
+        write_public(out, &key.public_key_pem())?;
+    }
+    let generated = Generated {
+        key_id: key.key_id().clone(),
+        algorithm,
+        role,
+        gun,
+        path,
+        public_key_file: args.public_out,
+    };
+    ctx.output.emit(&generated, |w| {
+        writeln!(
+            w,
+            "Generated {} key {}",
+            generated.algorithm.as_str(),
+            generated.key_id
+        )?;
+        writeln!(w, "  role        {}", generated.role)?;
+        if let Some(gun) = &generated.gun {
+            writeln!(w, "  repository  {gun}")?;
+        }
+        writeln!(w, "  stored in   {}", generated.path.display())?;
+        if let Some(p) = &generated.public_key_file {
+            writeln!(w, "  public key  {}", p.display())?;
+        }
+        Ok(())
+    })
+}
+
+fn write_public(path: &Path, pem: &str) -> Result<(), Error> {
+    std::fs::write(path, pem).map_err(|source| {
+        Error::Keys(crate::keys::KeyStoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+fn list(ctx: &Context, store: &KeyStore) -> Result<(), Error> {
+    let keys = store.list()?;
+    ctx.output.emit(&keys, |w| {
+        if keys.is_empty() {
+            return writeln!(w, "No keys in {}", store.private_dir().display());
+        }
+        writeln!(
+            w,
+            "{:<20} {:<40} {:<64} TYPE",
+            "ROLE", "REPOSITORY", "KEY ID"
+        )?;
+        for k in &keys {
+            writeln!(
+                w,
+                "{:<20} {:<40} {:<64} {}",
+                k.role,
+                k.gun.as_deref().unwrap_or("-"),
+                k.key_id,
+                k.algorithm.map_or("?", |a| a.as_str())
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Error> {
+    let options = ImportOptions {
+        role: args
+            .role
+            .as_deref()
+            .map(RoleName::parse)
+            .transpose()
+            .map_err(role_error)?,
+        gun: parse_gun(args.gun.as_deref())?,
+    };
+    let mut passphrases = Passphrases::from_environment();
+    let mut importer = Importer::new(store, &mut passphrases);
+    let mut report = ImportReport::default();
+    if let Some(dir) = &args.docker_trust {
+        let dir = if dir.as_os_str().is_empty() {
+            std::env::home_dir()
+                .map(|h| h.join(".docker").join("trust"))
+                .ok_or_else(|| Error::Usage("no HOME: pass --docker-trust DIR".into()))?
+        } else {
+            dir.clone()
+        };
+        importer.import_trust_dir(&dir, &mut report)?;
+    }
+    for file in &args.files {
+        importer.import_file(file, &options, &mut report)?;
+    }
+    ctx.output.emit(&report, |w| {
+        for k in &report.imported {
+            let status = match k.status {
+                Added::New => "imported",
+                Added::AlreadyPresent => "already present",
+            };
+            writeln!(
+                w,
+                "{status} {} key {} ({}{}) from {}",
+                k.algorithm.as_str(),
+                k.key_id,
+                k.role,
+                k.gun
+                    .as_deref()
+                    .map(|g| format!(", {g}"))
+                    .unwrap_or_default(),
+                k.from.display()
+            )?;
+        }
+        for s in &report.skipped {
+            writeln!(w, "skipped {}: {}", s.from.display(), s.reason)?;
+        }
+        if report.imported.is_empty() && report.skipped.is_empty() {
+            writeln!(w, "no keys found")?;
+        }
+        Ok(())
+    })
+}
+
+fn export_public(ctx: &Context, store: &KeyStore, args: KeyExportPublicArgs) -> Result<(), Error> {
+    let id = KeyId::parse(&args.key_id).map_err(|e| Error::Usage(e.to_string()))?;
+    let pem = match store.public_key(&id) {
+        Ok((_, public)) => crate::keys::store::public_key_pem(&public),
+        // No public file (a key copied in by hand): decrypt the private key to get it.
+        Err(_) if store.contains(&id) => store
+            .load(&id, &mut Passphrases::from_environment())?
+            .public_key_pem(),
+        Err(_) => {
+            return Err(crate::keys::KeyStoreError::NotFound {
+                id: id.to_string(),
+                dir: store.private_dir(),
+            }
+            .into());
+        }
+    };
+    match &args.output_file {
+        Some(path) => {
+            write_public(path, &pem)?;
+            ctx.output.note(format!(
+                "wrote the public key of {id} to {}",
+                path.display()
+            ));
+            Ok(())
+        }
+        None => {
+            #[derive(Serialize)]
+            struct Exported<'a> {
+                key_id: &'a KeyId,
+                public_key_pem: &'a str,
+            }
+            ctx.output.emit(
+                &Exported {
+                    key_id: &id,
+                    public_key_pem: &pem,
+                },
+                |w| w.write_all(pem.as_bytes()),
+            )
+        }
+    }
+}
