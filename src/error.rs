@@ -46,6 +46,12 @@ pub enum Error {
         wanted: String,
         dir: std::path::PathBuf,
     },
+    /// A signer without authority for what it tried to sign.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed metadata older than the caller accepts.
+    #[error("{0}")]
+    TooOld(String),
     /// Something the user named does not exist.
     #[error("{0}")]
     NotFoundMessage(String),
@@ -76,6 +82,8 @@ impl Error {
             Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,
             Error::MissingKey { .. } => Failure::LocalState,
             Error::NotFoundMessage(_) => Failure::NotFound,
+            Error::Unauthorized(_) => Failure::Untrusted,
+            Error::TooOld(_) => Failure::Stale,
             Error::Output(_) => Failure::Internal,
         }
     }

@@ -4,10 +4,13 @@
 
 pub mod args;
 mod delegate;
+mod get;
 mod init;
 mod key;
+mod list;
 pub mod output;
 mod pending;
+mod put;
 mod resolve;
 pub mod trust_inspect;
 
@@ -59,27 +62,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     let ctx = Context { settings, output };
     match cli.command {
         Command::Resolve(args) => resolve::run(&ctx, &args.image).await,
-        Command::Put(args) => {
-            ImageRef::parse(&args.image)?;
-            MetadataType::parse(&args.metadata_type)?;
-            Err(pending::not_yet("put"))
-        }
-        Command::Get(args) => {
-            ImageRef::parse(&args.image)?;
-            MetadataType::parse(&args.metadata_type)?;
-            if let Some(age) = &args.max_age {
-                parse_duration(age)?;
-            }
-            Err(pending::not_yet("get"))
-        }
-        Command::List(args) => {
-            if args.all {
-                RepositoryRef::parse(&args.target)?;
-            } else {
-                ImageRef::parse(&args.target)?;
-            }
-            Err(pending::not_yet("list"))
-        }
+        Command::Put(args) => put::run(&ctx, args).await,
+        Command::Get(args) => get::run(&ctx, args).await,
+        Command::List(args) => list::run(&ctx, &args.target, args.all).await,
         Command::Delete(args) => {
             ImageRef::parse(&args.image)?;
             MetadataType::parse(&args.metadata_type)?;

@@ -244,7 +244,7 @@ mod tests {
         use pkcs8::pkcs5::pbes2;
         let params = pbes2::Parameters {
             kdf: pbes2::Pbkdf2Params {
-                salt: pbes2::Salt::new(&[7u8; 8]).unwrap(),
+                salt: pbes2::Salt::new([7u8; 8]).unwrap(),
                 iteration_count: 2048,
                 key_length: None,
                 prf: pbes2::Pbkdf2Prf::HmacWithSha1,

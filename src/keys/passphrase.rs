@@ -137,9 +137,12 @@ impl Prompter for TtyPrompter {
     }
 }
 
+/// Looks up an environment variable (injectable for tests).
+type EnvLookup = Box<dyn Fn(&str) -> Option<Zeroizing<String>>>;
+
 /// The passphrase provider commands use.
 pub struct Passphrases {
-    env: Box<dyn Fn(&str) -> Option<Zeroizing<String>>>,
+    env: EnvLookup,
     prompter: Box<dyn Prompter>,
 }
 
@@ -167,7 +170,7 @@ impl Passphrases {
         }
     }
 
-    fn from_env(&self, class: RoleClass, origin: KeyOrigin) -> Option<Passphrase> {
+    fn lookup_env(&self, class: RoleClass, origin: KeyOrigin) -> Option<Passphrase> {
         class.chain(origin).into_iter().find_map(|name| {
             (self.env)(name).map(|value| Passphrase {
                 value,
@@ -190,7 +193,7 @@ impl Passphrases {
         what: &str,
     ) -> Result<Passphrase, KeyStoreError> {
         let class = RoleClass::of(role);
-        if let Some(p) = self.from_env(class, KeyOrigin::Manifesto) {
+        if let Some(p) = self.lookup_env(class, KeyOrigin::Manifesto) {
             if p.value.chars().count() < MIN_PASSPHRASE_CHARS {
                 return Err(KeyStoreError::PassphraseTooShort {
                     source_name: p.source,
@@ -249,7 +252,7 @@ impl Passphrases {
             path: path.to_path_buf(),
             source_name: source_name.to_string(),
         };
-        if let Some(p) = self.from_env(class, origin) {
+        if let Some(p) = self.lookup_env(class, origin) {
             return open(p.as_bytes())?.ok_or_else(|| wrong(&p.source));
         }
         if !self.prompter.available() {

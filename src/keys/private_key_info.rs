@@ -219,3 +219,75 @@ pub(crate) fn parse_spki(input: &[u8]) -> Result<SpkiKey<'_>, KeyFormatError> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notary_ed25519(payload: &[&[u8]]) -> Vec<u8> {
+        let oid = der::tlv(der::TAG_OID, &[OID_ED25519_NOTARY]);
+        let alg = der::tlv(der::TAG_SEQUENCE, &[&oid]);
+        let private = der::tlv(der::TAG_OCTET_STRING, payload);
+        der::tlv(der::TAG_SEQUENCE, &[&[2, 1, 0], &alg, &private]).to_vec()
+    }
+
+    #[test]
+    fn notary_ed25519_layouts_of_96_and_64_bytes_are_read() {
+        let (seed, public) = ([3u8; 32], [4u8; 32]);
+        for der in [
+            notary_ed25519(&[&public, &seed, &public]),
+            notary_ed25519(&[&seed, &public]),
+        ] {
+            match parse_private_key_info(&der).unwrap() {
+                KeySecret::Ed25519 { seed: s, public: p } => {
+                    assert_eq!(s.as_slice(), &seed);
+                    assert_eq!(p.as_deref(), Some(&public[..]));
+                }
+                KeySecret::EcdsaP256 { .. } => panic!("wrong key type"),
+            }
+        }
+        // The two public copies of the 96-byte layout must agree.
+        let other = [5u8; 32];
+        assert!(matches!(
+            parse_private_key_info(&notary_ed25519(&[&public, &seed, &other])),
+            Err(KeyFormatError::Inconsistent)
+        ));
+        assert!(parse_private_key_info(&notary_ed25519(&[&seed])).is_err());
+    }
+
+    #[test]
+    fn rsa_and_other_curves_are_named_not_misread() {
+        let oid = der::tlv(der::TAG_OID, &[OID_RSA]);
+        let alg = der::tlv(der::TAG_SEQUENCE, &[&oid, &[0x05, 0x00]]);
+        let private = der::tlv(der::TAG_OCTET_STRING, &[&[0x30, 0x00]]);
+        let rsa = der::tlv(der::TAG_SEQUENCE, &[&[2, 1, 0], &alg, &private]);
+        assert!(matches!(
+            parse_private_key_info(&rsa),
+            Err(KeyFormatError::Algorithm(why)) if why.starts_with("RSA")
+        ));
+        let p384 = [0x2b, 0x81, 0x04, 0x00, 0x22];
+        let alg = algorithm_identifier(OID_EC_PUBLIC_KEY, Some(&p384));
+        let ec = der::tlv(der::TAG_SEQUENCE, &[&[2, 1, 0], &alg, &private]);
+        assert!(matches!(
+            parse_private_key_info(&ec),
+            Err(KeyFormatError::Algorithm(_))
+        ));
+    }
+
+    #[test]
+    fn short_scalars_from_old_encoders_are_left_padded() {
+        let point = [4u8; P256_POINT_LEN];
+        let d = der::tlv(der::TAG_OCTET_STRING, &[&[0x11; 31]]);
+        let bits = der::tlv(der::TAG_BIT_STRING, &[&[0], &point]);
+        let public = der::tlv(der::TAG_CONTEXT_1, &[&bits]);
+        let sec1 = der::tlv(der::TAG_SEQUENCE, &[&[2, 1, 1], &d, &public]);
+        match parse_ec_private_key(&sec1).unwrap() {
+            KeySecret::EcdsaP256 { scalar, point: p } => {
+                assert_eq!(scalar[0], 0);
+                assert_eq!(&scalar[1..], &[0x11; 31]);
+                assert_eq!(p.as_deref(), Some(&point[..]));
+            }
+            KeySecret::Ed25519 { .. } => panic!("wrong key type"),
+        }
+    }
+}

@@ -223,6 +223,48 @@ mod tests {
         }
     }
 
+    /// End to end through the TUF verifier: a real targets file re-signed by our key verifies
+    /// against an authority listing our public key (or, for a root key, its certificate).
+    #[test]
+    fn signatures_verify_through_the_tuf_verifier() {
+        use crate::tuf::envelope::SignedEnvelope;
+        use crate::tuf::metadata::Targets;
+        use crate::tuf::names::RoleName;
+        use crate::tuf::verify::{Authority, verify};
+        use std::collections::BTreeMap;
+
+        let fixture = include_bytes!("../../fixtures/notary/targets.json");
+        let env = SignedEnvelope::parse(fixture, 1 << 20).unwrap();
+        let message = crate::tuf::canonical::encode(&env.signed).unwrap();
+        let root = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();
+        let cert = super::super::certificate::root_certificate_key(
+            &root,
+            "example.com/app",
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let cases = [
+            (SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap(), None),
+            (SigningKey::generate(KeyAlgorithm::Ed25519).unwrap(), None),
+            (root, Some(cert)),
+        ];
+        for (key, listed_as) in cases {
+            let listed = listed_as.unwrap_or_else(|| key.public_key().clone());
+            let id = listed.key_id();
+            let mut signed = env.clone();
+            signed.signatures = vec![key.signature(id.clone(), &message).unwrap()];
+            let keys = BTreeMap::from([(id.clone(), listed)]);
+            let authority = Authority::new(RoleName::targets(), &keys, &[id.clone()], 1);
+            let verified = verify::<Targets>(&signed, &authority)
+                .unwrap_or_else(|e| panic!("{:?}: {e}", key.algorithm()));
+            assert!(verified.signed_by().contains(&id));
+            // Another key's signature under the same id does not count.
+            let other = SigningKey::generate(key.algorithm()).unwrap();
+            signed.signatures = vec![other.signature(id.clone(), &message).unwrap()];
+            assert!(verify::<Targets>(&signed, &authority).is_err());
+        }
+    }
+
     #[test]
     fn ecdsa_public_key_is_a_91_byte_spki_and_ed25519_is_raw() {
         let ec = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();

@@ -347,9 +347,16 @@ pub(crate) fn read_private_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeySt
     read_all(&mut file, path)
 }
 
-/// Reads a file we import from, whatever its mode.
+/// Reads a file named on the command line for import. Its mode is the user's business (OpenSSL
+/// writes 0644 keys under a default umask), but an exposed key deserves a warning.
 pub(crate) fn read_import_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
     let mut file = File::open(path).map_err(KeyStoreError::io(path))?;
+    if let Err(KeyStoreError::Permissions { mode, .. }) = check_private_mode(&file, path) {
+        tracing::warn!(
+            "{} is accessible by other users (mode {mode:03o}); the key may have been exposed",
+            path.display()
+        );
+    }
     read_all(&mut file, path)
 }
 

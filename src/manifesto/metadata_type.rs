@@ -9,9 +9,24 @@ use std::str::FromStr;
 
 use crate::failure::Failure;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub struct MetadataType(String);
+
+impl From<MetadataType> for String {
+    fn from(t: MetadataType) -> String {
+        t.0
+    }
+}
+
+impl TryFrom<String> for MetadataType {
+    type Error = MetadataTypeError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        MetadataType::parse(&s)
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(

@@ -3,7 +3,11 @@
 //! For now this holds the validated names those flows share; the flows themselves build on the
 //! TUF client and publisher.
 
+pub mod get;
+pub mod index;
+pub mod layout;
 pub mod metadata_type;
+pub mod put;
 pub mod signing;
 
 pub use metadata_type::MetadataType;

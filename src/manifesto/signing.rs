@@ -58,3 +58,53 @@ pub fn signer_among<'a>(
         dir: store.private_dir(),
     })
 }
+
+/// The signer for `role` of a verified repository: `targets` signs with a key root lists for
+/// it, a delegation with a key its parent lists for it. The parent must be loaded.
+pub fn role_signer(
+    state: &crate::tuf::trusted::TrustedState,
+    role: &crate::tuf::names::RoleName,
+    store: &KeyStore,
+    passphrases: &mut Passphrases,
+) -> Result<RoleSigner, Error> {
+    use crate::tuf::names::RoleName;
+    let listed: Vec<(&KeyId, &PublicKey)> = match role.parent() {
+        None if *role == RoleName::targets() => {
+            let root = state.root();
+            root.role(role)
+                .map(|r| {
+                    r.keyids
+                        .iter()
+                        .filter_map(|id| root.keys.get(id).map(|k| (id, k)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+        Some(parent) => {
+            let Some(parent_meta) = state.targets_role(&parent) else {
+                return Err(Error::NotFoundMessage(format!(
+                    "{role} is not delegated in {}: add it with 'manifesto delegate add'",
+                    state.gun()
+                )));
+            };
+            let entry = parent_meta
+                .delegations
+                .roles
+                .iter()
+                .find(|d| &d.name == role)
+                .ok_or_else(|| {
+                    Error::NotFoundMessage(format!(
+                        "{role} is not delegated in {}: add it with 'manifesto delegate add'",
+                        state.gun()
+                    ))
+                })?;
+            entry
+                .keyids
+                .iter()
+                .filter_map(|id| parent_meta.delegations.keys.get(id).map(|k| (id, k)))
+                .collect()
+        }
+    };
+    signer_among(store, passphrases, role.as_str(), listed)
+}

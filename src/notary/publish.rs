@@ -20,7 +20,7 @@ use crate::failure::Failure;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::key::PublicKey;
 use crate::tuf::names::RoleName;
-use crate::tuf::trusted::TrustedState;
+use crate::tuf::update::Updater;
 
 /// Attempts of one publish when other writers keep winning.
 pub const PUBLISH_ATTEMPTS: u32 = 6;
@@ -198,20 +198,21 @@ pub enum Published {
 }
 
 /// Publish a change to `repo`: verify the current state, let `build` turn the intent into
-/// signed files for that state (`None` when the state already holds it), POST, and on
-/// `400 VERSION` start over on the new state after a random pause.
+/// signed files for that state (`None` when the state already holds it; it may load delegations
+/// and push registry content first), POST, and on `400 VERSION` start over on the new state
+/// after a random pause.
 pub async fn publish_with_retry<F>(
     settings: &Settings,
     repo: &RepositoryRef,
     mut build: F,
 ) -> Result<Published, Error>
 where
-    F: FnMut(&TrustedState) -> Result<Option<Vec<UpdatePart>>, Error>,
+    F: AsyncFnMut(&mut Updater<NotaryHttp>) -> Result<Option<Vec<UpdatePart>>, Error>,
 {
     let gun = repo.gun();
     for attempt in 1..=PUBLISH_ATTEMPTS {
-        let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
-        let Some(parts) = build(trusted.updater.state())? else {
+        let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+        let Some(parts) = build(&mut trusted.updater).await? else {
             trusted.persist()?;
             return Ok(Published::AlreadyThere);
         };
@@ -232,8 +233,8 @@ where
                 // The answer may have been lost after the server stored the update: if the
                 // verified state now holds the change, it was published.
                 drop(trusted);
-                let again = TrustedRepository::open(settings, repo, Utc::now()).await?;
-                if build(again.updater.state())?.is_none() {
+                let mut again = TrustedRepository::open(settings, repo, Utc::now()).await?;
+                if build(&mut again.updater).await?.is_none() {
                     again.persist()?;
                     return Ok(Published::AlreadyThere);
                 }

@@ -627,6 +627,63 @@ impl TrustedState {
     /// Returns the first role that still has to be fetched, if any, instead of a partial list.
     ///
     /// [`lookup`]: TrustedState::lookup
+    /// Every role that validly signs `name` (inside its paths, narrowed by its ancestors), in
+    /// delegation order. `Ok(Err(role))` when `role` may sign it but is not loaded yet: fetch it
+    /// and ask again. Used where several signers matter (a gate's sign-off count, `--signed-by`).
+    pub fn signers_of(
+        &self,
+        name: &str,
+    ) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
+        let mut found = Vec::new();
+        let mut stack = vec![RoleName::targets()];
+        let mut visits = 0;
+        while let Some(role) = stack.pop() {
+            visits += 1;
+            if visits > MAX_DELEGATION_VISITS {
+                return Err(TrustError::TooManyDelegations {
+                    limit: MAX_DELEGATION_VISITS,
+                });
+            }
+            let Some(current) = self.targets.get(&role) else {
+                return Ok(Err(role));
+            };
+            if current.may_sign(name)
+                && let Some(meta) = current.meta.targets.get(name)
+            {
+                found.push(TrustedTarget {
+                    name: name.to_owned(),
+                    meta: meta.clone(),
+                    role: role.clone(),
+                });
+            }
+            for d in current.meta.delegations.roles.iter().rev() {
+                if self.expected_file(&d.name).is_some()
+                    && allowed(&restrict(&d.paths, &current.paths), name)
+                {
+                    stack.push(d.name.clone());
+                }
+            }
+        }
+        Ok(Ok(found))
+    }
+
+    /// Whether `role` may sign `name`: `targets` may sign anything; a delegation only inside its
+    /// paths as its parent grants them. `None` when the parent is not loaded or does not delegate
+    /// `role` at all.
+    pub fn role_may_sign(&self, role: &RoleName, name: &str) -> Option<bool> {
+        let Some(parent_name) = role.parent() else {
+            return (role == &RoleName::targets()).then_some(true);
+        };
+        let parent = self.targets.get(&parent_name)?;
+        let entry = parent
+            .meta
+            .delegations
+            .roles
+            .iter()
+            .find(|d| &d.name == role)?;
+        Some(allowed(&restrict(&entry.paths, &parent.paths), name))
+    }
+
     pub fn list_targets(&self) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
         let mut names = std::collections::BTreeSet::new();
         let mut stack = vec![RoleName::targets()];

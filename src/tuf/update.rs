@@ -308,6 +308,31 @@ impl<S: MetadataSource> Updater<S> {
         }
     }
 
+    /// Every role that validly signs `name`, loading the delegations that may hold it.
+    pub async fn signers_of(&mut self, name: &str) -> Result<Vec<TrustedTarget>, UpdateError> {
+        loop {
+            match self.state.signers_of(name)? {
+                Ok(all) => return Ok(all),
+                Err(role) => self.load_role(&role).await?,
+            }
+        }
+    }
+
+    /// Load `role` and its ancestors if the snapshot lists them (a role that never published
+    /// has no file: that is not an error here).
+    pub async fn load_chain(&mut self, role: &RoleName) -> Result<(), UpdateError> {
+        let mut chain = vec![role.clone()];
+        while let Some(parent) = chain.last().and_then(RoleName::parent) {
+            chain.push(parent);
+        }
+        for r in chain.into_iter().rev() {
+            if self.state.targets_role(&r).is_none() && self.state.expected_file(&r).is_some() {
+                self.load_role(&r).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn source(&self) -> &S {
         &self.source
     }

@@ -1,0 +1,79 @@
+//! `manifesto get IMAGE TYPE [-O FILE]`: nothing is written unless every check passed.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::args::GetArgs;
+use super::delegate::delegation_role;
+use super::{Context, parse_duration};
+use crate::cli::args::OutputFormat;
+use crate::error::Error;
+use crate::manifesto::MetadataType;
+use crate::manifesto::get::{GetRequest, get};
+use crate::registry::ImageRef;
+use crate::tuf::names::RoleName;
+
+pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
+    let image = ImageRef::parse(&args.image)?;
+    let metadata_type = MetadataType::parse(&args.metadata_type)?;
+    let max_age = args.max_age.as_deref().map(parse_duration).transpose()?;
+    let signed_by = match args.signed_by.as_deref() {
+        None => None,
+        Some("targets") => Some(RoleName::targets()),
+        Some(name) => Some(delegation_role(name)?),
+    };
+    // The temporary file lives next to the output so publishing it is an atomic rename.
+    let temp_dir = match &args.output_file {
+        Some(path) => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        None => std::env::temp_dir(),
+    };
+    let fetched = get(
+        &ctx.settings,
+        GetRequest {
+            image: &image,
+            metadata_type: &metadata_type,
+            signed_by,
+            max_age,
+        },
+        &temp_dir,
+    )
+    .await?;
+    match &args.output_file {
+        Some(path) => {
+            fetched.content.persist(path).map_err(|e| {
+                Error::Usage(format!("cannot write {}: {}", path.display(), e.error))
+            })?;
+            ctx.output.emit(&fetched.report, |w| {
+                writeln!(
+                    w,
+                    "wrote {} ({} bytes, signed by {}) to {}",
+                    fetched.report.metadata_type,
+                    fetched.report.size,
+                    fetched.report.role,
+                    path.display()
+                )
+            })
+        }
+        None if ctx.output.format == OutputFormat::Json => {
+            // JSON mode describes the content; the bytes themselves go to a file with -O.
+            ctx.output.emit(&fetched.report, |_| Ok(()))
+        }
+        None => {
+            let mut file = fetched
+                .content
+                .reopen()
+                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            match std::io::copy(&mut file, &mut lock).and_then(|_| lock.flush()) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(Error::Output(e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `manifesto put IMAGE TYPE [FILE|-]`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::Context;
+use super::args::PutArgs;
+use super::delegate::delegation_role;
+use crate::error::Error;
+use crate::manifesto::MetadataType;
+use crate::manifesto::put::{Input, PutRequest, put, spool_stdin};
+use crate::registry::ImageRef;
+use crate::tuf::names::RoleName;
+
+pub async fn run(ctx: &Context, args: PutArgs) -> Result<(), Error> {
+    let image = ImageRef::parse(&args.image)?;
+    let metadata_type = MetadataType::parse(&args.metadata_type)?;
+    let role = match args.role.as_deref() {
+        None | Some("targets") => RoleName::targets(),
+        Some(name) => delegation_role(name)?,
+    };
+    let mut annotations = BTreeMap::new();
+    for a in &args.annotations {
+        let (k, v) = a
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| Error::Usage(format!("--annotation {a:?} must be KEY=VALUE")))?;
+        annotations.insert(k.to_string(), v.to_string());
+    }
+    let input = match &args.file {
+        None => Input::Stdin(spool_stdin()?),
+        Some(p) if p.as_os_str() == "-" => Input::Stdin(spool_stdin()?),
+        Some(p) => {
+            let meta = std::fs::metadata(p)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+            if !meta.is_file() {
+                return Err(Error::Usage(format!("{} is not a file", p.display())));
+            }
+            Input::File(PathBuf::from(p))
+        }
+    };
+    let report = put(
+        &ctx.settings,
+        PutRequest {
+            image: &image,
+            metadata_type: &metadata_type,
+            file: input.path(),
+            role,
+            media_type: args.media_type.clone(),
+            annotations,
+        },
+        |_| {},
+    )
+    .await?;
+    ctx.output.emit(&report, |w| {
+        writeln!(
+            w,
+            "stored {} for {} ({})",
+            report.metadata_type, report.image, report.image_digest
+        )?;
+        writeln!(
+            w,
+            "  blob      {} ({} bytes, {})",
+            report.blob_digest, report.size, report.media_type
+        )?;
+        writeln!(w, "  manifest  {}", report.manifest_digest)?;
+        writeln!(w, "  signed    {} by {}", report.target, report.role)?;
+        if !report.index_updated {
+            writeln!(
+                w,
+                "  index     not updated (run 'manifesto repair' to rebuild it)"
+            )?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,157 @@
+//! `get`: verify, then hand over one piece of metadata.
+//!
+//! The full TUF update runs first; the target `<type>/<digest>` must be signed by a role allowed
+//! to sign it (and by `--signed-by` when given); then the blob is streamed from the registry into
+//! a temporary file while its length and sha256 are checked, and its sha512 is checked over the
+//! file. Only a file that passed every check is returned: callers never see unverified bytes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::MetadataType;
+use super::layout::{self, Custom};
+use super::put::hash_file;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::notary::TrustedRepository;
+use crate::registry::{ImageRef, RegistryClient};
+use crate::tuf::names::RoleName;
+
+pub struct GetRequest<'a> {
+    pub image: &'a ImageRef,
+    pub metadata_type: &'a MetadataType,
+    pub signed_by: Option<RoleName>,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GetReport {
+    pub image: String,
+    pub image_digest: String,
+    #[serde(rename = "type")]
+    pub metadata_type: String,
+    pub role: String,
+    pub blob_digest: String,
+    pub size: u64,
+    pub media_type: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// Verified content, in a temporary file created in `temp_dir`.
+pub struct Fetched {
+    pub report: GetReport,
+    pub content: tempfile::NamedTempFile,
+}
+
+pub async fn get(
+    settings: &Settings,
+    req: GetRequest<'_>,
+    temp_dir: &Path,
+) -> Result<Fetched, Error> {
+    let repo = req.image.repository_ref();
+    let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
+    let resolved = registry.resolve(req.image).await?;
+    let image_digest = resolved.digest;
+    let name = layout::metadata_target(req.metadata_type, &image_digest);
+
+    let mut trusted = TrustedRepository::open(settings, &repo, Utc::now()).await?;
+    let signers = trusted
+        .updater
+        .signers_of(&name)
+        .await
+        .map_err(Error::Update)?;
+    let chosen = match &req.signed_by {
+        None => signers.first(),
+        Some(role) => signers.iter().find(|t| &t.role == role),
+    };
+    let Some(target) = chosen.cloned() else {
+        if let (Some(role), Some(other)) = (&req.signed_by, signers.first()) {
+            return Err(Error::Unauthorized(format!(
+                "{} metadata of {} ({}) is signed by {}, not by {role}",
+                req.metadata_type, req.image, image_digest, other.role
+            )));
+        }
+        return Err(Error::NotFoundMessage(format!(
+            "no {} metadata for {} ({}): store it with 'manifesto put {} {} FILE'",
+            req.metadata_type, req.image, image_digest, req.image, req.metadata_type
+        )));
+    };
+    let custom = Custom::from_meta(&target.meta);
+    if let Some(max_age) = req.max_age {
+        let created = custom
+            .as_ref()
+            .and_then(|c| DateTime::parse_from_rfc3339(&c.created_at).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let Some(created) = created else {
+            return Err(Error::TooOld(format!(
+                "{name} carries no signed createdAt, so its age cannot be checked against --max-age"
+            )));
+        };
+        let age = (Utc::now() - created).to_std().unwrap_or_default();
+        if age > max_age {
+            return Err(Error::TooOld(format!(
+                "{} metadata of {} was signed at {} ({} ago), older than --max-age {}",
+                req.metadata_type,
+                req.image,
+                created.to_rfc3339(),
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                humantime::format_duration(max_age)
+            )));
+        }
+    }
+    let blob_digest = layout::blob_digest(&target.meta)
+        .ok_or_else(|| Error::Unauthorized(format!("{name} is signed without a sha256 hash")))?;
+
+    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(|e| {
+        Error::Usage(format!(
+            "cannot create a temporary file in {}: {e}",
+            temp_dir.display()
+        ))
+    })?;
+    {
+        let mut out = tokio::fs::File::from_std(
+            content
+                .as_file()
+                .try_clone()
+                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?,
+        );
+        registry
+            .pull_blob_to(
+                repo.repository(),
+                &blob_digest,
+                target.meta.length,
+                &mut out,
+            )
+            .await?;
+    }
+    // The registry client checked sha256 and the cap; check the exact length and sha512 too.
+    let (length, hashes) =
+        hash_file(content.path()).map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    if length != target.meta.length || hashes.0.get("sha512") != target.meta.hashes.0.get("sha512")
+    {
+        return Err(Error::Unauthorized(format!(
+            "the registry served content for {blob_digest} that does not match the signed length and sha512 of {name}"
+        )));
+    }
+    trusted.persist()?;
+    content
+        .as_file()
+        .sync_all()
+        .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    Ok(Fetched {
+        report: GetReport {
+            image: req.image.to_string(),
+            image_digest: image_digest.to_string(),
+            metadata_type: req.metadata_type.to_string(),
+            role: target.role.to_string(),
+            blob_digest: blob_digest.to_string(),
+            size: target.meta.length,
+            media_type: custom.as_ref().map(|c| c.media_type.clone()),
+            created_at: custom.map(|c| c.created_at),
+        },
+        content,
+    })
+}

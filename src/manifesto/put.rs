@@ -1,0 +1,283 @@
+//! `put`: sign and store one piece of metadata for an image.
+//!
+//! Order, so a crash never leaves a signed target pointing at nothing: the signer's authority is
+//! checked first (nothing is uploaded for a type the role may not sign), then the blob is pushed,
+//! then the role's manifesto manifest, then one Notary update signs `<type>/<digest>` and
+//! `_manifesto/<digest>` together, and last the unsigned `_manifesto` index is reconciled from
+//! the signed targets. A run killed anywhere can simply be run again.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::MetadataType;
+use super::index::reconcile_index;
+use super::layout::{self, Custom, Entry, Subject};
+use super::signing::role_signer;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::keys::passphrase::Passphrases;
+use crate::keys::store::KeyStore;
+use crate::notary::TrustedRepository;
+use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
+use crate::registry::client::media_types;
+use crate::registry::{ImageRef, RegistryClient};
+use crate::tuf::build;
+use crate::tuf::metadata::{FileMeta, Hashes};
+use crate::tuf::names::RoleName;
+use crate::tuf::sign::sign_file;
+
+/// What to store.
+pub struct PutRequest<'a> {
+    pub image: &'a ImageRef,
+    pub metadata_type: &'a MetadataType,
+    /// The content, already in a file (stdin is spooled to a temporary file first).
+    pub file: &'a Path,
+    pub role: RoleName,
+    pub media_type: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PutReport {
+    pub image: String,
+    pub image_digest: String,
+    #[serde(rename = "type")]
+    pub metadata_type: String,
+    pub role: String,
+    pub blob_digest: String,
+    pub size: u64,
+    pub media_type: String,
+    pub created_at: String,
+    pub manifest_digest: String,
+    pub target: String,
+    /// Whether the index was rewritten (it is a convenience: `repair` can always rebuild it).
+    pub index_updated: bool,
+    pub attempts: u32,
+}
+
+/// Length, sha256 and sha512 of a file, read once in bounded memory.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, Hashes)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut sha256 = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut sha512 = ring::digest::Context::new(&ring::digest::SHA512);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut length = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sha256.update(&buf[..n]);
+        sha512.update(&buf[..n]);
+        length += n as u64;
+    }
+    let mut map = BTreeMap::new();
+    map.insert("sha256".to_string(), sha256.finish().as_ref().to_vec());
+    map.insert("sha512".to_string(), sha512.finish().as_ref().to_vec());
+    Ok((length, Hashes(map)))
+}
+
+/// `application/json` when the whole file is one JSON document, else `application/octet-stream`.
+fn sniff_media_type(path: &Path) -> std::io::Result<String> {
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let is_json = serde_json::from_reader::<_, serde::de::IgnoredAny>(file).is_ok();
+    Ok(if is_json {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    }
+    .to_string())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Usage(format!("cannot read {}: {e}", path.display()))
+}
+
+pub async fn put(
+    settings: &Settings,
+    req: PutRequest<'_>,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<PutReport, Error> {
+    let repo = req.image.repository_ref();
+    let meta_name_of =
+        |image: &crate::registry::Digest| layout::metadata_target(req.metadata_type, image);
+
+    // 1. The image and the signer's authority, before any upload.
+    let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
+    let resolved = registry.resolve(req.image).await?;
+    let image_digest = resolved.digest.clone();
+    let meta_name = meta_name_of(&image_digest);
+    let manifesto_name = layout::manifesto_target(&image_digest);
+    let store = KeyStore::new(&settings.trust_dir);
+    let mut passphrases = Passphrases::from_environment();
+    let signer = {
+        let mut trusted = TrustedRepository::open(settings, &repo, Utc::now()).await?;
+        trusted
+            .updater
+            .load_chain(&req.role)
+            .await
+            .map_err(Error::Update)?;
+        let state = trusted.updater.state();
+        for name in [&meta_name, &manifesto_name] {
+            match state.role_may_sign(&req.role, name) {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(Error::Unauthorized(format!(
+                        "{} may not sign {name:?}: its delegation does not include the path '{}/' (see 'manifesto delegate list {}')",
+                        req.role,
+                        name.split('/').next().unwrap_or_default(),
+                        repo.gun()
+                    )));
+                }
+                None => {
+                    return Err(Error::NotFoundMessage(format!(
+                        "{} is not a role of {}: use --role targets, or a delegation from 'manifesto delegate list'",
+                        req.role,
+                        repo.gun()
+                    )));
+                }
+            }
+        }
+        let signer = role_signer(state, &req.role, &store, &mut passphrases)?;
+        trusted.persist()?;
+        signer
+    };
+
+    // 2. The blob.
+    let (length, hashes) = hash_file(req.file).map_err(io(req.file))?;
+    let media_type = match req.media_type {
+        Some(mt) => mt,
+        None => sniff_media_type(req.file).map_err(io(req.file))?,
+    };
+    let (blob_digest, _) = registry
+        .push_blob_file(repo.repository(), req.file, progress)
+        .await?;
+    let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let blob_meta = FileMeta {
+        custom: Some(
+            Custom {
+                media_type: media_type.clone(),
+                created_at: created_at.clone(),
+                annotations: req.annotations.clone(),
+            }
+            .to_value(),
+        ),
+        hashes,
+        length,
+    };
+    let subject = Subject {
+        media_type: resolved.media_type.clone(),
+        digest: image_digest.clone(),
+        size: resolved.size,
+    };
+
+    // 3 + 4. The manifesto manifest and the signed targets, rebuilt on whatever state is current.
+    let mut manifest_digest = None;
+    let outcome = publish_with_retry(settings, &repo, async |updater| {
+        updater.load_chain(&req.role).await.map_err(Error::Update)?;
+        let current = updater
+            .state()
+            .targets_role(&req.role)
+            .map(|t| t.get().clone());
+        let mut entries: Vec<Entry> = layout::entries_for(current.as_ref(), &image_digest)
+            .into_iter()
+            .filter(|e| &e.metadata_type != req.metadata_type)
+            .collect();
+        entries.push(Entry {
+            metadata_type: req.metadata_type.clone(),
+            digest: blob_digest.clone(),
+            media_type: media_type.clone(),
+            size: length,
+            created_at: created_at.clone(),
+        });
+        let config = layout::config_bytes(&image_digest, &req.role, &entries);
+        registry
+            .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
+            .await?;
+        let manifest = layout::manifest_bytes(&subject, &config, &entries);
+        let digest = registry
+            .put_manifest(
+                repo.repository(),
+                None,
+                media_types::OCI_MANIFEST,
+                Bytes::from(manifest.clone()),
+            )
+            .await?;
+        manifest_digest = Some(digest);
+        let mut manifest_meta = FileMeta::of(&manifest);
+        manifest_meta.custom = Some(
+            Custom {
+                media_type: media_types::OCI_MANIFEST.into(),
+                created_at: created_at.clone(),
+                annotations: BTreeMap::new(),
+            }
+            .to_value(),
+        );
+        let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
+            t.targets.insert(meta_name.clone(), blob_meta.clone());
+            t.targets
+                .insert(manifesto_name.clone(), manifest_meta.clone());
+        });
+        Ok(Some(vec![UpdatePart {
+            role: req.role.clone(),
+            bytes: sign_file(&next, &[&signer])?,
+        }]))
+    })
+    .await?;
+    let attempts = match outcome {
+        Published::Now { attempts } => attempts,
+        Published::AlreadyThere => 0,
+    };
+
+    // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
+    let index_updated = match reconcile_index(settings, &registry, &repo).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
+            false
+        }
+    };
+    Ok(PutReport {
+        image: req.image.to_string(),
+        image_digest: image_digest.to_string(),
+        metadata_type: req.metadata_type.to_string(),
+        role: req.role.to_string(),
+        blob_digest: blob_digest.to_string(),
+        size: length,
+        media_type,
+        created_at,
+        manifest_digest: manifest_digest.map(|d| d.to_string()).unwrap_or_default(),
+        target: meta_name,
+        index_updated,
+        attempts,
+    })
+}
+
+/// Spool stdin to a temporary file (bounded memory; the file is removed when dropped).
+pub fn spool_stdin() -> Result<tempfile::NamedTempFile, Error> {
+    let mut tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| Error::Usage(format!("cannot create a temporary file: {e}")))?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut tmp)
+        .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+    Ok(tmp)
+}
+
+/// The input path of `put`: a file, or stdin spooled.
+pub enum Input {
+    File(PathBuf),
+    Stdin(tempfile::NamedTempFile),
+}
+
+impl Input {
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::File(p) => p,
+            Input::Stdin(t) => t.path(),
+        }
+    }
+}
