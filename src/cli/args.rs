@@ -134,6 +134,9 @@ pub struct DeleteArgs {
     /// Metadata type
     #[arg(value_name = "TYPE")]
     pub metadata_type: String,
+    /// Role whose signed entry is removed (e.g. targets/qa) [default: targets]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -203,7 +206,7 @@ pub enum KeyCommand {
     Import(KeyImportArgs),
     /// Write a key's public half as a PEM 'PUBLIC KEY' (for 'delegate add --key')
     ExportPublic(KeyExportPublicArgs),
-    /// Rotate a role's key (targets, snapshot, timestamp, root or a delegation)
+    /// Replace the key of root, targets, snapshot or timestamp and publish the new root
     Rotate(KeyRotateArgs),
 }
 
@@ -256,10 +259,23 @@ pub struct KeyExportPublicArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+targets: a new targets key (stored encrypted) signs targets again, with every target and \
+delegation kept; root lists the new key. snapshot, timestamp: the Notary server makes the new key \
+and keeps it. root: a new root key and certificate (CN = REPO); the new root is signed by the old \
+and the new root key. Every rotation publishes root version + 1, signed by the current root key, \
+which must be in the key store; readers with older trust data follow it.")]
 pub struct KeyRotateArgs {
+    /// Repository, e.g. registry.example.com/team/app
     pub repo: String,
-    /// targets, snapshot, timestamp, root or targets/<name>
+    /// The role whose key to replace: root, targets, snapshot or timestamp
     pub role: String,
+    /// How long the new root is valid, e.g. 10y, 3y, 90d [default: 10y]
+    #[arg(long, value_name = "DUR")]
+    pub expires: Option<String>,
+    /// ROLE targets only: how long the re-signed targets are valid [default: 3y]
+    #[arg(long, value_name = "DUR")]
+    pub targets_expires: Option<String>,
 }
 
 #[derive(Debug, Args)]

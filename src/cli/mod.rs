@@ -4,6 +4,7 @@
 
 pub mod args;
 mod delegate;
+mod delete;
 mod get;
 mod init;
 mod key;
@@ -20,9 +21,7 @@ use self::args::{Cli, Command, DelegateCommand, TrustCommand};
 use self::output::Output;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::manifesto::MetadataType;
 use crate::registry::ImageRef;
-use crate::registry::reference::RepositoryRef;
 
 /// What every command gets: validated settings and the output channel.
 pub struct Context {
@@ -66,9 +65,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Get(args) => get::run(&ctx, args).await,
         Command::List(args) => list::run(&ctx, &args.target, args.all).await,
         Command::Delete(args) => {
-            ImageRef::parse(&args.image)?;
-            MetadataType::parse(&args.metadata_type)?;
-            Err(pending::not_yet("delete"))
+            delete::run_delete(&ctx, &args.image, &args.metadata_type, args.role.as_deref()).await
         }
         Command::Verify(args) => {
             for image in &args.images {
@@ -82,10 +79,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             Err(pending::not_yet("verify"))
         }
         Command::Init(repo) => init::run(&ctx, &repo.repo).await,
-        Command::Repair(repo) => {
-            RepositoryRef::parse(&repo.repo)?;
-            Err(pending::not_yet("repair"))
-        }
+        Command::Repair(repo) => delete::run_repair(&ctx, &repo.repo).await,
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,
         Command::Delegate(DelegateCommand::Add(a)) => {
             delegate::add(&ctx, &a.repo, &a.name, &a.keys, &a.types, a.threshold).await

@@ -3,11 +3,13 @@
 //! For now this holds the validated names those flows share; the flows themselves build on the
 //! TUF client and publisher.
 
+pub mod delete;
 pub mod get;
 pub mod index;
 pub mod layout;
 pub mod metadata_type;
 pub mod put;
+pub mod repair;
 pub mod signing;
 
 pub use metadata_type::MetadataType;

@@ -124,9 +124,7 @@ fn invalid_metadata_type_exits_2_before_any_network_access() {
 fn commands_of_later_capabilities_say_so_and_exit_2_without_output() {
     let env = TestEnv::new();
     for args in [
-        vec!["delete", "127.0.0.1:1/x/y:v1", "approvals"],
-        vec!["repair", "127.0.0.1:1/x/y"],
-        vec!["key", "rotate", "127.0.0.1:1/x/y", "targets"],
+        vec!["verify", "127.0.0.1:1/x/y:v1", "--require", "approvals"],
     ] {
         let out = env.cmd().args(&args).output().unwrap();
         assert_eq!(code(&out), 2, "{args:?}");

@@ -8,5 +8,6 @@ mod keys;
 mod notary_http;
 mod publish;
 mod registry;
+mod repair;
 mod trust;
 mod trust_attacks;

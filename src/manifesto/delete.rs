@@ -1,0 +1,130 @@
+//! `delete`: the signed removal of one piece of metadata.
+//!
+//! The role publishes its targets without `<type>/<digest>`, with the image's manifesto manifest
+//! rebuilt without that entry (or `_manifesto/<digest>` removed when nothing is left). The blob
+//! stays in the registry until garbage collection: once no signed manifesto references it, the
+//! registry may collect it.
+
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::MetadataType;
+use super::index::reconcile_index;
+use super::layout::{self, Subject};
+use super::signing::role_signer;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::keys::passphrase::Passphrases;
+use crate::keys::store::KeyStore;
+use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
+use crate::registry::client::media_types;
+use crate::registry::{ImageRef, RegistryClient};
+use crate::tuf::build;
+use crate::tuf::metadata::FileMeta;
+use crate::tuf::names::RoleName;
+use crate::tuf::sign::sign_file;
+
+#[derive(Debug, Serialize)]
+pub struct DeleteReport {
+    pub image: String,
+    pub image_digest: String,
+    #[serde(rename = "type")]
+    pub metadata_type: String,
+    pub role: String,
+    pub removed: bool,
+}
+
+pub async fn delete(
+    settings: &Settings,
+    image: &ImageRef,
+    metadata_type: &MetadataType,
+    role: RoleName,
+) -> Result<DeleteReport, Error> {
+    let repo = image.repository_ref();
+    let registry = RegistryClient::connect(&settings.http, image.registry()).await?;
+    let resolved = registry.resolve(image).await?;
+    let image_digest = resolved.digest.clone();
+    let name = layout::metadata_target(metadata_type, &image_digest);
+    let manifesto_name = layout::manifesto_target(&image_digest);
+    let subject = Subject {
+        media_type: resolved.media_type.clone(),
+        digest: image_digest.clone(),
+        size: resolved.size,
+    };
+    let store = KeyStore::new(&settings.trust_dir);
+    let mut passphrases = Passphrases::from_environment();
+    let mut signer = None;
+    let outcome = publish_with_retry(settings, &repo, async |updater| {
+        updater.load_chain(&role).await.map_err(Error::Update)?;
+        let state = updater.state();
+        let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {
+            return Ok(None);
+        };
+        if !current.targets.contains_key(&name) {
+            return Ok(None);
+        }
+        if signer.is_none() {
+            signer = Some(role_signer(state, &role, &store, &mut passphrases)?);
+        }
+        let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)
+            .into_iter()
+            .filter(|e| &e.metadata_type != metadata_type)
+            .collect();
+        let manifest_meta = if entries.is_empty() {
+            None
+        } else {
+            let config = layout::config_bytes(&image_digest, &role, &entries);
+            registry
+                .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
+                .await?;
+            let manifest = layout::manifest_bytes(&subject, &config, &entries);
+            registry
+                .put_manifest(
+                    repo.repository(),
+                    None,
+                    media_types::OCI_MANIFEST,
+                    Bytes::from(manifest.clone()),
+                )
+                .await?;
+            let mut meta = FileMeta::of(&manifest);
+            meta.custom = current
+                .targets
+                .get(&manifesto_name)
+                .and_then(|m| m.custom.clone());
+            Some(meta)
+        };
+        let next = build::next_targets(Some(&current), Utc::now(), |t| {
+            t.targets.remove(&name);
+            match &manifest_meta {
+                Some(meta) => {
+                    t.targets.insert(manifesto_name.clone(), meta.clone());
+                }
+                None => {
+                    t.targets.remove(&manifesto_name);
+                }
+            }
+        });
+        let signer = signer.as_ref().expect("loaded above");
+        Ok(Some(vec![UpdatePart {
+            role: role.clone(),
+            bytes: sign_file(&next, &[signer])?,
+        }]))
+    })
+    .await?;
+    if outcome == Published::AlreadyThere {
+        return Err(Error::NotFoundMessage(format!(
+            "no {metadata_type} metadata signed by {role} for {image} ({image_digest})"
+        )));
+    }
+    if let Err(e) = reconcile_index(settings, &registry, &repo).await {
+        tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
+    }
+    Ok(DeleteReport {
+        image: image.to_string(),
+        image_digest: image_digest.to_string(),
+        metadata_type: metadata_type.to_string(),
+        role: role.to_string(),
+        removed: true,
+    })
+}

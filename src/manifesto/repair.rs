@@ -1,0 +1,120 @@
+//! `repair`: make the registry match the signed targets again.
+//!
+//! Every signed `_manifesto/<digest>` names a manifest by hash. If the registry lost it (or its
+//! config), it is rebuilt from the role's signed entries — the same bytes `put` made, since the
+//! layout is a pure function of them — and pushed only if it hashes to the signed digest. Then
+//! the `_manifesto` index is rewritten from the signed state.
+
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::index::{all_signed, reconcile_index};
+use super::layout::{self, Subject};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::notary::TrustedRepository;
+use crate::registry::RegistryClient;
+use crate::registry::client::{media_types, sha256_digest};
+use crate::registry::reference::RepositoryRef;
+
+#[derive(Debug, Default, Serialize)]
+pub struct RepairReport {
+    pub repository: String,
+    pub manifests_checked: usize,
+    /// Manifests that were missing and were pushed again.
+    pub manifests_restored: Vec<String>,
+    /// Signed manifests that could not be rebuilt (their entries or image are gone).
+    pub manifests_unrecoverable: Vec<String>,
+    pub index_entries: usize,
+    pub index_was_current: bool,
+}
+
+pub async fn repair(settings: &Settings, repo: &RepositoryRef) -> Result<RepairReport, Error> {
+    let registry = RegistryClient::connect(&settings.http, repo.registry()).await?;
+    let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let signed = all_signed(&mut trusted.updater).await?;
+    let mut report = RepairReport {
+        repository: repo.gun(),
+        ..RepairReport::default()
+    };
+    for t in signed
+        .iter()
+        .filter(|t| t.name.starts_with(layout::MANIFESTO_PREFIX))
+    {
+        let (Some(image), Some(manifest_digest)) = (
+            layout::parse_manifesto_target(&t.name),
+            layout::blob_digest(&t.meta),
+        ) else {
+            continue;
+        };
+        report.manifests_checked += 1;
+        let present = registry
+            .get_manifest(
+                repo.repository(),
+                &manifest_digest.to_string(),
+                &[media_types::OCI_MANIFEST],
+            )
+            .await
+            .is_ok();
+        if present {
+            continue;
+        }
+        let role_targets = trusted
+            .updater
+            .state()
+            .targets_role(&t.role)
+            .map(|v| v.get().clone());
+        let entries = layout::entries_for(role_targets.as_ref(), &image);
+        let resolved = registry.resolve(&repo.with_digest(image.clone())).await;
+        let rebuilt = resolved.ok().map(|r| {
+            let subject = Subject {
+                media_type: r.media_type,
+                digest: image.clone(),
+                size: r.size,
+            };
+            let config = layout::config_bytes(&image, &t.role, &entries);
+            let manifest = layout::manifest_bytes(&subject, &config, &entries);
+            (config, manifest)
+        });
+        match rebuilt {
+            Some((config, manifest)) if sha256_digest(&manifest) == manifest_digest => {
+                registry
+                    .push_blob_bytes(repo.repository(), Bytes::from(config))
+                    .await?;
+                registry
+                    .put_manifest(
+                        repo.repository(),
+                        None,
+                        media_types::OCI_MANIFEST,
+                        Bytes::from(manifest),
+                    )
+                    .await?;
+                report.manifests_restored.push(manifest_digest.to_string());
+            }
+            _ => report
+                .manifests_unrecoverable
+                .push(format!("{} ({})", manifest_digest, t.role)),
+        }
+    }
+    trusted.persist()?;
+    drop(trusted);
+    let before = registry
+        .get_manifest(
+            repo.repository(),
+            layout::INDEX_TAG,
+            &[media_types::OCI_INDEX],
+        )
+        .await
+        .ok()
+        .map(|m| layout::parse_index(&m.bytes));
+    let entries = reconcile_index(settings, &registry, repo).await?;
+    report.index_entries = entries.len();
+    report.index_was_current = before.is_some_and(|mut b| {
+        let mut e = entries.clone();
+        b.sort();
+        e.sort();
+        b == e
+    });
+    Ok(report)
+}
