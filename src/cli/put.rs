@@ -39,6 +39,23 @@ pub async fn run(ctx: &Context, args: PutArgs) -> Result<(), Error> {
             Input::File(PathBuf::from(p))
         }
     };
+    // Progress on stderr for long uploads, only for a person watching a terminal.
+    let size = std::fs::metadata(input.path()).map(|m| m.len()).unwrap_or(0);
+    let bar = if ctx.output.format == crate::cli::args::OutputFormat::Text
+        && !ctx.output.quiet
+        && size > 8 << 20
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("uploading {bytes}/{total_bytes} {wide_bar} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let ticker = bar.clone();
     let report = put(
         &ctx.settings,
         PutRequest {
@@ -49,9 +66,11 @@ pub async fn run(ctx: &Context, args: PutArgs) -> Result<(), Error> {
             media_type: args.media_type.clone(),
             annotations,
         },
-        |_| {},
+        move |n| ticker.inc(n),
     )
-    .await?;
+    .await;
+    bar.finish_and_clear();
+    let report = report?;
     ctx.output.emit(&report, |w| {
         writeln!(
             w,
