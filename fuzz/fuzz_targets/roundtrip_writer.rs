@@ -76,14 +76,33 @@ fn roundtrip<T: Metadata + Normalize + PartialEq + std::fmt::Debug>(env: &Signed
     };
     let text = || String::from_utf8_lossy(&file).into_owned();
     // The written file can be longer than the input (HTML escapes), so no size cap here.
-    let env2 = SignedEnvelope::parse(&file, usize::MAX)
-        .unwrap_or_else(|e| panic!("written {} file is not an envelope: {e:?}\n{}", T::TYPE, text()));
-    let again = T::from_signed(&env2.signed)
-        .unwrap_or_else(|e| panic!("written {} file does not read back: {e:?}\n{}", T::TYPE, text()));
+    let env2 = SignedEnvelope::parse(&file, usize::MAX).unwrap_or_else(|e| {
+        panic!(
+            "written {} file is not an envelope: {e:?}\n{}",
+            T::TYPE,
+            text()
+        )
+    });
+    let again = T::from_signed(&env2.signed).unwrap_or_else(|e| {
+        panic!(
+            "written {} file does not read back: {e:?}\n{}",
+            T::TYPE,
+            text()
+        )
+    });
     let mut expected = read.clone();
     expected.normalize();
-    assert_eq!(again, expected, "{} changed through the writer\n{}", T::TYPE, text());
-    assert_eq!(env2.signatures, env.signatures, "signatures changed through the writer");
+    assert_eq!(
+        again,
+        expected,
+        "{} changed through the writer\n{}",
+        T::TYPE,
+        text()
+    );
+    assert_eq!(
+        env2.signatures, env.signatures,
+        "signatures changed through the writer"
+    );
     let file2 = write::metadata_file(&again, &env2.signatures)
         .unwrap_or_else(|e| panic!("re-read {} does not write again: {e:?}", T::TYPE));
     assert!(

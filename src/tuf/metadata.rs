@@ -140,6 +140,16 @@ impl<'de> Deserialize<'de> for Expires {
                 serde::de::Error::custom(format_args!("expires {raw:?} is not RFC 3339: {e}"))
             })?
             .with_timezone(&Utc);
+        // Go's time encoding only knows years 0000-9999 and no leap seconds: anything else
+        // could not be written back (found by the roundtrip_writer fuzz target: an offset can
+        // push 9999-12-31 into year 10000).
+        if !(0..=9999).contains(&chrono::Datelike::year(&at))
+            || chrono::Timelike::nanosecond(&at) >= 1_000_000_000
+        {
+            return Err(serde::de::Error::custom(format_args!(
+                "expires {raw:?} is outside the years 0000-9999 in UTC, or a leap second"
+            )));
+        }
         Ok(Expires { at, raw })
     }
 }
@@ -674,5 +684,24 @@ mod tests {
             t.check_delegation_names(&RoleName::parse("targets/qa").unwrap())
                 .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod expires_tests {
+    use super::*;
+
+    #[test]
+    fn expiry_dates_go_cannot_write_are_refused_on_read() {
+        for raw in [
+            "9999-12-31T23:59:59-23:59",
+            "0000-01-01T00:00:00+01:00",
+            "2030-06-30T23:59:60Z",
+        ] {
+            let parsed: Result<Expires, _> = serde_json::from_value(serde_json::json!(raw));
+            assert!(parsed.is_err(), "{raw} must be refused");
+        }
+        let ok: Expires = serde_json::from_value(serde_json::json!("2036-11-24T21:20:28.5438627Z")).unwrap();
+        assert_eq!(go_time(ok.at()), "2036-11-24T21:20:28.5438627Z");
     }
 }
