@@ -1,7 +1,8 @@
-//! `manifesto key …`: generate, list, import and export signing keys.
+//! `manifesto key …`: generate, list, import, export and rotate signing keys.
 //!
 //! Keys are stored encrypted in `<trust-dir>/private` (see `keys::store`); passphrases come from
-//! `MANIFESTO_*_PASSPHRASE` (or notary's and Docker's variables) or a terminal prompt.
+//! `MANIFESTO_*_PASSPHRASE` (or notary's and Docker's variables) or a terminal prompt. Rotation
+//! publishes a new root (see `notary::rotate`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,30 +11,25 @@ use serde::Serialize;
 use super::Context;
 use super::args::{
     KeyAlgorithm as AlgorithmArg, KeyCommand, KeyExportPublicArgs, KeyGenerateArgs, KeyImportArgs,
+    KeyRotateArgs,
 };
 use crate::error::Error;
 use crate::keys::store::Added;
 use crate::keys::{
     ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
 };
+use crate::notary::rotate::{Lifetimes, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::names::{KeyId, RoleName};
 
-pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {
+pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {
     let store = KeyStore::new(&ctx.settings.trust_dir);
     match cmd {
         KeyCommand::Generate(args) => generate(ctx, &store, args),
         KeyCommand::List => list(ctx, &store),
         KeyCommand::Import(args) => import(ctx, &store, args),
         KeyCommand::ExportPublic(args) => export_public(ctx, &store, args),
-        KeyCommand::Rotate(args) => {
-            RepositoryRef::parse(&args.repo)?;
-            RoleName::parse(&args.role).map_err(role_error)?;
-            Err(Error::NotYetAvailable {
-                command: "key rotate".into(),
-                why: "rotating a role's key publishes new root or targets metadata, and the Notary publisher is not built yet",
-            })
-        }
+        KeyCommand::Rotate(args) => rotate_key(ctx, &store, args).await,
     }
 }
 
@@ -109,6 +105,77 @@ fn generate(ctx: &Context, store: &KeyStore, args: KeyGenerateArgs) -> Result<()
         writeln!(w, "  stored in   {}", generated.path.display())?;
         if let Some(p) = &generated.public_key_file {
             writeln!(w, "  public key  {}", p.display())?;
+        }
+        Ok(())
+    })
+}
+
+/// A `--expires`-style lifetime: a positive duration.
+fn lifetime(flag: &str, value: Option<&str>) -> Result<Option<std::time::Duration>, Error> {
+    let Some(value) = value else { return Ok(None) };
+    let d = super::parse_duration(value)?;
+    if d.is_zero() {
+        return Err(Error::Usage(format!(
+            "{flag} {value:?} would expire at once: use e.g. 90d or 3y"
+        )));
+    }
+    Ok(Some(d))
+}
+
+async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Result<(), Error> {
+    let repo = RepositoryRef::parse(&args.repo)?;
+    let parsed = RoleName::parse(&args.role).map_err(role_error)?;
+    let role = RotatedRole::parse(parsed.as_str()).ok_or_else(|| {
+        Error::Usage(format!(
+            "{parsed} is a delegation: its keys are listed by its parent role, change them with 'manifesto delegate add'; key rotate handles root, targets, snapshot and timestamp"
+        ))
+    })?;
+    if args.targets_expires.is_some() && role != RotatedRole::Targets {
+        return Err(Error::Usage(
+            "--targets-expires applies to 'key rotate REPO targets' only".into(),
+        ));
+    }
+    let lifetimes = Lifetimes {
+        root: lifetime("--expires", args.expires.as_deref())?,
+        targets: lifetime("--targets-expires", args.targets_expires.as_deref())?,
+    };
+    let mut passphrases = Passphrases::from_environment();
+    let report = rotate(
+        &ctx.settings,
+        &repo,
+        role,
+        lifetimes,
+        store,
+        &mut passphrases,
+    )
+    .await?;
+    ctx.output.emit(&report, |w| {
+        if report.published {
+            writeln!(w, "rotated the {} key of {}", report.role, report.gun)?;
+        } else {
+            writeln!(
+                w,
+                "the {} key of {} was already rotated; nothing to publish",
+                report.role, report.gun
+            )?;
+        }
+        for old in &report.old_key_ids {
+            writeln!(w, "  old key   {old}")?;
+        }
+        match &report.new_public_key_id {
+            Some(bare) => writeln!(
+                w,
+                "  new key   {} (certificate, CN={}; key file {bare})",
+                report.new_key_id, report.gun
+            )?,
+            None => writeln!(w, "  new key   {}", report.new_key_id)?,
+        }
+        if matches!(role, RotatedRole::Snapshot | RotatedRole::Timestamp) {
+            writeln!(w, "            (held by the server)")?;
+        }
+        writeln!(w, "  root      version {}", report.root_version)?;
+        if let Some(v) = report.targets_version {
+            writeln!(w, "  targets   version {v}")?;
         }
         Ok(())
     })

@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             delegate::remove(&ctx, &a.repo, &a.name).await
         }
         Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
-        Command::Key(cmd) => key::run(&ctx, cmd),
+        Command::Key(cmd) => key::run(&ctx, cmd).await,
         Command::Completions(_) => unreachable!("handled before settings are read"),
     }
 }

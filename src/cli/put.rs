@@ -40,7 +40,9 @@ pub async fn run(ctx: &Context, args: PutArgs) -> Result<(), Error> {
         }
     };
     // Progress on stderr for long uploads, only for a person watching a terminal.
-    let size = std::fs::metadata(input.path()).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(input.path())
+        .map(|m| m.len())
+        .unwrap_or(0);
     let bar = if ctx.output.format == crate::cli::args::OutputFormat::Text
         && !ctx.output.quiet
         && size > 8 << 20
@@ -48,8 +50,10 @@ pub async fn run(ctx: &Context, args: PutArgs) -> Result<(), Error> {
     {
         let bar = indicatif::ProgressBar::new(size);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("uploading {bytes}/{total_bytes} {wide_bar} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "uploading {bytes}/{total_bytes} {wide_bar} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     } else {

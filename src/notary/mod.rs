@@ -9,6 +9,7 @@ pub mod http;
 pub mod init;
 pub mod publish;
 pub mod repository;
+pub mod rotate;
 mod source;
 
 pub use cache::TrustCache;

@@ -1,5 +1,6 @@
-//! New metadata for publishing: a repository's first root and targets, and the next version of
-//! a targets role with a change applied. Pure: keys and `now` come from the caller.
+//! New metadata for publishing: a repository's first root and targets, the next version of a
+//! targets role with a change applied, and the next root after a key rotation. Pure: keys and
+//! `now` come from the caller.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,12 @@ pub const TARGETS_LIFETIME_MONTHS: u32 = 36;
 
 pub fn expiry(now: DateTime<Utc>, months: u32) -> Expires {
     Expires::new(now.checked_add_months(Months::new(months)).unwrap_or(now))
+}
+
+/// An expiry `lifetime` after `now` (a user's `--expires`); `None` when it does not fit a date.
+pub fn expiry_after(now: DateTime<Utc>, lifetime: std::time::Duration) -> Option<Expires> {
+    let lifetime = chrono::Duration::from_std(lifetime).ok()?;
+    now.checked_add_signed(lifetime).map(Expires::new)
 }
 
 /// Version 1 of a repository's root: one key per top-level role, threshold 1.
@@ -52,6 +59,45 @@ pub fn initial_root(
         keys,
         roles,
         version: Version::new(1).expect("1 is a valid version"),
+    }
+}
+
+/// The next version of root: `edit` applied, version + 1 (the server accepts exactly + 1,
+/// PROTOCOL.md §2.2), expiring at `expires`.
+pub fn next_root(current: &Root, expires: Expires, edit: impl FnOnce(&mut Root)) -> Root {
+    let mut next = current.clone();
+    edit(&mut next);
+    next.version = current.version.next().unwrap_or(current.version);
+    next.expires = expires;
+    next
+}
+
+/// Make `key` the only key of the top-level `role` (threshold 1), as the Go client's
+/// `key rotate` does. Keys this removed that no other role lists leave `keys`, except root
+/// certificates: the Go client keeps those (PROTOCOL.md §4.2, "after root rotation the old root
+/// certificate stays in `keys`").
+pub fn replace_role_key(root: &mut Root, role: &RoleName, key: &PublicKey) {
+    let id = key.key_id();
+    let removed = root
+        .roles
+        .insert(
+            role.to_string(),
+            RoleKeys {
+                keyids: vec![id.clone()],
+                threshold: 1,
+            },
+        )
+        .map(|old| old.keyids)
+        .unwrap_or_default();
+    root.keys.insert(id, key.clone());
+    if *role == RoleName::root() {
+        return;
+    }
+    for old in removed {
+        let still_used = root.roles.values().any(|r| r.keyids.contains(&old));
+        if !still_used {
+            root.keys.remove(&old);
+        }
     }
 }
 
@@ -192,6 +238,48 @@ mod tests {
         assert!(remove_delegation(&mut t, &qa));
         assert!(t.delegations.keys.is_empty());
         assert!(!remove_delegation(&mut t, &qa));
+    }
+
+    #[test]
+    fn next_root_is_exactly_one_version_up_with_the_new_expiry() {
+        let key = |b: u8| PublicKey::new(KeyType::Ed25519, vec![b; 32]);
+        let now = Utc::now();
+        let v1 = initial_root(&key(1), &key(2), &key(3), &key(4), now);
+        let expires = expiry_after(now, std::time::Duration::from_secs(90 * 86400)).unwrap();
+        let v2 = next_root(&v1, expires.clone(), |r| {
+            replace_role_key(r, &RoleName::timestamp(), &key(5))
+        });
+        assert_eq!(v2.version.get(), 2);
+        assert_eq!(v2.expires, expires);
+        assert_eq!(v2.roles["timestamp"].keyids, vec![key(5).key_id()]);
+        assert!(v2.check().is_ok());
+        assert!(expiry_after(now, std::time::Duration::from_secs(u64::MAX)).is_none());
+    }
+
+    #[test]
+    fn a_replaced_key_leaves_root_unless_another_role_uses_it_or_it_is_a_root_key() {
+        let key = |b: u8| PublicKey::new(KeyType::Ed25519, vec![b; 32]);
+        let now = Utc::now();
+        // targets and snapshot share key 2.
+        let mut root = initial_root(&key(1), &key(2), &key(2), &key(4), now);
+        replace_role_key(&mut root, &RoleName::targets(), &key(5));
+        assert!(
+            root.keys.contains_key(&key(2).key_id()),
+            "snapshot still uses it"
+        );
+        replace_role_key(&mut root, &RoleName::snapshot(), &key(6));
+        assert!(
+            !root.keys.contains_key(&key(2).key_id()),
+            "no role uses it any more"
+        );
+        replace_role_key(&mut root, &RoleName::root(), &key(7));
+        assert_eq!(root.roles["root"].keyids, vec![key(7).key_id()]);
+        assert!(
+            root.keys.contains_key(&key(1).key_id()),
+            "old root keys stay"
+        );
+        assert_eq!(root.roles["root"].threshold, 1);
+        assert!(root.check().is_ok());
     }
 
     #[test]

@@ -701,7 +701,8 @@ mod expires_tests {
             let parsed: Result<Expires, _> = serde_json::from_value(serde_json::json!(raw));
             assert!(parsed.is_err(), "{raw} must be refused");
         }
-        let ok: Expires = serde_json::from_value(serde_json::json!("2036-11-24T21:20:28.5438627Z")).unwrap();
+        let ok: Expires =
+            serde_json::from_value(serde_json::json!("2036-11-24T21:20:28.5438627Z")).unwrap();
         assert_eq!(go_time(ok.at()), "2036-11-24T21:20:28.5438627Z");
     }
 }

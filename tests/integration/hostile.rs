@@ -176,3 +176,97 @@ async fn write_reply(sock: &mut tokio::net::TcpStream, reply: Reply) {
     }
     let _ = sock.shutdown().await;
 }
+
+/// A proxy in front of a real server that forwards every request — method, path, body and
+/// `Content-Type` — unless `intercept(method, path)` answers it first (its body is read either
+/// way, so the client never sees a reset while sending it). Plays the server that goes away
+/// between a client's reads and its write.
+pub async fn intercepting_proxy<F>(upstream: &str, intercept: F) -> Hostile
+where
+    F: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let intercept = Arc::new(intercept);
+    let counter = hits.clone();
+    let upstream = upstream.trim_end_matches('/').to_string();
+    manifesto::http::ensure_crypto_provider();
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let intercept = intercept.clone();
+            let counter = counter.clone();
+            let upstream = upstream.clone();
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 65536];
+                let head_end = loop {
+                    if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    match sock.read(&mut tmp).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.split("\r\n");
+                let mut first = lines.next().unwrap_or_default().split(' ');
+                let request = Request {
+                    method: first.next().unwrap_or_default().to_string(),
+                    path: first.next().unwrap_or_default().to_string(),
+                    headers: lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect(),
+                };
+                let length: usize = request
+                    .header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = buf[head_end..].to_vec();
+                while body.len() < length {
+                    match sock.read(&mut tmp).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => body.extend_from_slice(&tmp[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                if let Some(reply) = intercept(&request.method, &request.path) {
+                    write_reply(&mut sock, reply).await;
+                    return;
+                }
+                let method = reqwest::Method::from_bytes(request.method.as_bytes())
+                    .unwrap_or(reqwest::Method::GET);
+                let mut forward = client.request(method, format!("{upstream}{}", request.path));
+                if let Some(ct) = request.header("content-type") {
+                    forward = forward.header("content-type", ct);
+                }
+                if !body.is_empty() {
+                    forward = forward.body(body);
+                }
+                let reply = match forward.send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let headers: Vec<(String, String)> = r
+                            .headers()
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .map(|v| vec![("Content-Type".to_string(), v.to_string())])
+                            .unwrap_or_default();
+                        let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                        Reply::Full(status, headers, bytes)
+                    }
+                    Err(_) => Reply::Full(502, vec![], b"upstream down".to_vec()),
+                };
+                write_reply(&mut sock, reply).await;
+            });
+        }
+    });
+    Hostile { url, hits }
+}

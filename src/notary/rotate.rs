@@ -1,0 +1,338 @@
+//! Rotating a repository's top-level keys, as the Go client's `notary key rotate` does
+//! (PROTOCOL.md §2.3): the new key goes into root version + 1, signed by the current root key.
+//!
+//! * `targets`: a new local key; the update carries root *and* targets re-signed with it (every
+//!   target and delegation kept), so no reader ever sees targets signed by an unlisted key.
+//! * `snapshot` / `timestamp`: the server makes the key (`POST <role>.key`); root lists it.
+//! * `root`: a new key and its certificate (CN = GUN); the new root is signed by the old *and* the
+//!   new root key, which the server and every client require (PROTOCOL.md §4.5, §6.2).
+//!
+//! New keys are made (and stored) or requested once; each publish attempt rebuilds root from the
+//! state verified at that moment, so a concurrent change is never overwritten by a stale copy.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::publish::{PublishError, Published, UpdatePart, publish_with_retry};
+use super::repository::TrustedRepository;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::keys::certificate::root_certificate_key;
+use crate::keys::passphrase::Passphrases;
+use crate::keys::signer::{KeyAlgorithm, SigningKey};
+use crate::keys::store::KeyStore;
+use crate::manifesto::signing::{RoleSigner, signer_among};
+use crate::registry::reference::RepositoryRef;
+use crate::tuf::build;
+use crate::tuf::key::PublicKey;
+use crate::tuf::metadata::{Expires, Root};
+use crate::tuf::names::{KeyId, RoleName};
+use crate::tuf::sign::{Signer, sign_file};
+
+/// The roles `key rotate` handles. Delegation keys are managed by the delegating role
+/// (`delegate add`), not by root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotatedRole {
+    Root,
+    Targets,
+    Snapshot,
+    Timestamp,
+}
+
+impl RotatedRole {
+    pub fn parse(role: &str) -> Option<RotatedRole> {
+        match role {
+            "root" => Some(RotatedRole::Root),
+            "targets" => Some(RotatedRole::Targets),
+            "snapshot" => Some(RotatedRole::Snapshot),
+            "timestamp" => Some(RotatedRole::Timestamp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotatedRole::Root => "root",
+            RotatedRole::Targets => "targets",
+            RotatedRole::Snapshot => "snapshot",
+            RotatedRole::Timestamp => "timestamp",
+        }
+    }
+
+    fn role_name(self) -> RoleName {
+        match self {
+            RotatedRole::Root => RoleName::root(),
+            RotatedRole::Targets => RoleName::targets(),
+            RotatedRole::Snapshot => RoleName::snapshot(),
+            RotatedRole::Timestamp => RoleName::timestamp(),
+        }
+    }
+}
+
+/// How long the re-signed files stay valid; `None` takes the Go client's defaults (root 10
+/// years, targets 3 years).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lifetimes {
+    pub root: Option<Duration>,
+    pub targets: Option<Duration>,
+}
+
+impl Lifetimes {
+    fn root_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
+        match self.root {
+            None => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
+            Some(d) => build::expiry_after(now, d)
+                .ok_or_else(|| Error::Usage(format!("--expires {d:?} is too far in the future"))),
+        }
+    }
+
+    fn targets_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
+        match self.targets {
+            None => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
+            Some(d) => build::expiry_after(now, d).ok_or_else(|| {
+                Error::Usage(format!("--targets-expires {d:?} is too far in the future"))
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RotateReport {
+    pub gun: String,
+    pub role: &'static str,
+    /// The ids the role listed before.
+    pub old_key_ids: Vec<KeyId>,
+    /// The id the role lists now (for root: the certificate's).
+    pub new_key_id: KeyId,
+    /// For root: the id of the bare key, which names its private-key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_public_key_id: Option<KeyId>,
+    pub root_version: u64,
+    /// For targets: the version of the re-signed targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets_version: Option<u64>,
+    /// Whether this run published (false: the server already listed the new key).
+    pub published: bool,
+}
+
+/// The new key and, for keys held here, its signer.
+struct NewKey {
+    public: PublicKey,
+    signer: Option<RoleSigner>,
+}
+
+/// Rotate `role`'s key of `repo` and publish root version + 1 (and targets, for `targets`).
+pub async fn rotate(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    role: RotatedRole,
+    lifetimes: Lifetimes,
+    store: &KeyStore,
+    passphrases: &mut Passphrases,
+) -> Result<RotateReport, Error> {
+    let gun = repo.gun();
+    let role_name = role.role_name();
+    // Verify the repository and unlock the current root key before any key is made or the
+    // server is asked to rotate: a missing root key leaves everything as it was.
+    let mut root_signer: Option<RoleSigner> = None;
+    let mut old_key_ids;
+    let new = {
+        let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+        let root = trusted.updater.state().root().get();
+        old_key_ids = role_key_ids(root, &role_name);
+        load_root_signer(store, passphrases, root, &mut root_signer)?;
+        if role == RotatedRole::Targets
+            && trusted
+                .updater
+                .state()
+                .targets_role(&RoleName::targets())
+                .is_none()
+        {
+            return Err(Error::NotFoundMessage(format!(
+                "{gun} has no targets metadata to re-sign"
+            )));
+        }
+        let new = match role {
+            RotatedRole::Snapshot | RotatedRole::Timestamp => NewKey {
+                public: trusted
+                    .updater
+                    .source()
+                    .rotate_server_key(role.as_str())
+                    .await?,
+                signer: None,
+            },
+            RotatedRole::Targets => {
+                let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
+                let pass =
+                    passphrases.for_new_key(&role_name, &format!("the targets key of {gun}"))?;
+                store.add(&key, &role_name, Some(&gun), &pass)?;
+                NewKey {
+                    public: key.public_key().clone(),
+                    signer: Some(RoleSigner {
+                        listed: key.key_id().clone(),
+                        key,
+                    }),
+                }
+            }
+            RotatedRole::Root => {
+                // Root keys are not tied to one GUN (as in the Go client); the certificate is.
+                let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
+                let certificate = root_certificate_key(&key, &gun, Utc::now())?;
+                let pass = passphrases.for_new_key(&role_name, "the new root key")?;
+                store.add(&key, &role_name, None, &pass)?;
+                NewKey {
+                    signer: Some(RoleSigner {
+                        listed: certificate.key_id(),
+                        key,
+                    }),
+                    public: certificate,
+                }
+            }
+        };
+        trusted.persist()?;
+        new
+    };
+    let new_id = new.public.key_id();
+
+    let published = publish_with_retry(settings, repo, async |updater| {
+        let state = updater.state();
+        let root = state.root().get();
+        let listed = role_key_ids(root, &role_name);
+        if listed == [new_id.clone()] {
+            return Ok(None);
+        }
+        old_key_ids = listed;
+        load_root_signer(store, passphrases, root, &mut root_signer)?;
+        let now = Utc::now();
+        let next = build::next_root(root, lifetimes.root_expiry(now)?, |r| {
+            build::replace_role_key(r, &role_name, &new.public)
+        });
+        let mut signers: Vec<&dyn Signer> = vec![root_signer.as_ref().expect("loaded above")];
+        if role == RotatedRole::Root {
+            signers.push(new.signer.as_ref().expect("a new root key signs"));
+        }
+        let mut parts = vec![UpdatePart {
+            role: RoleName::root(),
+            bytes: sign_file(&next, &signers)?,
+        }];
+        if role == RotatedRole::Targets {
+            let current = state
+                .targets_role(&RoleName::targets())
+                .map(|t| t.get().clone())
+                .ok_or_else(|| {
+                    Error::NotFoundMessage(format!("{gun} has no targets metadata to re-sign"))
+                })?;
+            let mut targets = build::next_targets(Some(&current), now, |_| {});
+            targets.expires = lifetimes.targets_expiry(now)?;
+            let signer = new.signer.as_ref().expect("a new targets key signs");
+            parts.push(UpdatePart {
+                role: RoleName::targets(),
+                bytes: sign_file(&targets, &[signer as &dyn Signer])?,
+            });
+        }
+        Ok(Some(parts))
+    })
+    .await?;
+
+    // Read back what was published: this verifies the rotation as every client will (the new
+    // root through the old one) and leaves the trust cache on the new root.
+    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    trusted.persist()?;
+    let state = trusted.updater.state();
+    let root = state.root().get();
+    if role_key_ids(root, &role_name) != [new_id.clone()] {
+        // Another writer rotated the same role right after us: theirs stands.
+        tracing::warn!(%gun, role = %role_name, %new_id, "the role no longer lists the new key");
+        return Err(PublishError::Stale { gun }.into());
+    }
+    Ok(RotateReport {
+        gun,
+        role: role.as_str(),
+        old_key_ids,
+        new_public_key_id: (role == RotatedRole::Root)
+            .then(|| new.public.public_key_id().ok())
+            .flatten(),
+        new_key_id: new_id,
+        root_version: root.version.get(),
+        targets_version: (role == RotatedRole::Targets)
+            .then(|| state.targets_role(&RoleName::targets()))
+            .flatten()
+            .map(|t| t.version.get()),
+        published: matches!(published, Published::Now { .. }),
+    })
+}
+
+fn role_key_ids(root: &Root, role: &RoleName) -> Vec<KeyId> {
+    root.role(role)
+        .map(|r| r.keyids.clone())
+        .unwrap_or_default()
+}
+
+/// The signer of a root key `root` lists, loaded once and again only when root no longer lists
+/// it (another writer rotated root meanwhile).
+fn load_root_signer(
+    store: &KeyStore,
+    passphrases: &mut Passphrases,
+    root: &Root,
+    cached: &mut Option<RoleSigner>,
+) -> Result<(), Error> {
+    let listed = role_key_ids(root, &RoleName::root());
+    if cached.as_ref().is_some_and(|s| listed.contains(&s.listed)) {
+        return Ok(());
+    }
+    let keys: Vec<_> = listed
+        .iter()
+        .filter_map(|id| root.keys.get(id).map(|k| (id, k)))
+        .collect();
+    *cached = Some(signer_among(store, passphrases, "root", keys)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_four_top_level_roles_are_rotated_here() {
+        for name in ["root", "targets", "snapshot", "timestamp"] {
+            let role = RotatedRole::parse(name).unwrap();
+            assert_eq!(role.as_str(), name);
+            assert_eq!(role.role_name().as_str(), name);
+        }
+        assert_eq!(RotatedRole::parse("targets/qa"), None);
+        assert_eq!(RotatedRole::parse("Root"), None);
+    }
+
+    #[test]
+    fn lifetimes_default_to_the_go_clients_and_follow_the_flags() {
+        let now = Utc::now();
+        let defaults = Lifetimes::default();
+        assert_eq!(
+            defaults.root_expiry(now).unwrap(),
+            build::expiry(now, build::ROOT_LIFETIME_MONTHS)
+        );
+        assert_eq!(
+            defaults.targets_expiry(now).unwrap(),
+            build::expiry(now, build::TARGETS_LIFETIME_MONTHS)
+        );
+        let ninety_days = Duration::from_secs(90 * 86_400);
+        let set = Lifetimes {
+            root: Some(ninety_days),
+            targets: Some(ninety_days),
+        };
+        assert_eq!(
+            set.root_expiry(now).unwrap().at(),
+            now + chrono::Duration::days(90)
+        );
+        assert!(
+            Lifetimes {
+                root: Some(Duration::from_secs(u64::MAX)),
+                targets: None
+            }
+            .root_expiry(now)
+            .is_err()
+        );
+    }
+}
