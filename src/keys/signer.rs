@@ -254,7 +254,8 @@ mod tests {
             let mut signed = env.clone();
             signed.signatures = vec![key.signature(id.clone(), &message).unwrap()];
             let keys = BTreeMap::from([(id.clone(), listed)]);
-            let authority = Authority::new(RoleName::targets(), &keys, std::slice::from_ref(&id), 1);
+            let authority =
+                Authority::new(RoleName::targets(), &keys, std::slice::from_ref(&id), 1);
             let verified = verify::<Targets>(&signed, &authority)
                 .unwrap_or_else(|e| panic!("{:?}: {e}", key.algorithm()));
             assert!(verified.signed_by().contains(&id));

@@ -84,16 +84,15 @@ impl Lifetimes {
         match self.root {
             None => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
             Some(d) => build::expiry_after(now, d)
-                .ok_or_else(|| Error::Usage(format!("--expires {d:?} is too far in the future"))),
+                .ok_or_else(|| Error::Usage("--expires reaches past the year 9999".into())),
         }
     }
 
     fn targets_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
         match self.targets {
             None => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d).ok_or_else(|| {
-                Error::Usage(format!("--targets-expires {d:?} is too far in the future"))
-            }),
+            Some(d) => build::expiry_after(now, d)
+                .ok_or_else(|| Error::Usage("--targets-expires reaches past the year 9999".into())),
         }
     }
 }
@@ -134,6 +133,9 @@ pub async fn rotate(
 ) -> Result<RotateReport, Error> {
     let gun = repo.gun();
     let role_name = role.role_name();
+    // A lifetime past what Go can write is refused before anything changes.
+    lifetimes.root_expiry(Utc::now())?;
+    lifetimes.targets_expiry(Utc::now())?;
     // Verify the repository and unlock the current root key before any key is made or the
     // server is asked to rotate: a missing root key leaves everything as it was.
     let mut root_signer: Option<RoleSigner> = None;

@@ -20,10 +20,13 @@ pub fn expiry(now: DateTime<Utc>, months: u32) -> Expires {
     Expires::new(now.checked_add_months(Months::new(months)).unwrap_or(now))
 }
 
-/// An expiry `lifetime` after `now` (a user's `--expires`); `None` when it does not fit a date.
+/// An expiry `lifetime` after `now` (a user's `--expires`); `None` past the year 9999, which Go's
+/// time encoding (and so the server and every client) cannot write.
 pub fn expiry_after(now: DateTime<Utc>, lifetime: std::time::Duration) -> Option<Expires> {
     let lifetime = chrono::Duration::from_std(lifetime).ok()?;
-    now.checked_add_signed(lifetime).map(Expires::new)
+    now.checked_add_signed(lifetime)
+        .filter(|at| chrono::Datelike::year(at) <= 9999)
+        .map(Expires::new)
 }
 
 /// Version 1 of a repository's root: one key per top-level role, threshold 1.
@@ -254,6 +257,11 @@ mod tests {
         assert_eq!(v2.roles["timestamp"].keyids, vec![key(5).key_id()]);
         assert!(v2.check().is_ok());
         assert!(expiry_after(now, std::time::Duration::from_secs(u64::MAX)).is_none());
+        let ten_thousand_years = std::time::Duration::from_secs(10_000 * 366 * 86_400);
+        assert!(
+            expiry_after(now, ten_thousand_years).is_none(),
+            "Go cannot write it"
+        );
     }
 
     #[test]

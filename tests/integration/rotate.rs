@@ -535,6 +535,25 @@ fn rotating_a_delegation_or_an_unknown_role_is_a_usage_error() {
             "rotate",
             "127.0.0.1:1/x/y",
             "root",
+            "--expires",
+            "20000y",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&out),
+        2,
+        "Go cannot write such a date: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("year 9999"), "{}", stderr(&out));
+    let out = env
+        .signer_cmd()
+        .args([
+            "key",
+            "rotate",
+            "127.0.0.1:1/x/y",
+            "root",
             "--targets-expires",
             "1y",
         ])
