@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Subject};
-use super::signing::role_signer;
+use super::signing::role_signers;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
@@ -23,7 +23,7 @@ use crate::registry::{ImageRef, RegistryClient};
 use crate::tuf::build;
 use crate::tuf::metadata::FileMeta;
 use crate::tuf::names::RoleName;
-use crate::tuf::sign::sign_file;
+use crate::tuf::sign::{Signer, sign_file};
 
 #[derive(Debug, Serialize)]
 pub struct DeleteReport {
@@ -65,7 +65,7 @@ pub async fn delete(
             return Ok(None);
         }
         if signer.is_none() {
-            signer = Some(role_signer(state, &role, &store, &mut passphrases)?);
+            signer = Some(role_signers(state, &role, &store, &mut passphrases)?);
         }
         let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)
             .into_iter()
@@ -108,7 +108,10 @@ pub async fn delete(
         let signer = signer.as_ref().expect("loaded above");
         Ok(Some(vec![UpdatePart {
             role: role.clone(),
-            bytes: sign_file(&next, &[signer])?,
+            bytes: sign_file(
+                &next,
+                &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
+            )?,
         }]))
     })
     .await?;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
-use super::signing::role_signer;
+use super::signing::role_signers;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
@@ -29,7 +29,7 @@ use crate::registry::{ImageRef, RegistryClient};
 use crate::tuf::build;
 use crate::tuf::metadata::{FileMeta, Hashes};
 use crate::tuf::names::RoleName;
-use crate::tuf::sign::sign_file;
+use crate::tuf::sign::{Signer, sign_file};
 
 /// What to store.
 pub struct PutRequest<'a> {
@@ -143,7 +143,7 @@ pub async fn put(
                 }
             }
         }
-        let signer = role_signer(state, &req.role, &store, &mut passphrases)?;
+        let signer = role_signers(state, &req.role, &store, &mut passphrases)?;
         trusted.persist()?;
         signer
     };
@@ -225,7 +225,10 @@ pub async fn put(
         });
         Ok(Some(vec![UpdatePart {
             role: req.role.clone(),
-            bytes: sign_file(&next, &[&signer])?,
+            bytes: sign_file(
+                &next,
+                &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
+            )?,
         }]))
     })
     .await?;

@@ -40,71 +40,98 @@ pub fn signer_among<'a>(
     role: &str,
     listed: impl IntoIterator<Item = (&'a KeyId, &'a PublicKey)>,
 ) -> Result<RoleSigner, Error> {
+    Ok(signers_among(store, passphrases, role, listed, 1)?.remove(0))
+}
+
+/// `threshold` distinct keys the store holds among `listed`: a role with threshold N needs N
+/// signatures on one file, collected here before the single publish.
+pub fn signers_among<'a>(
+    store: &KeyStore,
+    passphrases: &mut Passphrases,
+    role: &str,
+    listed: impl IntoIterator<Item = (&'a KeyId, &'a PublicKey)>,
+    threshold: u32,
+) -> Result<Vec<RoleSigner>, Error> {
+    let threshold = threshold.max(1) as usize;
+    let mut signers: Vec<RoleSigner> = Vec::new();
     let mut wanted = Vec::new();
     for (id, public) in listed {
+        if signers.len() == threshold {
+            break;
+        }
         let bare = public.public_key_id().unwrap_or_else(|_| id.clone());
+        if signers.iter().any(|s| &s.listed == id) {
+            continue;
+        }
         if store.contains(&bare) {
             let key = store.load_for(public, passphrases)?;
-            return Ok(RoleSigner {
+            signers.push(RoleSigner {
                 key,
                 listed: id.clone(),
             });
+        } else {
+            wanted.push(bare.to_string());
         }
-        wanted.push(bare.to_string());
     }
-    Err(Error::MissingKey {
-        role: role.to_string(),
-        wanted: wanted.join(", "),
-        dir: store.private_dir(),
-    })
+    if signers.len() < threshold {
+        return Err(Error::MissingKey {
+            role: format!(
+                "{role} (threshold {threshold}: {} of its keys are in the store)",
+                signers.len()
+            ),
+            wanted: wanted.join(", "),
+            dir: store.private_dir(),
+        });
+    }
+    Ok(signers)
 }
 
-/// The signer for `role` of a verified repository: `targets` signs with a key root lists for
-/// it, a delegation with a key its parent lists for it. The parent must be loaded.
-pub fn role_signer(
+/// The signers for `role` of a verified repository, as many as its threshold: `targets` signs
+/// with keys root lists for it, a delegation with keys its parent lists for it. The parent must
+/// be loaded.
+pub fn role_signers(
     state: &crate::tuf::trusted::TrustedState,
     role: &crate::tuf::names::RoleName,
     store: &KeyStore,
     passphrases: &mut Passphrases,
-) -> Result<RoleSigner, Error> {
+) -> Result<Vec<RoleSigner>, Error> {
     use crate::tuf::names::RoleName;
-    let listed: Vec<(&KeyId, &PublicKey)> = match role.parent() {
+    let not_delegated = || {
+        Error::NotFoundMessage(format!(
+            "{role} is not delegated in {}: add it with 'manifesto delegate add'",
+            state.gun()
+        ))
+    };
+    let (listed, threshold): (Vec<(&KeyId, &PublicKey)>, u32) = match role.parent() {
         None if *role == RoleName::targets() => {
             let root = state.root();
-            root.role(role)
-                .map(|r| {
-                    r.keyids
-                        .iter()
-                        .filter_map(|id| root.keys.get(id).map(|k| (id, k)))
-                        .collect()
-                })
-                .unwrap_or_default()
+            let keys = root.role(role).ok_or_else(not_delegated)?;
+            (
+                keys.keyids
+                    .iter()
+                    .filter_map(|id| root.keys.get(id).map(|k| (id, k)))
+                    .collect(),
+                keys.threshold,
+            )
         }
-        None => Vec::new(),
+        None => return Err(not_delegated()),
         Some(parent) => {
-            let Some(parent_meta) = state.targets_role(&parent) else {
-                return Err(Error::NotFoundMessage(format!(
-                    "{role} is not delegated in {}: add it with 'manifesto delegate add'",
-                    state.gun()
-                )));
-            };
+            let parent_meta = state.targets_role(&parent).ok_or_else(not_delegated)?;
             let entry = parent_meta
                 .delegations
                 .roles
                 .iter()
                 .find(|d| &d.name == role)
-                .ok_or_else(|| {
-                    Error::NotFoundMessage(format!(
-                        "{role} is not delegated in {}: add it with 'manifesto delegate add'",
-                        state.gun()
-                    ))
-                })?;
-            entry
-                .keyids
-                .iter()
-                .filter_map(|id| parent_meta.delegations.keys.get(id).map(|k| (id, k)))
-                .collect()
+                .ok_or_else(not_delegated)?;
+            (
+                entry
+                    .keyids
+                    .iter()
+                    .filter_map(|id| parent_meta.delegations.keys.get(id).map(|k| (id, k)))
+                    .collect(),
+                entry.threshold,
+            )
         }
     };
-    signer_among(store, passphrases, role.as_str(), listed)
+    signers_among(store, passphrases, role.as_str(), listed, threshold)
 }

@@ -249,3 +249,125 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_threshold_2_delegation_gets_two_signatures_collected_before_one_publish() {
+    let s = stack(StackKind::Plain);
+    let repo = unique_repo("threshold");
+    s.push_image(&repo, "v1");
+    let gun = format!("{}/{repo}", s.registry);
+    let image = format!("{gun}:v1");
+    let owner = TestEnv::new();
+    init(&owner, &s.notary_url, &gun);
+
+    // The delegate's store holds both keys of a 2-of-2 delegation.
+    let delegate = TestEnv::new();
+    let a = delegate_key(&delegate, "targets/qa");
+    let b_pem = delegate.home.path().join("b.pem");
+    let out = delegate
+        .signer_cmd()
+        .args(["key", "generate", "--role", "targets/qa", "--public-out"])
+        .arg(&b_pem)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = owner
+        .signer_cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "delegate",
+            "add",
+            &gun,
+            "qa",
+            "--key",
+        ])
+        .arg(&a)
+        .arg("--key")
+        .arg(&b_pem)
+        .args(["--type", "approvals", "--threshold", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // A signer holding only one of the two keys is refused before anything is uploaded.
+    let half = TestEnv::new();
+    copy_dir(&delegate.trust_dir(), &half.trust_dir());
+    let out = delegate
+        .cmd()
+        .args(["-o", "json", "key", "list"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let second = listed[1]["key_id"].as_str().unwrap();
+    std::fs::remove_file(
+        half.trust_dir()
+            .join("private")
+            .join(format!("{second}.key")),
+    )
+    .unwrap();
+    let out = half
+        .signer_cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "put",
+            &image,
+            "approvals",
+            "--role",
+            "qa",
+            "-",
+        ])
+        .write_stdin("{\"status\":\"approved\"}")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 8, "one key of a 2-of-2 role: {}", stderr(&out));
+    assert!(stderr(&out).contains("threshold 2"), "{}", stderr(&out));
+
+    let out = delegate
+        .signer_cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "put",
+            &image,
+            "approvals",
+            "--role",
+            "qa",
+            "-",
+        ])
+        .write_stdin("{\"status\":\"approved\"}")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let go = GoNotary::new(s);
+    let file: serde_json::Value =
+        serde_json::from_slice(&go.fetch_raw(&gun, "targets/qa")).unwrap();
+    assert_eq!(
+        file["signatures"].as_array().unwrap().len(),
+        2,
+        "two signatures on one file"
+    );
+    let listed = go.list(&gun);
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.name.starts_with("approvals/") && t.role == "targets/qa"),
+        "the Go client accepts the 2-of-2 role: {listed:?}"
+    );
+    let out = owner
+        .cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "get",
+            &image,
+            "approvals",
+            "--signed-by",
+            "qa",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
