@@ -55,6 +55,7 @@ pub async fn delete(
     let store = KeyStore::new(&settings.trust_dir);
     let mut passphrases = Passphrases::from_environment();
     let mut signer = None;
+    let mut attempted = false;
     let outcome = publish_with_retry(settings, &repo, async |updater| {
         updater.load_chain(&role).await.map_err(Error::Update)?;
         let state = updater.state();
@@ -106,6 +107,7 @@ pub async fn delete(
             }
         });
         let signer = signer.as_ref().expect("loaded above");
+        attempted = true;
         Ok(Some(vec![UpdatePart {
             role: role.clone(),
             bytes: sign_file(
@@ -115,7 +117,9 @@ pub async fn delete(
         }]))
     })
     .await?;
-    if outcome == Published::AlreadyThere {
+    // Gone without our publish landing means it was never there; gone after an attempt whose
+    // answer was lost means our removal landed.
+    if outcome == Published::AlreadyThere && !attempted {
         return Err(Error::NotFoundMessage(format!(
             "no {metadata_type} metadata signed by {role} for {image} ({image_digest})"
         )));

@@ -184,6 +184,11 @@ pub async fn put(
             .state()
             .targets_role(&req.role)
             .map(|t| t.get().clone());
+        // Our exact entry (same bytes, same createdAt) is already signed: an earlier attempt
+        // landed even though its answer was lost.
+        if current.as_ref().and_then(|t| t.targets.get(&meta_name)) == Some(&blob_meta) {
+            return Ok(None);
+        }
         let mut entries: Vec<Entry> = layout::entries_for(current.as_ref(), &image_digest)
             .into_iter()
             .filter(|e| &e.metadata_type != req.metadata_type)

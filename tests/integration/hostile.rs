@@ -185,10 +185,34 @@ pub async fn intercepting_proxy<F>(upstream: &str, intercept: F) -> Hostile
 where
     F: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
 {
+    proxy(upstream, intercept, |_, _| None).await
+}
+
+/// A proxy that forwards everything, but for requests where `lose(method, path)` holds, drops
+/// the real server's answer *after* the server acted on the request and answers 502 instead:
+/// the lost response of a POST that did succeed.
+pub async fn answer_losing_proxy<F>(upstream: &str, lose: F) -> Hostile
+where
+    F: Fn(&str, &str) -> bool + Send + Sync + 'static,
+{
+    proxy(
+        upstream,
+        |_, _| None,
+        move |m, p| lose(m, p).then(|| Reply::Full(502, vec![], b"bad gateway".to_vec())),
+    )
+    .await
+}
+
+async fn proxy<F, G>(upstream: &str, intercept: F, after: G) -> Hostile
+where
+    F: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+    G: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
     let intercept = Arc::new(intercept);
+    let after = Arc::new(after);
     let counter = hits.clone();
     let upstream = upstream.trim_end_matches('/').to_string();
     manifesto::http::ensure_crypto_provider();
@@ -199,6 +223,7 @@ where
                 return;
             };
             let intercept = intercept.clone();
+            let after = after.clone();
             let counter = counter.clone();
             let upstream = upstream.clone();
             let client = client.clone();
@@ -264,6 +289,7 @@ where
                     }
                     Err(_) => Reply::Full(502, vec![], b"upstream down".to_vec()),
                 };
+                let reply = after(&request.method, &request.path).unwrap_or(reply);
                 write_reply(&mut sock, reply).await;
             });
         }
