@@ -64,6 +64,24 @@ pub fn default_server_for(registry: &str) -> String {
 }
 
 impl NotaryHttp {
+    /// A client for the repository `repo` on the configured Notary server, or Docker's default
+    /// server for its registry.
+    pub async fn for_repository(
+        settings: &crate::config::Settings,
+        repo: &crate::registry::reference::RepositoryRef,
+    ) -> Result<NotaryHttp, NotaryError> {
+        let server = settings
+            .server
+            .clone()
+            .unwrap_or_else(|| default_server_for(repo.registry()));
+        NotaryHttp::new(
+            &settings.http,
+            server_url(&settings.http, &server)?,
+            &repo.gun(),
+        )
+        .await
+    }
+
     /// A client for `gun` on `server`. Credentials for the token service are looked up like
     /// registry credentials, for the server's host.
     pub async fn new(

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::cache::TrustCache;
 use super::error::NotaryError;
-use super::http::{NotaryHttp, default_server_for, server_url};
+use super::http::NotaryHttp;
 use super::publish::{PublishError, UpdatePart};
 use super::repository::{LOCK_TIMEOUT, TrustedRepository};
 use crate::config::Settings;
@@ -48,11 +48,8 @@ pub async fn initialise(
     now: DateTime<Utc>,
 ) -> Result<InitReport, Error> {
     let gun = repo.gun();
-    let server = settings
-        .server
-        .clone()
-        .unwrap_or_else(|| default_server_for(repo.registry()));
-    let http = NotaryHttp::new(&settings.http, server_url(&settings.http, &server)?, &gun).await?;
+    let http = NotaryHttp::for_repository(settings, repo).await?;
+    let server = http.server().to_string();
     match http.get("root.json", 1).await {
         Err(NotaryError::NotFound { .. }) => {}
         Ok(_) | Err(NotaryError::TooLarge { .. }) => {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::cache::{CacheLock, TrustCache};
 use super::error::NotaryError;
-use super::http::{NotaryHttp, default_server_for, server_url};
+use super::http::NotaryHttp;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::registry::reference::RepositoryRef;
@@ -37,12 +37,7 @@ impl TrustedRepository {
         now: DateTime<Utc>,
     ) -> Result<TrustedRepository, Error> {
         let gun = repo.gun();
-        let server = settings
-            .server
-            .clone()
-            .unwrap_or_else(|| default_server_for(repo.registry()));
-        let server = server_url(&settings.http, &server)?;
-        let http = NotaryHttp::new(&settings.http, server, &gun).await?;
+        let http = NotaryHttp::for_repository(settings, repo).await?;
         let cache = TrustCache::open(&settings.trust_dir, &gun)?;
         let lock = {
             let cache = cache.clone();
