@@ -63,6 +63,9 @@ pub enum Error {
     NotYetAvailable { command: String, why: &'static str },
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
+    /// A gate (`verify`) printed its verdict and did not pass: the most severe failure found.
+    #[error("{message}")]
+    Denied { failure: Failure, message: String },
 }
 
 impl Error {
@@ -85,6 +88,7 @@ impl Error {
             Error::Unauthorized(_) => Failure::Untrusted,
             Error::TooOld(_) => Failure::Stale,
             Error::Output(_) => Failure::Internal,
+            Error::Denied { failure, .. } => *failure,
         }
     }
 }

@@ -140,6 +140,12 @@ pub struct DeleteArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+SPEC is TYPE[,role=R][,max-age=DUR][,min-signers=N]. role= accepts 'targets' (the owner) or a \
+delegation name (qa means targets/qa); alternatives as role=qa|security or by repeating role=. \
+min-signers=N counts distinct delegation roles (not the owner's targets role) signing the same \
+blob. Exit 0 only when every image meets every requirement, else the most severe failure's code; \
+-o json prints the verdict (docs/verdict.md) on pass and fail alike.")]
 pub struct VerifyArgs {
     /// Images to check
     #[arg(required = true)]
@@ -147,7 +153,7 @@ pub struct VerifyArgs {
     /// Requirement: TYPE[,role=R][,max-age=DUR][,min-signers=N] (repeatable)
     #[arg(long = "require", value_name = "SPEC")]
     pub requirements: Vec<String>,
-    /// Policy file (JSON or YAML) with requirements and Rego content rules
+    /// Policy file (JSON or YAML) with requirements and Rego content rules (not available yet)
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }

@@ -68,8 +68,14 @@ pub async fn run(ctx: &Context, target: &str, all: bool) -> Result<(), Error> {
         listing(ctx, &repo, None).await?
     } else {
         let image = ImageRef::parse(target)?;
-        let registry = RegistryClient::connect(&ctx.settings.http, image.registry()).await?;
-        let digest = registry.resolve(&image).await?.digest;
+        let digest = match image.digest() {
+            Some(d) => d.clone(),
+            None => {
+                let registry =
+                    RegistryClient::connect(&ctx.settings.http, image.registry()).await?;
+                registry.resolve(&image).await?.digest
+            }
+        };
         listing(ctx, &image.repository_ref(), Some(&digest)).await?
     };
     ctx.output.emit(&rows, |w| {

@@ -14,6 +14,7 @@ mod pending;
 mod put;
 mod resolve;
 pub mod trust_inspect;
+mod verify;
 
 use clap::CommandFactory;
 
@@ -21,7 +22,6 @@ use self::args::{Cli, Command, DelegateCommand, TrustCommand};
 use self::output::Output;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::registry::ImageRef;
 
 /// What every command gets: validated settings and the output channel.
 pub struct Context {
@@ -67,17 +67,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Delete(args) => {
             delete::run_delete(&ctx, &args.image, &args.metadata_type, args.role.as_deref()).await
         }
-        Command::Verify(args) => {
-            for image in &args.images {
-                ImageRef::parse(image)?;
-            }
-            if args.requirements.is_empty() && args.policy.is_none() {
-                return Err(Error::Usage(
-                    "verify needs at least one --require TYPE[,role=R][,max-age=DUR][,min-signers=N] or a --policy FILE".into(),
-                ));
-            }
-            Err(pending::not_yet("verify"))
-        }
+        Command::Verify(args) => verify::run(&ctx, args).await,
         Command::Init(repo) => init::run(&ctx, &repo.repo).await,
         Command::Repair(repo) => delete::run_repair(&ctx, &repo.repo).await,
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,

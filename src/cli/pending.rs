@@ -8,13 +8,9 @@ use crate::error::Error;
 /// What each pending command needs before it can work.
 pub fn not_yet(command: &str) -> Error {
     let why = match command {
-        "put" | "delete" | "repair" => {
-            "signing and publishing metadata needs the Notary publisher, which is not built yet"
+        "verify --policy" => {
+            "policy files with Rego content rules are not built yet; use --require TYPE[,role=R][,max-age=DUR][,min-signers=N]"
         }
-        "get" | "list" | "verify" => {
-            "verified reads need the Notary TUF update client, which is not built yet"
-        }
-        "init" | "delegate" | "key" => "key management and publishing to Notary are not built yet",
         _ => "this command is not built yet",
     };
     Error::NotYetAvailable {

@@ -53,8 +53,12 @@ pub async fn get(
 ) -> Result<Fetched, Error> {
     let repo = req.image.repository_ref();
     let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
-    let resolved = registry.resolve(req.image).await?;
-    let image_digest = resolved.digest;
+    // A digest needs no resolving: the metadata is keyed by it and everything read is checked
+    // against signed hashes. Only a tag costs a manifest request.
+    let image_digest = match req.image.digest() {
+        Some(d) => d.clone(),
+        None => registry.resolve(req.image).await?.digest,
+    };
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
     let mut trusted = TrustedRepository::open(settings, &repo, Utc::now()).await?;

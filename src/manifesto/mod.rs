@@ -10,6 +10,8 @@ pub mod layout;
 pub mod metadata_type;
 pub mod put;
 pub mod repair;
+pub mod requirement;
 pub mod signing;
+pub mod verify;
 
 pub use metadata_type::MetadataType;

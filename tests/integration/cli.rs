@@ -123,8 +123,8 @@ fn invalid_metadata_type_exits_2_before_any_network_access() {
 #[test]
 fn commands_of_later_capabilities_say_so_and_exit_2_without_output() {
     let env = TestEnv::new();
-    // Only `verify` is left to build.
-    let args = ["verify", "127.0.0.1:1/x/y:v1", "--require", "approvals"];
+    // Only `verify --policy` is left to build.
+    let args = ["verify", "127.0.0.1:1/x/y:v1", "--policy", "policy.yaml"];
     let out = env.cmd().args(args).output().unwrap();
     assert_eq!(code(&out), 2, "{args:?}");
     assert!(stdout(&out).is_empty(), "{args:?} printed {}", stdout(&out));

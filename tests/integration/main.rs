@@ -14,3 +14,4 @@ mod repair;
 mod rotate;
 mod trust;
 mod trust_attacks;
+mod verify;

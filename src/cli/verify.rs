@@ -1,0 +1,136 @@
+//! `manifesto verify IMAGE… --require SPEC…`: the gate. The verdict is printed on pass and fail
+//! alike (text table or `-o json`, docs/verdict.md); the exit code is the most severe failure's.
+
+use std::io::Write;
+
+use chrono::Utc;
+
+use super::Context;
+use super::args::VerifyArgs;
+use crate::error::Error;
+use crate::manifesto::requirement::{Requirement, SPEC_GRAMMAR};
+use crate::manifesto::verify::{self, ImageInput, Status, Verdict};
+use crate::registry::ImageRef;
+
+pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
+    let images = args
+        .images
+        .iter()
+        .map(|given| {
+            Ok(ImageInput {
+                given: given.clone(),
+                image: ImageRef::parse(given)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let requirements = args
+        .requirements
+        .iter()
+        .map(|spec| Requirement::parse(spec))
+        .collect::<Result<Vec<_>, Error>>()?;
+    if args.policy.is_some() {
+        // Policy files (requirements per repository, Rego content rules) come later.
+        return Err(super::pending::not_yet("verify --policy"));
+    }
+    if requirements.is_empty() {
+        return Err(Error::Usage(format!(
+            "verify needs at least one --require {SPEC_GRAMMAR} (or, later, a --policy FILE)"
+        )));
+    }
+    let verdict = verify::verify(&ctx.settings, &images, &requirements, Utc::now()).await;
+    ctx.output.emit(&verdict, |w| table(w, &verdict))?;
+    match verdict.failure() {
+        None => Ok(()),
+        Some(failure) => Err(Error::Denied {
+            failure,
+            message: verify::summary(&verdict),
+        }),
+    }
+}
+
+/// `sha256:6ced4a1b2c3d…` → `sha256:6ced4a1b2c3d`.
+fn short(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+fn table(w: &mut dyn Write, verdict: &Verdict) -> std::io::Result<()> {
+    let rows: Vec<[String; 6]> = verdict
+        .images
+        .iter()
+        .flat_map(|image| {
+            image.requirements.iter().enumerate().map(move |(n, r)| {
+                [
+                    if n == 0 {
+                        image.image.clone()
+                    } else {
+                        String::new()
+                    },
+                    if n == 0 {
+                        image
+                            .digest
+                            .as_deref()
+                            .map(short)
+                            .unwrap_or_else(|| "-".into())
+                    } else {
+                        String::new()
+                    },
+                    r.requirement.clone(),
+                    r.status.as_str().to_string(),
+                    if r.roles.is_empty() {
+                        "-".into()
+                    } else {
+                        r.roles.join(",")
+                    },
+                    r.created_at.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+        })
+        .collect();
+    let header = [
+        "IMAGE",
+        "DIGEST",
+        "REQUIREMENT",
+        "STATUS",
+        "SIGNED BY",
+        "CREATED",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |w: &mut dyn Write, cells: [&str; 6]| -> std::io::Result<()> {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        writeln!(w, "{}", text.trim_end())
+    };
+    line(w, header)?;
+    let reqs = verdict.images.iter().flat_map(|i| &i.requirements);
+    for (row, r) in rows.iter().zip(reqs) {
+        line(w, row.each_ref().map(String::as_str))?;
+        if r.status != Status::Ok {
+            writeln!(w, "    {}: {}", r.status.as_str(), r.reason)?;
+        }
+    }
+    if verdict.ok {
+        writeln!(
+            w,
+            "PASS: {} image(s) meet every requirement",
+            verdict.images.len()
+        )
+    } else {
+        writeln!(
+            w,
+            "FAIL (exit {}): {}",
+            verdict.exit_code,
+            verify::summary(verdict)
+        )
+    }
+}

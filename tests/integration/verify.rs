@@ -1,0 +1,447 @@
+//! `verify`, the gate, against the real notary-server and docker-registry: one test per status,
+//! each checking the exit code and the JSON verdict (docs/verdict.md).
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::go_notary::GoNotary;
+use crate::harness::{Stack, StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
+use crate::hostile::{Reply, tampering_proxy};
+
+/// One repository with two pushed images (`v1`, `v2`) and an owner who ran `manifesto init`.
+struct Scene {
+    s: &'static Stack,
+    repo: String,
+    gun: String,
+    image: String,
+    digest: String,
+    owner: TestEnv,
+}
+
+fn scene(label: &str) -> Scene {
+    let s = stack(StackKind::Plain);
+    let repo = unique_repo(label);
+    let digest = s.push_image(&repo, "v1");
+    let gun = format!("{}/{repo}", s.registry);
+    let owner = TestEnv::new();
+    let out = owner
+        .signer_cmd()
+        .args(["--server", &s.notary_url, "init", &gun])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "init {gun}: {}", stderr(&out));
+    Scene {
+        image: s.image(&repo, "v1"),
+        s,
+        repo,
+        gun,
+        digest,
+        owner,
+    }
+}
+
+impl Scene {
+    fn run_on(&self, env: &TestEnv, server: &str, args: &[&str]) -> Output {
+        env.signer_cmd()
+            .args(["--server", server])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, env: &TestEnv, args: &[&str]) -> Output {
+        let out = self.run_on(env, &self.s.notary_url, args);
+        assert_eq!(code(&out), 0, "manifesto {args:?}: {}", stderr(&out));
+        out
+    }
+
+    /// `put` `content` as `env` (extra flags such as `--role qa`).
+    fn put_as(&self, env: &TestEnv, image: &str, ty: &str, content: &[u8], extra: &[&str]) {
+        let file = env.home.path().join(format!("{ty}.json"));
+        std::fs::write(&file, content).unwrap();
+        let mut args = vec!["put", image, ty, file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.ok(env, &args);
+    }
+
+    fn put(&self, ty: &str, content: &[u8]) {
+        self.put_as(&self.owner, &self.image, ty, content, &[]);
+    }
+
+    /// `verify -o json IMAGES --require SPECS` through `server`: (exit code, verdict).
+    fn verify_on(
+        &self,
+        env: &TestEnv,
+        server: &str,
+        images: &[&str],
+        specs: &[&str],
+    ) -> (i32, Value) {
+        let mut args = vec!["-o", "json", "verify"];
+        args.extend_from_slice(images);
+        for spec in specs {
+            args.extend(["--require", spec]);
+        }
+        let out = self.run_on(env, server, &args);
+        let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "verify -o json prints a verdict ({e}); stdout: {} stderr: {}",
+                stdout(&out),
+                stderr(&out)
+            )
+        });
+        assert_eq!(
+            verdict["exit_code"].as_i64(),
+            Some(code(&out) as i64),
+            "the verdict carries the exit code"
+        );
+        assert_eq!(verdict["ok"], code(&out) == 0);
+        (code(&out), verdict)
+    }
+
+    fn verify(&self, specs: &[&str]) -> (i32, Value) {
+        self.verify_on(&self.owner, &self.s.notary_url, &[&self.image], specs)
+    }
+
+    /// A delegate `targets/<name>` with its own key in its own home, allowed to sign approvals.
+    fn delegate(&self, name: &str) -> TestEnv {
+        let env = TestEnv::new();
+        let public: PathBuf = env.home.path().join(format!("{name}.pem"));
+        let out = env
+            .signer_cmd()
+            .args(["key", "generate", "--role", &format!("targets/{name}")])
+            .arg("--public-out")
+            .arg(&public)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "key generate: {}", stderr(&out));
+        self.ok(
+            &self.owner,
+            &[
+                "delegate",
+                "add",
+                &self.gun,
+                name,
+                "--key",
+                public.to_str().unwrap(),
+                "--type",
+                "approvals",
+            ],
+        );
+        env
+    }
+}
+
+fn approval(sc: &Scene) -> Vec<u8> {
+    format!(r#"{{"approved":true,"image":"{}"}}"#, sc.digest).into_bytes()
+}
+
+/// The statuses of the first image's requirements.
+fn statuses(verdict: &Value) -> Vec<String> {
+    statuses_of(&verdict["images"][0])
+}
+
+fn statuses_of(image: &Value) -> Vec<String> {
+    image["requirements"]
+        .as_array()
+        .unwrap_or_else(|| panic!("requirements is an array: {image}"))
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_fresh_approval_and_scan_pass_with_exit_0_and_the_verdict_names_roles_and_times() {
+    let sc = scene("vf-ok");
+    sc.put("approvals", &approval(&sc));
+    sc.put("scan", br#"{"findings":[]}"#);
+    let (rc, v) = sc.verify(&["approvals", "scan,role=targets,max-age=1h"]);
+    assert_eq!(rc, 0, "{v:#}");
+    assert_eq!(v["ok"], true);
+    let image = &v["images"][0];
+    assert_eq!(image["image"], sc.image);
+    assert_eq!(image["digest"], sc.digest);
+    assert_eq!(image["exit_code"], 0);
+    assert_eq!(statuses(&v), ["ok", "ok"]);
+    for r in image["requirements"].as_array().unwrap() {
+        assert_eq!(r["exit_code"], 0);
+        assert_eq!(r["roles"], serde_json::json!(["targets"]));
+        assert!(r["created_at"].as_str().unwrap().ends_with('Z'), "{r}");
+        assert!(r["blob_digest"].as_str().unwrap().starts_with("sha256:"));
+        assert_eq!(r["signers"][0]["role"], "targets");
+    }
+    assert_eq!(
+        image["requirements"][1]["requirement"],
+        "scan,role=targets,max-age=1h"
+    );
+    assert_eq!(image["requirements"][1]["type"], "scan");
+
+    // The text table: one row per requirement and a PASS line.
+    let out = sc.ok(
+        &sc.owner,
+        &[
+            "verify",
+            &sc.image,
+            "--require",
+            "approvals",
+            "--require",
+            "scan",
+        ],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("REQUIREMENT") && text.contains("STATUS"),
+        "{text}"
+    );
+    assert!(text.contains("PASS"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" ok ")).count(),
+        2,
+        "{text}"
+    );
+}
+
+#[test]
+fn metadata_nobody_signed_is_missing_exit_10() {
+    let sc = scene("vf-missing");
+    sc.put("scan", br#"{"findings":[]}"#);
+    let (rc, v) = sc.verify(&["approvals", "scan"]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["missing", "ok"]);
+    assert_eq!(v["images"][0]["requirements"][0]["exit_code"], 10);
+    let out = sc.run_on(
+        &sc.owner,
+        &sc.s.notary_url,
+        &["verify", &sc.image, "--require", "approvals"],
+    );
+    assert_eq!(code(&out), 10);
+    assert!(stdout(&out).contains("FAIL (exit 10)"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("do not meet"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_approval_signed_only_by_the_owner_is_unauthorized_signer_for_role_qa_exit_10() {
+    let sc = scene("vf-unauth");
+    let _qa = sc.delegate("qa");
+    sc.put("approvals", &approval(&sc));
+    let (rc, v) = sc.verify(&["approvals,role=qa"]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["unauthorized-signer"]);
+    let r = &v["images"][0]["requirements"][0];
+    assert_eq!(r["signers"][0]["role"], "targets");
+    assert!(r["reason"].as_str().unwrap().contains("targets/qa"), "{r}");
+    // The owner is accepted when role= names it among the alternatives.
+    let (rc, v) = sc.verify(&["approvals,role=qa|targets"]);
+    assert_eq!(rc, 0, "{v:#}");
+}
+
+#[test]
+fn two_qa_delegates_satisfy_min_signers_2_and_one_role_does_not_even_twice() {
+    let sc = scene("vf-signers");
+    let qa1 = sc.delegate("qa1");
+    let qa2 = sc.delegate("qa2");
+    let bytes = approval(&sc);
+
+    sc.put_as(&qa1, &sc.image, "approvals", &bytes, &["--role", "qa1"]);
+    let (rc, v) = sc.verify(&["approvals,min-signers=2", "approvals,min-signers=1"]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["insufficient-signers", "ok"]);
+
+    // The same role signing again (and the owner signing the same bytes) does not make two.
+    sc.put_as(&qa1, &sc.image, "approvals", &bytes, &["--role", "qa1"]);
+    sc.put("approvals", &bytes);
+    let (rc, v) = sc.verify(&["approvals,min-signers=2"]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["insufficient-signers"]);
+    let r = &v["images"][0]["requirements"][0];
+    assert_eq!(r["roles"], serde_json::json!(["targets/qa1"]), "{r}");
+    assert_eq!(
+        r["signers"].as_array().unwrap().len(),
+        2,
+        "targets and qa1: {r}"
+    );
+
+    sc.put_as(&qa2, &sc.image, "approvals", &bytes, &["--role", "qa2"]);
+    let (rc, v) = sc.verify(&[
+        "approvals,min-signers=2",
+        "approvals,role=qa1|qa2,min-signers=2,max-age=1h",
+    ]);
+    assert_eq!(rc, 0, "{v:#}");
+    for r in v["images"][0]["requirements"].as_array().unwrap() {
+        assert_eq!(r["status"], "ok");
+        assert_eq!(
+            r["roles"],
+            serde_json::json!(["targets/qa1", "targets/qa2"]),
+            "{r}"
+        );
+    }
+    // Three are not there.
+    let (rc, v) = sc.verify(&["approvals,min-signers=3"]);
+    assert_eq!(rc, 10, "{v:#}");
+}
+
+#[test]
+fn a_scan_older_than_max_age_is_stale_exit_4_and_an_unmet_requirement_outranks_it() {
+    let sc = scene("vf-stale");
+    sc.put("scan", br#"{"findings":[]}"#);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (rc, v) = sc.verify(&["scan,max-age=1s"]);
+    assert_eq!(rc, 4, "{v:#}");
+    assert_eq!(statuses(&v), ["stale"]);
+    let r = &v["images"][0]["requirements"][0];
+    assert!(r["reason"].as_str().unwrap().contains("max-age"), "{r}");
+    assert!(r["created_at"].is_string(), "{r}");
+    // Stale (4) and missing (10) on one image: the unmet requirement is the more severe.
+    let (rc, v) = sc.verify(&["scan,max-age=1s", "approvals"]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["stale", "missing"]);
+    assert_eq!(v["images"][0]["exit_code"], 10);
+}
+
+#[test]
+fn several_images_in_one_run_each_get_a_verdict_and_one_failing_fails_the_run() {
+    let sc = scene("vf-many");
+    let digest2 = sc.s.push_image(&sc.repo, "v2");
+    let image2 = sc.s.image(&sc.repo, "v2");
+    let image3 = sc.s.image(&sc.repo, &sc.digest);
+    sc.put("approvals", &approval(&sc));
+    // An image in a repository without trust data: missing, not-found's exit 9.
+    let other = unique_repo("vf-many-other");
+    sc.s.push_image(&other, "v1");
+    let image4 = sc.s.image(&other, "v1");
+    let (rc, v) = sc.verify_on(
+        &sc.owner,
+        &sc.s.notary_url,
+        &[&sc.image, &image2, &image3, &image4],
+        &["approvals"],
+    );
+    assert_eq!(rc, 10, "{v:#}");
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4, "one verdict per image, in order");
+    assert_eq!(images[0]["image"], sc.image);
+    assert_eq!(statuses_of(&images[0]), ["ok"]);
+    assert_eq!(images[1]["image"], image2);
+    assert_eq!(images[1]["digest"], digest2);
+    assert_eq!(statuses_of(&images[1]), ["missing"]);
+    assert_eq!(images[1]["exit_code"], 10);
+    assert_eq!(images[2]["digest"], sc.digest, "by digest, the same image");
+    assert_eq!(statuses_of(&images[2]), ["ok"]);
+    assert_eq!(statuses_of(&images[3]), ["missing"]);
+    assert_eq!(images[3]["exit_code"], 9, "{:#}", images[3]);
+    let (rc, _) = sc.verify_on(
+        &sc.owner,
+        &sc.s.notary_url,
+        &[&sc.image, &image3],
+        &["approvals"],
+    );
+    assert_eq!(rc, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_timestamp_is_rollback_exit_5_for_every_requirement() {
+    let (sc, old) = tokio::task::spawn_blocking(|| {
+        let sc = scene("vf-rollback");
+        sc.put("approvals", &approval(&sc));
+        let old = GoNotary::new(sc.s).fetch_raw(&sc.gun, "timestamp");
+        sc.put("scan", br#"{"findings":[]}"#);
+        let (rc, v) = sc.verify(&["approvals", "scan"]);
+        assert_eq!(rc, 0, "the honest server passes: {v:#}");
+        (sc, Arc::new(old))
+    })
+    .await
+    .unwrap();
+    let proxy = tampering_proxy(&sc.s.notary_url, move |path, status, body| {
+        if path.ends_with("/_trust/tuf/timestamp.json") {
+            Reply::Full(200, vec![], old.to_vec())
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    })
+    .await;
+    let url = proxy.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let (rc, v) = sc.verify_on(&sc.owner, &url, &[&sc.image], &["approvals", "scan"]);
+        assert_eq!(rc, 5, "{v:#}");
+        assert_eq!(statuses(&v), ["rollback", "rollback"]);
+        assert_eq!(v["images"][0]["digest"], sc.digest);
+        let reason = v["images"][0]["requirements"][0]["reason"]
+            .as_str()
+            .unwrap();
+        assert!(reason.contains("older than"), "{reason}");
+        let (rc, _) = sc.verify(&["approvals", "scan"]);
+        assert_eq!(rc, 0, "the honest server is still trusted afterwards");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_is_unavailable_exit_6_never_a_pass() {
+    let sc = tokio::task::spawn_blocking(|| {
+        let sc = scene("vf-down");
+        sc.put("approvals", &approval(&sc));
+        sc
+    })
+    .await
+    .unwrap();
+    let proxy = tampering_proxy(&sc.s.notary_url, |_, _, _| {
+        Reply::Full(503, vec![], b"down".to_vec())
+    })
+    .await;
+    let url = proxy.url.clone();
+    tokio::task::spawn_blocking(move || {
+        // The owner's cache trusts the repository; a fresh client trusts nothing yet.
+        for env in [&sc.owner, &TestEnv::new()] {
+            for server in [url.as_str(), "http://127.0.0.1:1"] {
+                let (rc, v) = sc.verify_on(env, server, &[&sc.image], &["approvals"]);
+                assert_eq!(rc, 6, "{server}: {v:#}");
+                assert_eq!(statuses(&v), ["unavailable"], "{server}");
+                assert_eq!(v["ok"], false);
+                assert_eq!(v["images"][0]["ok"], false);
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn bad_specs_and_policy_files_exit_2_before_any_network_access() {
+    let env = TestEnv::new();
+    for (args, needle) in [
+        (
+            vec![
+                "verify",
+                "127.0.0.1:1/x/y:v1",
+                "--require",
+                "approvals,min-signers=0",
+            ],
+            "min-signers",
+        ),
+        (
+            vec![
+                "verify",
+                "127.0.0.1:1/x/y:v1",
+                "--require",
+                "approvals,owner=qa",
+            ],
+            "unknown key",
+        ),
+        (
+            vec!["verify", "127.0.0.1:1/x/y:v1", "--require", "Approvals"],
+            "invalid metadata type",
+        ),
+        (vec!["verify", "127.0.0.1:1/x/y:v1"], "--require"),
+        (
+            vec!["verify", "127.0.0.1:1/x/y:v1", "--policy", "p.yaml"],
+            "not available in this version yet",
+        ),
+    ] {
+        let out = env.cmd().args(&args).output().unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
