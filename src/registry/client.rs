@@ -11,7 +11,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::{Client, Reference};
 use ring::digest::{Context, SHA256};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -264,7 +264,7 @@ impl RegistryClient {
             .map(str::to_string)
             .unwrap_or_else(|| digest.to_string());
         let oci_ref = self.oci_ref(repository, &reference);
-        self.authenticate(&oci_ref, RegistryOperation::Push).await?;
+        self.authenticate(&oci_ref).await;
         let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
             RegistryError::Protocol {
                 registry: self.registry.clone(),
@@ -281,16 +281,13 @@ impl RegistryClient {
         Ok(digest)
     }
 
-    async fn authenticate(
-        &self,
-        oci_ref: &Reference,
-        op: RegistryOperation,
-    ) -> Result<(), RegistryError> {
+    /// Hand our credentials to oci-client. It authenticates lazily on the first request of each
+    /// operation (the registry's challenge, then a token or basic auth) and caches the result,
+    /// so no extra round trip is made here.
+    async fn authenticate(&self, oci_ref: &Reference) {
         self.oci
-            .auth(oci_ref, &self.auth, op)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.err(oci_ref.repository(), "authentication", e))
+            .store_auth_if_needed(oci_ref.resolve_registry(), &self.auth)
+            .await;
     }
 
     /// Whether the repository holds a blob.
@@ -317,7 +314,7 @@ impl RegistryClient {
     ) -> Result<Digest, RegistryError> {
         let digest = sha256_digest(&data);
         let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref, RegistryOperation::Push).await?;
+        self.authenticate(&oci_ref).await;
         if self.blob_exists(repository, &digest).await? {
             return Ok(digest);
         }
@@ -354,7 +351,7 @@ impl RegistryClient {
         }
         let digest = digest_of(ctx.finish());
         let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref, RegistryOperation::Push).await?;
+        self.authenticate(&oci_ref).await;
         if self.blob_exists(repository, &digest).await? {
             progress(size);
             return Ok((digest, size));
@@ -391,7 +388,7 @@ impl RegistryClient {
         out: &mut W,
     ) -> Result<u64, RegistryError> {
         let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref, RegistryOperation::Pull).await?;
+        self.authenticate(&oci_ref).await;
         let what = format!("blob {digest}");
         let descriptor = OciDescriptor {
             digest: digest.to_string(),
