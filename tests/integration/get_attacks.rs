@@ -2,13 +2,8 @@
 //! role's paths, an expired role.
 
 use crate::go_notary::GoNotary;
-use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
+use crate::harness::{StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
 use crate::hostile::answer_losing_proxy;
-
-fn ok(out: std::process::Output, what: &str) -> std::process::Output {
-    assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_whose_answer_is_lost_is_detected_as_done() {

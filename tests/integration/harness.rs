@@ -224,6 +224,18 @@ impl TestEnv {
     }
 }
 
+/// A command that must have succeeded; `what` names it in the failure message.
+pub fn ok(out: std::process::Output, what: &str) -> std::process::Output {
+    assert_eq!(
+        code(&out),
+        0,
+        "{what} failed:\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 /// Exit code of a finished command.
 pub fn code(out: &std::process::Output) -> i32 {
     out.status.code().unwrap_or(-1)

@@ -62,25 +62,8 @@ where
             let counter = counter.clone();
             let base = base.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                // Read one request head (these tests only send GETs without bodies).
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut tmp).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let mut lines = head.split("\r\n");
-                let mut first = lines.next().unwrap_or_default().split(' ');
-                let request = Request {
-                    method: first.next().unwrap_or_default().to_string(),
-                    path: first.next().unwrap_or_default().to_string(),
-                    headers: lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                        .collect(),
+                let Some((request, _body)) = read_request(&mut sock).await else {
+                    return;
                 };
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 write_reply(&mut sock, scenario(n, &request, &base)).await;
@@ -114,16 +97,10 @@ where
             let upstream = upstream.clone();
             let client = client.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut tmp).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let Some((request, _body)) = read_request(&mut sock).await else {
+                    return;
+                };
+                let path = request.path;
                 counter.fetch_add(1, Ordering::SeqCst);
                 let (status, body) = match client.get(format!("{upstream}{path}")).send().await {
                     Ok(r) => {
@@ -228,39 +205,9 @@ where
             let upstream = upstream.clone();
             let client = client.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 65536];
-                let head_end = loop {
-                    if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                    match sock.read(&mut tmp).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
+                let Some((request, body)) = read_request(&mut sock).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let mut lines = head.split("\r\n");
-                let mut first = lines.next().unwrap_or_default().split(' ');
-                let request = Request {
-                    method: first.next().unwrap_or_default().to_string(),
-                    path: first.next().unwrap_or_default().to_string(),
-                    headers: lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                        .collect(),
-                };
-                let length: usize = request
-                    .header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = buf[head_end..].to_vec();
-                while body.len() < length {
-                    match sock.read(&mut tmp).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => body.extend_from_slice(&tmp[..n]),
-                    }
-                }
                 counter.fetch_add(1, Ordering::SeqCst);
                 if let Some(reply) = intercept(&request.method, &request.path) {
                     write_reply(&mut sock, reply).await;
@@ -295,4 +242,42 @@ where
         }
     });
     Hostile { url, hits }
+}
+
+/// One request from the socket: the head, then as many body bytes as `Content-Length` says.
+async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(Request, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match sock.read(&mut tmp).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split(' ');
+    let request = Request {
+        method: first.next().unwrap_or_default().to_string(),
+        path: first.next().unwrap_or_default().to_string(),
+        headers: lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect(),
+    };
+    let length: usize = request
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        match sock.read(&mut tmp).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(&tmp[..n]),
+        }
+    }
+    Some((request, body))
 }

@@ -1,11 +1,6 @@
 //! `delete` and `repair` against the real servers.
 
-use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
-
-fn ok(out: std::process::Output, what: &str) -> std::process::Output {
-    assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
-    out
-}
+use crate::harness::{StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
 
 /// A repository with one image and two pieces of metadata; returns (env, image, gun).
 fn setup(label: &str) -> (TestEnv, String, String) {

@@ -7,18 +7,7 @@ use std::process::Output;
 use chrono::{Datelike, Utc};
 
 use crate::go_notary::{DelegateKey, GoNotary, ListedDelegation, ListedTarget};
-use crate::harness::{Stack, StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
-
-fn ok(out: Output, what: &str) -> Output {
-    assert_eq!(
-        code(&out),
-        0,
-        "{what} failed:\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
+use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
