@@ -198,6 +198,9 @@ pub async fn rotate(
     };
     let new_id = new.public.key_id();
 
+    // The root version our publish carried (the read-back below may already see a later one
+    // from another writer).
+    let mut published_root_version = None;
     let published = publish_with_retry(settings, repo, async |updater| {
         let state = updater.state();
         let root = state.root().get();
@@ -215,6 +218,7 @@ pub async fn rotate(
         if role == RotatedRole::Root {
             signers.push(new.signer.as_ref().expect("a new root key signs"));
         }
+        published_root_version = Some(next.version.get());
         let mut parts = vec![UpdatePart {
             role: RoleName::root(),
             bytes: sign_file(&next, &signers)?,
@@ -257,7 +261,10 @@ pub async fn rotate(
             .then(|| new.public.public_key_id().ok())
             .flatten(),
         new_key_id: new_id,
-        root_version: root.version.get(),
+        root_version: match published {
+            Published::Now { .. } => published_root_version.unwrap_or(root.version.get()),
+            Published::AlreadyThere => root.version.get(),
+        },
         targets_version: (role == RotatedRole::Targets)
             .then(|| state.targets_role(&RoleName::targets()))
             .flatten()
