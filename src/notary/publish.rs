@@ -23,7 +23,7 @@ use crate::tuf::names::RoleName;
 use crate::tuf::update::Updater;
 
 /// Attempts of one publish when other writers keep winning.
-pub const PUBLISH_ATTEMPTS: u32 = 6;
+pub const PUBLISH_ATTEMPTS: u32 = 10;
 
 /// One role's new file in an update.
 #[derive(Debug, Clone)]
