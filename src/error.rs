@@ -58,9 +58,6 @@ pub enum Error {
     /// Bad input caught by a command (a malformed flag value, an unusable file).
     #[error("{0}")]
     Usage(String),
-    /// A command of the documented surface whose capability is not in this build yet.
-    #[error("'manifesto {command}' is not available in this version yet: {why}")]
-    NotYetAvailable { command: String, why: &'static str },
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
     /// A gate (`verify`) printed its verdict and did not pass: the most severe failure found.
@@ -82,7 +79,7 @@ impl Error {
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Keys(e) => e.failure(),
-            Error::Usage(_) | Error::NotYetAvailable { .. } => Failure::Usage,
+            Error::Usage(_) => Failure::Usage,
             Error::MissingKey { .. } => Failure::LocalState,
             Error::NotFoundMessage(_) => Failure::NotFound,
             Error::Unauthorized(_) => Failure::Untrusted,

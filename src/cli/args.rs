@@ -153,7 +153,7 @@ pub struct VerifyArgs {
     /// Requirement: TYPE[,role=R][,max-age=DUR][,min-signers=N] (repeatable)
     #[arg(long = "require", value_name = "SPEC")]
     pub requirements: Vec<String>,
-    /// Policy file (JSON or YAML) with requirements and Rego content rules (not available yet)
+    /// Policy file (JSON or YAML): requirements, per-repository requirements, Rego content rules
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }

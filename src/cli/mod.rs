@@ -10,7 +10,6 @@ mod init;
 mod key;
 mod list;
 pub mod output;
-mod pending;
 mod put;
 mod resolve;
 pub mod trust_inspect;

@@ -1,4 +1,4 @@
-//! `manifesto verify IMAGE… --require SPEC…`: the gate. The verdict is printed on pass and fail
+//! `manifesto verify IMAGE… --require SPEC… --policy FILE`: the gate. The verdict is printed on pass and fail
 //! alike (text table or `-o json`, docs/verdict.md); the exit code is the most severe failure's.
 
 use std::io::Write;
@@ -8,6 +8,7 @@ use chrono::Utc;
 use super::Context;
 use super::args::VerifyArgs;
 use crate::error::Error;
+use crate::manifesto::policy::Policy;
 use crate::manifesto::requirement::{Requirement, SPEC_GRAMMAR};
 use crate::manifesto::verify::{self, ImageInput, Status, Verdict};
 use crate::registry::ImageRef;
@@ -28,16 +29,21 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
         .iter()
         .map(|spec| Requirement::parse(spec))
         .collect::<Result<Vec<_>, Error>>()?;
-    if args.policy.is_some() {
-        // Policy files (requirements per repository, Rego content rules) come later.
-        return Err(super::pending::not_yet("verify --policy"));
-    }
-    if requirements.is_empty() {
+    // Loaded and compiled before any network access: a bad policy is exit 2.
+    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    if requirements.is_empty() && policy.is_none() {
         return Err(Error::Usage(format!(
-            "verify needs at least one --require {SPEC_GRAMMAR} (or, later, a --policy FILE)"
+            "verify needs at least one --require {SPEC_GRAMMAR} or a --policy FILE"
         )));
     }
-    let verdict = verify::verify(&ctx.settings, &images, &requirements, Utc::now()).await;
+    let verdict = verify::verify(
+        &ctx.settings,
+        &images,
+        &requirements,
+        policy.as_ref(),
+        Utc::now(),
+    )
+    .await;
     ctx.output.emit(&verdict, |w| table(w, &verdict))?;
     match verdict.failure() {
         None => Ok(()),

@@ -17,8 +17,9 @@ use super::put::hash_file;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::notary::TrustedRepository;
-use crate::registry::{ImageRef, RegistryClient};
+use crate::registry::{Digest, ImageRef, RegistryClient};
 use crate::tuf::names::RoleName;
+use crate::tuf::trusted::TrustedTarget;
 
 pub struct GetRequest<'a> {
     pub image: &'a ImageRef,
@@ -38,6 +39,52 @@ pub struct GetReport {
     pub size: u64,
     pub media_type: Option<String>,
     pub created_at: Option<String>,
+}
+
+/// Fetch the blob a signed target names into a temporary file created in `temp_dir`: streamed
+/// while its length (capped at the signed length) and sha256 are checked, then its exact length
+/// and sha512 are checked over the file. Returns the blob's digest and the file only when every
+/// check passed, so callers never see unverified bytes. Shared by `get` and `verify --policy`.
+pub async fn fetch_verified(
+    registry: &RegistryClient,
+    repository: &str,
+    target: &TrustedTarget,
+    temp_dir: &Path,
+) -> Result<(Digest, tempfile::NamedTempFile), Error> {
+    let name = &target.name;
+    let blob_digest = layout::blob_digest(&target.meta)
+        .ok_or_else(|| Error::Unauthorized(format!("{name} is signed without a sha256 hash")))?;
+    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(|e| {
+        Error::Usage(format!(
+            "cannot create a temporary file in {}: {e}",
+            temp_dir.display()
+        ))
+    })?;
+    {
+        let mut out = tokio::fs::File::from_std(
+            content
+                .as_file()
+                .try_clone()
+                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?,
+        );
+        registry
+            .pull_blob_to(repository, &blob_digest, target.meta.length, &mut out)
+            .await?;
+    }
+    // The registry client checked sha256 and the cap; check the exact length and sha512 too.
+    let (length, hashes) =
+        hash_file(content.path()).map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    if length != target.meta.length || hashes.0.get("sha512") != target.meta.hashes.0.get("sha512")
+    {
+        return Err(Error::Unauthorized(format!(
+            "the registry served content for {blob_digest} that does not match the signed length and sha512 of {name}"
+        )));
+    }
+    content
+        .as_file()
+        .sync_all()
+        .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    Ok((blob_digest, content))
 }
 
 /// Verified content, in a temporary file created in `temp_dir`.
@@ -106,45 +153,9 @@ pub async fn get(
             )));
         }
     }
-    let blob_digest = layout::blob_digest(&target.meta)
-        .ok_or_else(|| Error::Unauthorized(format!("{name} is signed without a sha256 hash")))?;
-
-    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(|e| {
-        Error::Usage(format!(
-            "cannot create a temporary file in {}: {e}",
-            temp_dir.display()
-        ))
-    })?;
-    {
-        let mut out = tokio::fs::File::from_std(
-            content
-                .as_file()
-                .try_clone()
-                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?,
-        );
-        registry
-            .pull_blob_to(
-                repo.repository(),
-                &blob_digest,
-                target.meta.length,
-                &mut out,
-            )
-            .await?;
-    }
-    // The registry client checked sha256 and the cap; check the exact length and sha512 too.
-    let (length, hashes) =
-        hash_file(content.path()).map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
-    if length != target.meta.length || hashes.0.get("sha512") != target.meta.hashes.0.get("sha512")
-    {
-        return Err(Error::Unauthorized(format!(
-            "the registry served content for {blob_digest} that does not match the signed length and sha512 of {name}"
-        )));
-    }
+    let (blob_digest, content) =
+        fetch_verified(&registry, repo.repository(), &target, temp_dir).await?;
     trusted.persist()?;
-    content
-        .as_file()
-        .sync_all()
-        .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
     Ok(Fetched {
         report: GetReport {
             image: req.image.to_string(),

@@ -8,6 +8,7 @@ pub mod get;
 pub mod index;
 pub mod layout;
 pub mod metadata_type;
+pub mod policy;
 pub mod put;
 pub mod repair;
 pub mod requirement;

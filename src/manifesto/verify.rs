@@ -10,9 +10,11 @@
 //!   trust cache is persisted and its lock released, and evaluation runs in memory.
 //! - **Evaluation** ([`evaluate`]): pure, over the roles that validly sign a target.
 //!
-//! Part 1 decides on the signed targets alone: a target's signature pins the blob's length,
-//! sha256 and sha512, so "present and verified" is decided by TUF. Blobs are not downloaded (a
-//! content rule, part 2, will fetch and check the blobs it reads, as `get` does).
+//! Requirements decide on the signed targets alone: a target's signature pins the blob's length,
+//! sha256 and sha512, so "present and verified" is decided by TUF. Blobs are downloaded only for
+//! a policy's Rego content rules ([`super::policy`]): for each image, the blob of every required
+//! type whose requirement is `ok` is fetched and checked exactly as `get` does
+//! ([`super::get::fetch_verified`]), then the rules run over the verified content.
 //!
 //! Statuses, exit codes and their severity order are documented in `docs/verdict.md`.
 
@@ -23,7 +25,9 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
+use super::get::fetch_verified;
 use super::layout::{self, Custom};
+use super::policy::Policy;
 use super::requirement::Requirement;
 use crate::config::Settings;
 use crate::error::Error;
@@ -37,6 +41,10 @@ use crate::tuf::trusted::TrustedTarget;
 pub const CONCURRENCY: usize = 16;
 /// Repositories verified at once.
 pub const REPOSITORY_CONCURRENCY: usize = 4;
+/// The largest blob handed to content rules (its signed length is checked before fetching).
+pub const MAX_RULE_INPUT: u64 = 16 * 1024 * 1024;
+/// The `requirement` and `type` of the verdicts content rules produce.
+pub const RULES: &str = "policy";
 
 /// The outcome of one requirement for one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -471,12 +479,65 @@ pub struct ImageInput {
     pub image: ImageRef,
 }
 
-/// Check every image against every requirement. Never fails as a whole: each error becomes the
+/// A verdict of the content rules (requirement and type `policy`).
+fn rule_verdict(status: Status, failure: Option<Failure>, reason: String) -> RequirementVerdict {
+    RequirementVerdict {
+        requirement: RULES.to_string(),
+        metadata_type: RULES.to_string(),
+        status,
+        exit_code: failure.map_or(0, Failure::exit_code),
+        reason,
+        roles: Vec::new(),
+        created_at: None,
+        blob_digest: None,
+        signers: Vec::new(),
+        failure,
+    }
+}
+
+/// Verified blob bytes as rule input: parsed JSON; else the text as a string; else absent.
+fn rule_input(bytes: &[u8]) -> Option<serde_json::Value> {
+    match serde_json::from_slice(bytes) {
+        Ok(v) => Some(v),
+        Err(_) => std::str::from_utf8(bytes)
+            .ok()
+            .map(|t| serde_json::Value::String(t.to_string())),
+    }
+}
+
+/// Fetch one signed blob for the rules, checked as `get` checks it, into memory.
+async fn fetch_for_rules(
+    registry: &RegistryClient,
+    repository: &str,
+    target: &TrustedTarget,
+) -> Result<Option<serde_json::Value>, Fault> {
+    if target.meta.length > MAX_RULE_INPUT {
+        return Err(Fault {
+            failure: Failure::Usage,
+            message: format!(
+                "{} is {} bytes, more than the {} bytes content rules read",
+                target.name, target.meta.length, MAX_RULE_INPUT
+            ),
+        });
+    }
+    let (_, file) = fetch_verified(registry, repository, target, &std::env::temp_dir())
+        .await
+        .map_err(|e| Fault::of(&e))?;
+    let bytes = std::fs::read(file.path()).map_err(|e| Fault {
+        failure: Failure::Internal,
+        message: format!("temporary file: {e}"),
+    })?;
+    Ok(rule_input(&bytes))
+}
+
+/// Check every image against every requirement (those given, then the policy's for its
+/// repository), then the policy's content rules. Never fails as a whole: each error becomes the
 /// status of the requirements it stopped.
 pub async fn verify(
     settings: &Settings,
     images: &[ImageInput],
     requirements: &[Requirement],
+    policy: Option<&Policy>,
     now: DateTime<Utc>,
 ) -> Verdict {
     // Group by repository (its GUN), keeping the order images were given in.
@@ -490,7 +551,7 @@ pub async fn verify(
     }
     let mut results: Vec<(usize, ImageVerdict)> = stream::iter(groups)
         .map(|(repo, members)| {
-            verify_repository(settings, repo, members, images, requirements, now)
+            verify_repository(settings, repo, members, images, requirements, policy, now)
         })
         .buffer_unordered(REPOSITORY_CONCURRENCY)
         .flat_map(stream::iter)
@@ -506,32 +567,42 @@ async fn verify_repository(
     repo: RepositoryRef,
     members: Vec<usize>,
     images: &[ImageInput],
-    requirements: &[Requirement],
+    given: &[Requirement],
+    policy: Option<&Policy>,
     now: DateTime<Utc>,
 ) -> Vec<(usize, ImageVerdict)> {
+    let mut requirements: Vec<Requirement> = given.to_vec();
+    if let Some(p) = policy {
+        requirements.extend(p.requirements_for(&repo.gun()));
+    }
+    let requirements = &requirements[..];
+    let rules = policy.filter(|p| p.has_rules());
     let resolving = async {
         match RegistryClient::connect(&settings.http, repo.registry()).await {
             Err(e) => {
                 let fault = Fault::of(&Error::from(e));
-                members.iter().map(|_| Err(fault.clone())).collect()
+                (None, members.iter().map(|_| Err(fault.clone())).collect())
             }
             Ok(client) => {
-                let client = &client;
-                stream::iter(members.iter())
-                    .map(|&i| async move {
-                        client
-                            .resolve(&images[i].image)
-                            .await
-                            .map(|r| r.digest)
-                            .map_err(|e| Fault::of(&Error::from(e)))
+                let digests = stream::iter(members.iter())
+                    .map(|&i| {
+                        let client = &client;
+                        async move {
+                            client
+                                .resolve(&images[i].image)
+                                .await
+                                .map(|r| r.digest)
+                                .map_err(|e| Fault::of(&Error::from(e)))
+                        }
                     })
                     .buffered(CONCURRENCY)
                     .collect::<Vec<_>>()
-                    .await
+                    .await;
+                (Some(client), digests)
             }
         }
     };
-    let (digests, trusted): (Vec<Result<Digest, Fault>>, _) =
+    let ((registry, digests), trusted): (Resolved, _) =
         tokio::join!(resolving, TrustedRepository::open(settings, &repo, now));
 
     // Look every needed target up once in the verified state, then release the cache lock.
@@ -564,7 +635,7 @@ async fn verify_repository(
         }
     };
 
-    members
+    let mut evaluated: Vec<Evaluated> = members
         .iter()
         .zip(digests)
         .map(|(&i, digest)| {
@@ -578,10 +649,10 @@ async fn verify_repository(
                     } else {
                         resolve
                     };
-                    requirements.iter().map(|r| stopped(r, worst)).collect()
+                    stopped_all(requirements, rules.is_some(), worst)
                 }
                 (Err(fault), None) | (Ok(_), Some(fault)) => {
-                    requirements.iter().map(|r| stopped(r, fault)).collect()
+                    stopped_all(requirements, rules.is_some(), fault)
                 }
                 (Ok(d), None) => requirements
                     .iter()
@@ -601,8 +672,132 @@ async fn verify_repository(
                     })
                     .collect(),
             };
-            let digest = digest.ok().map(|d| d.to_string());
-            (i, ImageVerdict::new(given, digest, verdicts))
+            (i, given, digest.ok(), verdicts)
+        })
+        .collect();
+
+    let (Some(policy), Some(registry)) = (rules, registry.as_ref()) else {
+        return finish(evaluated);
+    };
+    // Content rules: fetch, per image, the blob of each required type whose first requirement
+    // is ok (the blob that requirement accepted), all images of the repository concurrently.
+    let mut jobs: Vec<(usize, String, &TrustedTarget)> = Vec::new();
+    for (n, (_, _, digest, verdicts)) in evaluated.iter().enumerate() {
+        let Some(d) = digest else { continue };
+        let mut seen: Vec<&str> = Vec::new();
+        for v in verdicts {
+            if seen.contains(&v.metadata_type.as_str()) {
+                continue;
+            }
+            seen.push(&v.metadata_type);
+            if v.status != Status::Ok {
+                continue;
+            }
+            let name = format!("{}/{d}", v.metadata_type);
+            let target = signed
+                .get(&name)
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|ts| {
+                    ts.iter().find(|t| {
+                        layout::blob_digest(&t.meta).map(|b| b.to_string()) == v.blob_digest
+                    })
+                });
+            if let Some(t) = target {
+                jobs.push((n, v.metadata_type.clone(), t));
+            }
+        }
+    }
+    let fetched: Vec<(usize, String, Result<Option<serde_json::Value>, Fault>)> =
+        stream::iter(jobs)
+            .map(|(n, ty, t)| {
+                let repository = repo.repository();
+                async move { (n, ty, fetch_for_rules(registry, repository, t).await) }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+    let mut inputs: Vec<Result<serde_json::Map<String, serde_json::Value>, (String, Fault)>> =
+        evaluated
+            .iter()
+            .map(|_| Ok(serde_json::Map::new()))
+            .collect();
+    for (n, ty, result) in fetched {
+        match (&mut inputs[n], result) {
+            (Ok(metadata), Ok(content)) => {
+                if let Some(content) = content {
+                    metadata.insert(ty, content);
+                }
+            }
+            (Ok(_), Err(fault)) => inputs[n] = Err((ty, fault)),
+            (Err(_), _) => {}
+        }
+    }
+    let gun = repo.gun();
+    for ((_, given, digest, verdicts), input) in evaluated.iter_mut().zip(inputs) {
+        let Some(d) = digest else { continue };
+        match input {
+            Err((ty, fault)) => verdicts.push(rule_verdict(
+                Status::of_failure(fault.failure),
+                Some(fault.failure),
+                format!(
+                    "the content rules were not evaluated: {ty}: {}",
+                    fault.message
+                ),
+            )),
+            Ok(metadata) => {
+                let types = metadata.len();
+                let input = serde_json::json!({
+                    "image": given,
+                    "digest": d.to_string(),
+                    "repository": gun,
+                    "metadata": metadata,
+                });
+                match policy.deny(&input) {
+                    Err(e) => verdicts.push(rule_verdict(Status::Error, Some(Failure::Usage), e)),
+                    Ok(messages) if messages.is_empty() => verdicts.push(rule_verdict(
+                        Status::Ok,
+                        None,
+                        format!("no content rule denies it ({types} metadata type(s) read)"),
+                    )),
+                    Ok(messages) => verdicts.extend(messages.into_iter().map(|m| {
+                        rule_verdict(Status::PolicyDenied, Some(Failure::PolicyDenied), m)
+                    })),
+                }
+            }
+        }
+    }
+    finish(evaluated)
+}
+
+/// Every requirement (and the content rules, when there are some) stopped by one fault.
+fn stopped_all(
+    requirements: &[Requirement],
+    rules: bool,
+    fault: &Fault,
+) -> Vec<RequirementVerdict> {
+    let mut out: Vec<RequirementVerdict> = requirements.iter().map(|r| stopped(r, fault)).collect();
+    if rules {
+        out.push(rule_verdict(
+            Status::of_failure(fault.failure),
+            Some(fault.failure),
+            format!("the content rules were not evaluated: {}", fault.message),
+        ));
+    }
+    out
+}
+
+type Evaluated = (usize, String, Option<Digest>, Vec<RequirementVerdict>);
+/// The repository's registry client (if it connected) and each image's digest.
+type Resolved = (Option<RegistryClient>, Vec<Result<Digest, Fault>>);
+
+fn finish(evaluated: Vec<Evaluated>) -> Vec<(usize, ImageVerdict)> {
+    evaluated
+        .into_iter()
+        .map(|(i, given, digest, verdicts)| {
+            (
+                i,
+                ImageVerdict::new(given, digest.map(|d| d.to_string()), verdicts),
+            )
         })
         .collect()
 }

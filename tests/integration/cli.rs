@@ -121,15 +121,21 @@ fn invalid_metadata_type_exits_2_before_any_network_access() {
 }
 
 #[test]
-fn commands_of_later_capabilities_say_so_and_exit_2_without_output() {
+fn a_policy_file_that_is_not_a_policy_is_exit_2_without_output() {
     let env = TestEnv::new();
-    // Only `verify --policy` is left to build.
-    let args = ["verify", "127.0.0.1:1/x/y:v1", "--policy", "policy.yaml"];
+    let path = env.home.path().join("policy.yaml");
+    std::fs::write(&path, "- just\n- a list\n").unwrap();
+    let args = [
+        "verify",
+        "127.0.0.1:1/x/y:v1",
+        "--policy",
+        path.to_str().unwrap(),
+    ];
     let out = env.cmd().args(args).output().unwrap();
     assert_eq!(code(&out), 2, "{args:?}");
     assert!(stdout(&out).is_empty(), "{args:?} printed {}", stdout(&out));
     assert!(
-        stderr(&out).contains("not available in this version yet"),
+        stderr(&out).contains("not a valid policy file"),
         "{args:?}: {}",
         stderr(&out)
     );

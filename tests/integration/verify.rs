@@ -435,13 +435,208 @@ fn bad_specs_and_policy_files_exit_2_before_any_network_access() {
         ),
         (vec!["verify", "127.0.0.1:1/x/y:v1"], "--require"),
         (
-            vec!["verify", "127.0.0.1:1/x/y:v1", "--policy", "p.yaml"],
-            "not available in this version yet",
+            vec!["verify", "127.0.0.1:1/x/y:v1", "--policy", "missing.yaml"],
+            "cannot read it",
         ),
     ] {
         let out = env.cmd().args(&args).output().unwrap();
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// Content rules in the style of fixtures/policy/gate.yaml, without role or age limits.
+const RULES: &str = r#"package manifesto
+
+deny contains msg if {
+  some finding in input.metadata.scan.findings
+  finding.severity == "CRITICAL"
+  msg := sprintf("scan has a CRITICAL finding: %s", [finding.id])
+}
+
+deny contains msg if {
+  input.metadata.approvals.status != "approved"
+  msg := "not approved"
+}
+"#;
+
+/// A YAML policy requiring approvals and scan for every image, with [`RULES`] and `extra`
+/// appended (e.g. a `repositories:` section).
+fn yaml_policy(env: &TestEnv, extra: &str) -> String {
+    let indented: String = RULES.lines().map(|l| format!("  {l}\n")).collect();
+    let text = format!(
+        "requirements:\n  - type: approvals\n  - type: scan\n    max_age: 1h\n{extra}rules: |\n{indented}"
+    );
+    let path = env.home.path().join("policy.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn json_policy(env: &TestEnv) -> String {
+    let text = serde_json::json!({
+        "requirements": [{"type": "approvals"}, {"type": "scan", "max_age": "1h"}],
+        "rules": RULES,
+    });
+    let path = env.home.path().join("policy.json");
+    std::fs::write(&path, text.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+impl Scene {
+    /// `verify -o json IMAGE --policy FILE [extra]`: (exit code, verdict).
+    fn verify_policy(&self, policy: &str, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["-o", "json", "verify", &self.image, "--policy", policy];
+        args.extend_from_slice(extra);
+        let out = self.run_on(&self.owner, &self.s.notary_url, &args);
+        let verdict: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("a verdict ({e}): {} {}", stdout(&out), stderr(&out)));
+        assert_eq!(verdict["exit_code"].as_i64(), Some(code(&out) as i64));
+        (code(&out), verdict)
+    }
+}
+
+fn reasons(verdict: &Value) -> Vec<String> {
+    verdict["images"][0]["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_rego_rule_denying_a_critical_finding_is_exit_10_with_the_rules_message() {
+    let sc = scene("vf-rego-deny");
+    sc.put("approvals", br#"{"status":"approved"}"#);
+    sc.put(
+        "scan",
+        br#"{"findings":[{"id":"CVE-2026-0001","severity":"CRITICAL"},{"id":"CVE-2","severity":"LOW"}]}"#,
+    );
+    for policy in [yaml_policy(&sc.owner, ""), json_policy(&sc.owner)] {
+        let (rc, v) = sc.verify_policy(&policy, &[]);
+        assert_eq!(rc, 10, "{policy}: {v:#}");
+        assert_eq!(statuses(&v), ["ok", "ok", "policy-denied"], "{v:#}");
+        let denied = &v["images"][0]["requirements"][2];
+        assert_eq!(denied["requirement"], "policy");
+        assert_eq!(denied["exit_code"], 10);
+        assert_eq!(
+            denied["reason"],
+            "scan has a CRITICAL finding: CVE-2026-0001"
+        );
+    }
+    // The text output names the rule's message too.
+    let policy = yaml_policy(&sc.owner, "");
+    let out = sc.run_on(
+        &sc.owner,
+        &sc.s.notary_url,
+        &["verify", &sc.image, "--policy", &policy],
+    );
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("policy-denied: scan has a CRITICAL finding: CVE-2026-0001"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL (exit 10)"), "{text}");
+}
+
+#[test]
+fn a_clean_scan_and_an_approved_approval_pass_and_policy_combines_with_require() {
+    let sc = scene("vf-rego-ok");
+    sc.put("approvals", br#"{"status":"approved"}"#);
+    sc.put("scan", br#"{"findings":[{"id":"CVE-2","severity":"LOW"}]}"#);
+    for policy in [yaml_policy(&sc.owner, ""), json_policy(&sc.owner)] {
+        let (rc, v) = sc.verify_policy(&policy, &[]);
+        assert_eq!(rc, 0, "{policy}: {v:#}");
+        assert_eq!(statuses(&v), ["ok", "ok", "ok"], "{v:#}");
+        assert!(reasons(&v)[2].contains("2 metadata type(s) read"), "{v:#}");
+    }
+    // --require adds to the policy: an unmet one fails the run.
+    let policy = yaml_policy(&sc.owner, "");
+    let (rc, v) = sc.verify_policy(&policy, &["--require", "sbom"]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["missing", "ok", "ok", "ok"], "{v:#}");
+    // An approval that is not approved: the second rule denies it.
+    sc.put("approvals", br#"{"status":"rejected"}"#);
+    let (rc, v) = sc.verify_policy(&policy, &[]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(reasons(&v)[2], "not approved");
+}
+
+#[test]
+fn non_json_content_reaches_the_rules_as_a_string() {
+    let sc = scene("vf-rego-text");
+    sc.put("approvals", b"approved by alice\n");
+    sc.put("scan", br#"{"findings":[]}"#);
+    let path = sc.owner.home.path().join("text.yaml");
+    std::fs::write(
+        &path,
+        "requirements:\n  - type: approvals\n  - type: scan\nrules: |\n  package manifesto\n  deny contains msg if {\n    not startswith(input.metadata.approvals, \"approved\")\n    msg := \"not approved\"\n  }\n",
+    )
+    .unwrap();
+    let (rc, v) = sc.verify_policy(path.to_str().unwrap(), &[]);
+    assert_eq!(rc, 0, "{v:#}");
+    sc.put("approvals", b"rejected\n");
+    let (rc, v) = sc.verify_policy(path.to_str().unwrap(), &[]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(reasons(&v)[2], "not approved");
+}
+
+#[test]
+fn a_repository_pattern_adds_requirements_only_to_matching_repositories() {
+    let sc = scene("vf-rego-repo");
+    sc.put("approvals", br#"{"status":"approved"}"#);
+    sc.put("scan", br#"{"findings":[]}"#);
+    let extra = format!(
+        "repositories:\n  \"{}/test/vf-rego-repo-*\":\n    - type: sbom\n  \"{}/other/*\":\n    - type: seccomp\n",
+        sc.s.registry, sc.s.registry
+    );
+    let policy = yaml_policy(&sc.owner, &extra);
+    let (rc, v) = sc.verify_policy(&policy, &[]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["ok", "ok", "missing", "ok"], "{v:#}");
+    assert_eq!(v["images"][0]["requirements"][2]["type"], "sbom");
+    sc.put("sbom", br#"{"packages":[]}"#);
+    let (rc, v) = sc.verify_policy(&policy, &[]);
+    assert_eq!(rc, 0, "{v:#}");
+    assert_eq!(statuses(&v), ["ok", "ok", "ok", "ok"], "{v:#}");
+}
+
+#[test]
+fn a_policy_with_a_rego_syntax_error_is_exit_2_before_any_network_access() {
+    let env = TestEnv::new();
+    for (name, text, needle) in [
+        (
+            "syntax.yaml",
+            "requirements:\n  - type: scan\nrules: |\n  package manifesto\n  deny contains msg if {\n    msg := \n",
+            "do not parse",
+        ),
+        (
+            "package.json",
+            r#"{"rules": "package other\ndeny contains \"x\" if { true }\n"}"#,
+            "package manifesto",
+        ),
+        (
+            "fields.yaml",
+            "requirement:\n  - type: scan\n",
+            "unknown field",
+        ),
+    ] {
+        let path = env.home.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        // 127.0.0.1:1 refuses connections: an exit 2 proves nothing was contacted first.
+        let args = [
+            "--server",
+            "http://127.0.0.1:1",
+            "verify",
+            "127.0.0.1:1/x/y:v1",
+            "--policy",
+            path.to_str().unwrap(),
+        ];
+        let out = env.cmd().args(args).output().unwrap();
+        assert_eq!(code(&out), 2, "{name}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{name}: {}", stdout(&out));
+        assert!(stderr(&out).contains(needle), "{name}: {}", stderr(&out));
     }
 }
