@@ -640,3 +640,46 @@ fn a_policy_with_a_rego_syntax_error_is_exit_2_before_any_network_access() {
         assert!(stderr(&out).contains(needle), "{name}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn an_expired_targets_role_is_expired_exit_4_for_every_requirement() {
+    let sc = scene("vf-expired");
+    sc.put("approvals", br#"{"status":"approved"}"#);
+    let out = sc
+        .owner
+        .signer_cmd()
+        .args([
+            "--server",
+            &sc.s.notary_url,
+            "key",
+            "rotate",
+            &sc.gun,
+            "targets",
+            "--targets-expires",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "rotate: {}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (rc, v) = sc.verify(&["approvals", "scan"]);
+    assert_eq!(rc, 4, "{v:#}");
+    assert_eq!(statuses(&v), ["expired", "expired"], "{v:#}");
+}
+
+#[test]
+fn a_blob_tampered_before_the_rules_read_it_is_untrusted_exit_3() {
+    let sc = scene("vf-tampered-blob");
+    sc.put("approvals", br#"{"status":"approved"}"#);
+    let scan = format!("{{\"findings\":[],\"repo\":\"{}\"}}", sc.repo);
+    sc.put("scan", scan.as_bytes());
+    let blob = format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, scan.as_bytes()))
+    );
+    crate::harness::flip_first_byte(&sc.s.blob_data_path(&blob));
+    let (rc, v) = sc.verify_policy(&yaml_policy(&sc.owner, ""), &[]);
+    assert_eq!(rc, 3, "the rules never see unverified bytes: {v:#}");
+    assert!(statuses(&v).contains(&"untrusted".to_string()), "{v:#}");
+    assert_eq!(v["ok"], false);
+}
