@@ -1,7 +1,8 @@
 //! The manifesto flows: put, get, list, delete and verify, joining the TUF core and the registry.
 //!
-//! For now this holds the validated names those flows share; the flows themselves build on the
-//! TUF client and publisher.
+//! One file per flow (`put`, `get`, `delete`, `repair`, `verify`), plus what they share: the
+//! registry layout (`layout`), the `_manifesto` index (`index`), finding signing keys
+//! (`signing`), validated metadata types and requirements, and policy files.
 
 pub mod delete;
 pub mod get;

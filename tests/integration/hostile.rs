@@ -73,51 +73,21 @@ where
     Hostile { url, hits }
 }
 
-/// A tampering proxy in front of a real server: every GET is forwarded to `upstream`, then
+/// A tampering proxy in front of a real server: every request is forwarded to `upstream`, then
 /// `tamper(path, status, body)` decides what the client gets.
 pub async fn tampering_proxy<F>(upstream: &str, tamper: F) -> Hostile
 where
     F: Fn(&str, u16, Vec<u8>) -> Reply + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let tamper = Arc::new(tamper);
-    let counter = hits.clone();
-    let upstream = upstream.trim_end_matches('/').to_string();
-    manifesto::http::ensure_crypto_provider();
-    let client = reqwest::Client::new();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let tamper = tamper.clone();
-            let counter = counter.clone();
-            let upstream = upstream.clone();
-            let client = client.clone();
-            tokio::spawn(async move {
-                let Some((request, _body)) = read_request(&mut sock).await else {
-                    return;
-                };
-                let path = request.path;
-                counter.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = match client.get(format!("{upstream}{path}")).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        (
-                            status,
-                            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
-                        )
-                    }
-                    Err(_) => (502, b"upstream down".to_vec()),
-                };
-                let reply = tamper(&path, status, body);
-                write_reply(&mut sock, reply).await;
-            });
-        }
-    });
-    Hostile { url, hits }
+    proxy(
+        upstream,
+        |_, _| None,
+        move |_, path, forwarded| match forwarded {
+            Reply::Full(status, _, body) => tamper(path, status, body),
+            other => other,
+        },
+    )
+    .await
 }
 
 async fn write_reply(sock: &mut tokio::net::TcpStream, reply: Reply) {
@@ -162,7 +132,7 @@ pub async fn intercepting_proxy<F>(upstream: &str, intercept: F) -> Hostile
 where
     F: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
 {
-    proxy(upstream, intercept, |_, _| None).await
+    proxy(upstream, intercept, |_, _, forwarded| forwarded).await
 }
 
 /// A proxy that forwards everything, but for requests where `lose(method, path)` holds, drops
@@ -175,7 +145,13 @@ where
     proxy(
         upstream,
         |_, _| None,
-        move |m, p| lose(m, p).then(|| Reply::Full(502, vec![], b"bad gateway".to_vec())),
+        move |m, p, forwarded| {
+            if lose(m, p) {
+                Reply::Full(502, vec![], b"bad gateway".to_vec())
+            } else {
+                forwarded
+            }
+        },
     )
     .await
 }
@@ -183,7 +159,7 @@ where
 async fn proxy<F, G>(upstream: &str, intercept: F, after: G) -> Hostile
 where
     F: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
-    G: Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+    G: Fn(&str, &str, Reply) -> Reply + Send + Sync + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -236,7 +212,7 @@ where
                     }
                     Err(_) => Reply::Full(502, vec![], b"upstream down".to_vec()),
                 };
-                let reply = after(&request.method, &request.path).unwrap_or(reply);
+                let reply = after(&request.method, &request.path, reply);
                 write_reply(&mut sock, reply).await;
             });
         }
