@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::failure::Failure;
 use crate::http::{CaBundle, HttpError, HttpSettings};
+use crate::tuf::limits::Limits;
 
 /// The configuration file, every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +25,9 @@ pub struct ConfigFile {
     /// Root pins per repository; with a pin, trust on first use is off for that repository.
     #[serde(default)]
     pub trust_pinning: TrustPinning,
+    /// Caps and deadlines on trust data downloads (`tuf::limits::Limits`, every field optional).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// Pinned roots of trust, in the shape of the Go notary client's `trust_pinning`.
@@ -57,7 +61,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error(
-        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca', 'trust_pinning')"
+        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca', 'trust_pinning', 'limits')"
     )]
     Parse {
         path: PathBuf,
@@ -103,6 +107,8 @@ pub struct Settings {
     pub server: Option<String>,
     pub http: HttpSettings,
     pub pinning: TrustPinning,
+    /// Caps and deadlines for trust data.
+    pub limits: Limits,
 }
 
 impl Settings {
@@ -140,6 +146,7 @@ impl Settings {
             server,
             http,
             pinning: file.trust_pinning,
+            limits: file.limits,
         })
     }
 }

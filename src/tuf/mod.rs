@@ -11,6 +11,7 @@ pub mod certificate;
 pub mod envelope;
 pub mod key;
 pub mod key_pem;
+pub mod limits;
 pub mod metadata;
 pub mod names;
 pub mod sign;

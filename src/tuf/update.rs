@@ -41,6 +41,10 @@ pub trait MetadataSource {
         file: &str,
         max_len: u64,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, TransportError>> + Send;
+
+    /// Called when an update starts, so a source that bounds one whole update in time (the
+    /// Notary transport, `Limits::update_deadline`) can start its clock.
+    fn begin_update(&self) {}
 }
 
 /// Why an update failed.
