@@ -6,6 +6,8 @@ use crate::tuf::update::{MetadataSource, TransportError};
 
 impl MetadataSource for NotaryHttp {
     async fn fetch(&self, file: &str, max_len: u64) -> Result<Option<Vec<u8>>, TransportError> {
+        // An updater that never announced its start still gets one bounded update.
+        self.ensure_update_clock();
         match self.get(file, max_len).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(NotaryError::NotFound { .. }) => Ok(None),
@@ -15,5 +17,10 @@ impl MetadataSource for NotaryHttp {
                 source: Box::new(e),
             }),
         }
+    }
+
+    /// Each update gets `Limits::update_deadline` from its start (scenario 1).
+    fn begin_update(&self) {
+        self.start_update_clock();
     }
 }

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::credentials::{self, Credentials};
 use super::error::RegistryError;
 use super::reference::{Digest, ImageRef};
-use crate::http::HttpSettings;
+use crate::http::{self, HttpSettings, find_source};
 
 /// OCI and Docker media types manifesto reads and writes.
 pub mod media_types {
@@ -99,7 +99,7 @@ impl RegistryClient {
     ) -> Result<RegistryClient, RegistryError> {
         let plain_http =
             settings.plain_http_allowed(registry) && !speaks_tls(settings, registry).await?;
-        let creds = lookup_credentials(registry).await?;
+        let creds = credentials::lookup(registry).await?;
         tracing::debug!(
             registry,
             plain_http,
@@ -501,37 +501,3 @@ async fn speaks_tls(settings: &HttpSettings, registry: &str) -> Result<bool, Reg
     }
 }
 
-/// The first error of type `T` in `e`'s source chain.
-fn find_source<'a, T: std::error::Error + 'static>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(found) = s.downcast_ref::<T>() {
-            return Some(found);
-        }
-        // `io::Error::source` skips the error it wraps, so look inside explicitly.
-        if let Some(found) = s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| find_source::<T>(inner))
-        {
-            return Some(found);
-        }
-        source = s.source();
-    }
-    None
-}
-
-/// Docker credential helpers are blocking processes: run them off the async runtime, bounded.
-async fn lookup_credentials(registry: &str) -> Result<Credentials, RegistryError> {
-    let owned = registry.to_string();
-    let task = tokio::task::spawn_blocking(move || credentials::lookup(&owned));
-    match tokio::time::timeout(std::time::Duration::from_secs(30), task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) | Err(_) => Err(RegistryError::Credentials {
-            registry: registry.into(),
-            reason: "the credential helper did not answer within 30 s".into(),
-        }),
-    }
-}

@@ -2,6 +2,7 @@
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
+use super::credentials::CredentialError;
 use crate::failure::Failure;
 use crate::http::HttpError;
 
@@ -48,8 +49,8 @@ pub enum RegistryError {
         #[source]
         source: OciDistributionError,
     },
-    #[error("cannot read the Docker credentials for {registry}: {reason}")]
-    Credentials { registry: String, reason: String },
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     #[error("the manifest of {reference} is not valid JSON")]
     BadManifest {
         reference: String,
@@ -73,9 +74,8 @@ impl RegistryError {
                 Failure::Unavailable
             }
             RegistryError::NotFound { .. } => Failure::NotFound,
-            RegistryError::Unauthorized { .. } | RegistryError::Credentials { .. } => {
-                Failure::LocalState
-            }
+            RegistryError::Unauthorized { .. } => Failure::LocalState,
+            RegistryError::Credentials(e) => e.failure(),
             RegistryError::DigestMismatch { .. }
             | RegistryError::TooLarge { .. }
             | RegistryError::BadManifest { .. } => Failure::Untrusted,
