@@ -9,9 +9,8 @@ use std::path::Path;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use ring::digest::{Context, SHA256};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -61,9 +60,17 @@ pub struct RawManifest {
 }
 
 /// Client for one registry host.
+///
+/// Writes go through oci-client. Reads (manifests, indexes, blobs) go through our own reqwest
+/// client with oci-client only supplying the token: oci-client reads a manifest whole before any
+/// size check and follows redirects anywhere, where we need the body streamed under a cap and a
+/// deadline (scenario 50, slow retrieval) and every redirect held to the plain-HTTP rule (53).
 pub struct RegistryClient {
     oci: Client,
+    http: reqwest::Client,
+    settings: HttpSettings,
     auth: RegistryAuth,
+    creds: Credentials,
     registry: String,
     plain_http: bool,
 }
@@ -144,7 +151,10 @@ impl RegistryClient {
         })?;
         Ok(RegistryClient {
             oci,
+            http: settings.reqwest_client()?,
+            settings: settings.clone(),
             auth: creds.to_oci(),
+            creds,
             registry: registry.to_string(),
             plain_http,
         })
@@ -173,6 +183,72 @@ impl RegistryClient {
                 reference.to_string(),
             )
         }
+    }
+
+    /// GET `/v2/<repository>/<path>` with the token oci-client negotiates for pulling.
+    async fn authorized_get(
+        &self,
+        repository: &str,
+        path: &str,
+        accept: &[&str],
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let oci_ref = self.oci_ref(repository, "latest");
+        let token = self
+            .oci
+            .auth(&oci_ref, &self.auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.err(repository, what, e))?;
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{repository}/{path}",
+            oci_ref.resolve_registry()
+        );
+        let mut request = self.http.get(&url);
+        if !accept.is_empty() {
+            request = request.header(reqwest::header::ACCEPT, accept.join(", "));
+        }
+        request = match (&token, &self.creds) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, Credentials::Basic { username, password }) => {
+                request.basic_auth(username, Some(password))
+            }
+            (None, Credentials::IdentityToken(token)) => request.basic_auth("<token>", Some(token)),
+            (None, Credentials::Anonymous) => request,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|source| self.transport_error(source))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(match status.as_u16() {
+            404 => RegistryError::NotFound {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+                what: what.into(),
+            },
+            401 | 403 => RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+            },
+            code => RegistryError::Status {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+                what: what.into(),
+                status: code,
+            },
+        })
+    }
+
+    /// A failed request as the error it is (see [`RegistryError::tls_or_unreachable`]).
+    fn transport_error(&self, source: reqwest::Error) -> RegistryError {
+        if let Some(refusal) = http::redirect_refusal(&source) {
+            return RegistryError::Http(refusal);
+        }
+        RegistryError::tls_or_unreachable(&self.registry, source)
     }
 
     fn err(
@@ -218,19 +294,32 @@ impl RegistryClient {
         accept: &[&str],
     ) -> Result<RawManifest, RegistryError> {
         let what = format!("manifest {reference}");
-        let oci_ref = self.oci_ref(repository, reference);
-        let (bytes, _) = self
-            .oci
-            .pull_manifest_raw(&oci_ref, &self.auth, accept)
-            .await
-            .map_err(|e| self.err(repository, &what, e))?;
-        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(RegistryError::TooLarge {
+        // Request, headers and body all within the deadline a 4 MiB body gets; the body is
+        // streamed under the cap, so an endless manifest is cut off there (scenario 50).
+        let limit = self.settings.download_deadline(MAX_MANIFEST_BYTES);
+        let read = async {
+            let response = self
+                .authorized_get(repository, &format!("manifests/{reference}"), accept, &what)
+                .await?;
+            http::read_capped(response, MAX_MANIFEST_BYTES)
+                .await
+                .map_err(|e| match e {
+                    http::ReadError::TooLarge => RegistryError::ManifestTooLarge {
+                        registry: self.registry.clone(),
+                        repository: repository.into(),
+                        reference: reference.into(),
+                        limit: MAX_MANIFEST_BYTES,
+                    },
+                    http::ReadError::Transport(source) => self.transport_error(source),
+                })
+        };
+        let bytes = Bytes::from(tokio::time::timeout(limit, read).await.map_err(|_| {
+            RegistryError::Deadline {
                 registry: self.registry.clone(),
-                digest: reference.to_string(),
-                limit: MAX_MANIFEST_BYTES,
-            });
-        }
+                what: what.clone(),
+                limit,
+            }
+        })??);
         let digest = sha256_digest(&bytes);
         if reference.contains(':') && digest.to_string() != reference {
             return Err(RegistryError::DigestMismatch {
@@ -387,35 +476,44 @@ impl RegistryClient {
         max_len: u64,
         out: &mut W,
     ) -> Result<u64, RegistryError> {
-        let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref).await;
         let what = format!("blob {digest}");
-        let descriptor = OciDescriptor {
-            digest: digest.to_string(),
-            ..OciDescriptor::default()
-        };
-        let sized = self
-            .oci
-            .pull_blob_stream(&oci_ref, &descriptor)
+        // A blob gets the time its signed length needs at the slowest allowed rate, so a
+        // registry dripping it byte by byte is cut off (slow retrieval).
+        let limit = self.settings.download_deadline(max_len);
+        let pull = self.pull_blob_within(repository, digest, max_len, out, &what);
+        tokio::time::timeout(limit, pull)
             .await
-            .map_err(|e| self.err(repository, &what, e))?;
+            .map_err(|_| RegistryError::Deadline {
+                registry: self.registry.clone(),
+                what,
+                limit,
+            })?
+    }
+
+    async fn pull_blob_within<W: AsyncWrite + Unpin>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        max_len: u64,
+        out: &mut W,
+        what: &str,
+    ) -> Result<u64, RegistryError> {
+        let response = self
+            .authorized_get(repository, &format!("blobs/{digest}"), &[], what)
+            .await?;
         let too_large = || RegistryError::TooLarge {
             registry: self.registry.clone(),
             digest: digest.to_string(),
             limit: max_len,
         };
-        if sized.content_length.is_some_and(|l| l > max_len) {
+        if response.content_length().is_some_and(|l| l > max_len) {
             return Err(too_large());
         }
-        let mut stream = sized.stream;
+        let mut stream = response.bytes_stream();
         let mut ctx = Context::new(&SHA256);
         let mut total = 0u64;
         while let Some(chunk) = stream.next().await {
-            // oci-client's own digest check reports as a stream error; ours below is decisive.
-            let chunk = chunk.map_err(|_| RegistryError::DigestMismatch {
-                registry: self.registry.clone(),
-                digest: digest.to_string(),
-            })?;
+            let chunk = chunk.map_err(|source| self.transport_error(source))?;
             total += chunk.len() as u64;
             if total > max_len {
                 return Err(too_large());
