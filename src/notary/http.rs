@@ -350,16 +350,19 @@ impl NotaryHttp {
             }
             Credentials::Anonymous => {}
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| match self.transport_error(source) {
-                NotaryError::Unreachable { source, .. } => NotaryError::TokenServiceUnreachable {
-                    realm: realm.clone(),
-                    source,
-                },
-                other => other,
-            })?;
+        let response =
+            request
+                .send()
+                .await
+                .map_err(|source| match self.transport_error(source) {
+                    NotaryError::Unreachable { source, .. } => {
+                        NotaryError::TokenServiceUnreachable {
+                            realm: realm.clone(),
+                            source,
+                        }
+                    }
+                    other => other,
+                })?;
         if response.status() == StatusCode::UNAUTHORIZED
             || response.status() == StatusCode::FORBIDDEN
         {
@@ -368,11 +371,10 @@ impl NotaryHttp {
         if !response.status().is_success() {
             return Err(token_err(format!("answered {}", response.status())));
         }
-        let body = Zeroizing::new(
-            self.read_small(response)
-                .await
-                .ok_or_else(|| token_err("the token response is too large, broken or late".into()))?,
-        );
+        let body =
+            Zeroizing::new(self.read_small(response).await.ok_or_else(|| {
+                token_err("the token response is too large, broken or late".into())
+            })?);
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             token: Option<String>,

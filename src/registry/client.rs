@@ -598,4 +598,3 @@ async fn speaks_tls(settings: &HttpSettings, registry: &str) -> Result<bool, Reg
         )),
     }
 }
-

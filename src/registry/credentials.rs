@@ -44,7 +44,9 @@ pub enum Credentials {
 /// helper's output may hold one, so it is never quoted).
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("cannot read the Docker credentials for {registry}: REGISTRY_USERNAME is set but REGISTRY_PASSWORD is not")]
+    #[error(
+        "cannot read the Docker credentials for {registry}: REGISTRY_USERNAME is set but REGISTRY_PASSWORD is not"
+    )]
     PasswordMissing { registry: String },
     #[error("cannot read the Docker configuration {path}")]
     ConfigRead {
@@ -69,7 +71,9 @@ pub enum CredentialError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the credential helper {helper} did not answer for {registry} within {limit:?}; it was stopped (MANIFESTO_CREDENTIAL_HELPER_TIMEOUT sets the limit)")]
+    #[error(
+        "the credential helper {helper} did not answer for {registry} within {limit:?}; it was stopped (MANIFESTO_CREDENTIAL_HELPER_TIMEOUT sets the limit)"
+    )]
     HelperTimeout {
         helper: String,
         registry: String,

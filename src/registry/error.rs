@@ -24,7 +24,9 @@ pub enum RegistryError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("registry {registry} did not deliver {what} within {limit:?} (limits.file_base_deadline + size / limits.min_bytes_per_second)")]
+    #[error(
+        "registry {registry} did not deliver {what} within {limit:?} (limits.file_base_deadline + size / limits.min_bytes_per_second)"
+    )]
     Deadline {
         registry: String,
         what: String,

@@ -19,8 +19,8 @@ async fn client(url: &str, gun: &str) -> NotaryHttp {
         server_url(&settings, url).unwrap(),
         gun,
     )
-        .await
-        .unwrap()
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
