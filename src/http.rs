@@ -342,6 +342,28 @@ mod tests {
     }
 
     #[test]
+    fn a_growing_body_never_reserves_more_than_its_cap() {
+        let cap = 1000;
+        let mut body = Vec::new();
+        for chunk in [1usize, 7, 300, 2, 500, 190] {
+            grow_within(&mut body, chunk, cap);
+            body.extend(std::iter::repeat_n(0u8, chunk));
+            assert!(body.capacity() <= cap, "capacity {} > cap", body.capacity());
+        }
+        assert_eq!(body.len(), cap);
+    }
+
+    #[test]
+    fn a_download_deadline_grows_with_the_signed_length() {
+        let s = HttpSettings::default();
+        assert_eq!(s.download_deadline(0), Duration::from_secs(10));
+        assert_eq!(
+            s.download_deadline(256 * 1024 * 10),
+            Duration::from_secs(20)
+        );
+    }
+
+    #[test]
     fn plain_http_is_refused_for_a_non_loopback_host_unless_listed_insecure() {
         let mut s = HttpSettings::default();
         let url = url::Url::parse("http://notary.example.com:4443").unwrap();

@@ -125,8 +125,9 @@ impl NotaryHttp {
             Some(Instant::now() + self.limits.update_deadline);
     }
 
-    /// Start the update clock unless an update is already running.
-    pub(crate) fn ensure_update_clock(&self) {
+    /// Start the update clock unless an update is already running (an updater that never
+    /// announced its start still gets one bounded update).
+    fn ensure_update_clock(&self) {
         let mut ends = self.update_ends.lock().unwrap_or_else(|p| p.into_inner());
         if ends.is_none() {
             *ends = Some(Instant::now() + self.limits.update_deadline);
@@ -160,12 +161,34 @@ impl NotaryHttp {
     /// `2.root.json`, `targets/qa.<sha256>.json`…), refusing bodies over `max_len` bytes.
     ///
     /// The whole GET, retries included, must end by the file's deadline (sized to its cap,
-    /// `Limits::file_deadline`) and by the end of the running trust update, whichever is first:
-    /// a server dripping a correctly sized file byte by byte is cut off (scenario 1).
+    /// `Limits::file_deadline`): a server dripping a correctly sized file byte by byte is cut
+    /// off (scenario 1).
     pub async fn get(&self, file: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
+        self.get_within(file, max_len, None).await
+    }
+
+    /// [`NotaryHttp::get`] for the trust update: also bounded by the end of the running update
+    /// (`Limits::update_deadline`), so neither retries nor many slow files add up past it.
+    /// Other reads (a server key before a publish) are not, as a passphrase prompt may lie
+    /// between the update and them.
+    pub(crate) async fn get_for_update(
+        &self,
+        file: &str,
+        max_len: u64,
+    ) -> Result<Vec<u8>, NotaryError> {
+        self.ensure_update_clock();
+        self.get_within(file, max_len, self.update_ends()).await
+    }
+
+    async fn get_within(
+        &self,
+        file: &str,
+        max_len: u64,
+        update_ends: Option<Instant>,
+    ) -> Result<Vec<u8>, NotaryError> {
         let file_limit = self.limits.file_deadline(max_len);
         let file_ends = Instant::now() + file_limit;
-        let (ends, by_update) = match self.update_ends() {
+        let (ends, by_update) = match update_ends {
             Some(update_ends) if update_ends < file_ends => (update_ends, true),
             _ => (file_ends, false),
         };

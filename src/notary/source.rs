@@ -6,9 +6,7 @@ use crate::tuf::update::{MetadataSource, TransportError};
 
 impl MetadataSource for NotaryHttp {
     async fn fetch(&self, file: &str, max_len: u64) -> Result<Option<Vec<u8>>, TransportError> {
-        // An updater that never announced its start still gets one bounded update.
-        self.ensure_update_clock();
-        match self.get(file, max_len).await {
+        match self.get_for_update(file, max_len).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(NotaryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(TransportError {

@@ -416,6 +416,26 @@ mod tests {
     }
 
     #[test]
+    fn credentials_and_helper_answers_are_wiped_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<Credentials>();
+        wiped_on_drop::<HelperAnswer>();
+        wiped_on_drop::<AuthEntry>();
+    }
+
+    #[test]
+    fn an_auth_entry_decodes_to_user_and_password_split_at_the_first_colon() {
+        assert_eq!(
+            decode_auth("YWxpY2U6cGE6c3M="),
+            Some(Credentials::Basic {
+                username: "alice".into(),
+                password: "pa:ss".into(),
+            })
+        );
+        assert_eq!(decode_auth("bm9jb2xvbg"), None);
+    }
+
+    #[test]
     fn docker_hub_is_looked_up_under_the_v1_index_key_first() {
         assert_eq!(
             docker_config_keys("docker.io")[0],

@@ -525,3 +525,33 @@ async fn a_redirect_from_loopback_to_plain_http_elsewhere_is_refused_exit_3() {
         assert_no_trust_data(&env, what);
     }
 }
+
+// Scenario 1: retries of a failing GET stay inside the update deadline. Three attempts with
+// 100 ms and 400 ms pauses need over 500 ms; a 300 ms update ends them with the update's error,
+// not the server's.
+#[tokio::test]
+async fn retries_do_not_extend_a_trust_update_past_its_deadline() {
+    use manifesto::notary::{NotaryError, NotaryHttp};
+    use manifesto::tuf::update::MetadataSource;
+    let server = serve(|_, _, _| Reply::Full(503, vec![], b"down".to_vec())).await;
+    let settings = manifesto::http::HttpSettings::default();
+    let limits = manifesto::tuf::limits::Limits {
+        update_deadline: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let url = manifesto::notary::http::server_url(&settings, &server.url).unwrap();
+    let http = NotaryHttp::new(&settings, &limits, url, "r/x")
+        .await
+        .unwrap();
+    http.begin_update();
+    let err = http.fetch("timestamp.json", 16 * 1024).await.unwrap_err();
+    let inner = err
+        .source
+        .downcast_ref::<NotaryError>()
+        .expect("a Notary error");
+    assert!(
+        matches!(inner, NotaryError::UpdateDeadline { file, .. } if file == "timestamp.json"),
+        "{inner:?}"
+    );
+    assert_eq!(err.failure, manifesto::Failure::Unavailable);
+}
