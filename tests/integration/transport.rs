@@ -555,3 +555,31 @@ async fn retries_do_not_extend_a_trust_update_past_its_deadline() {
     );
     assert_eq!(err.failure, manifesto::Failure::Unavailable);
 }
+
+// A helper that fails used to mean "anonymous" on the Notary side (a second, silent lookup):
+// now the one lookup makes it an error naming the helper, exit 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_notary_credential_helper_is_exit_8_not_a_silent_anonymous_session() {
+    let s = stack(StackKind::Plain);
+    let gun = format!("{}/{}", s.registry, unique_repo("failing-helper"));
+    GoNotary::new(s).init_with_targets(&gun, &[("v1", b"one".as_slice())]);
+    let env = Arc::new(TestEnv::new());
+    let (_, bin, path) = hanging_helper(&env);
+    let helper = bin.join("docker-credential-broken");
+    std::fs::write(&helper, "#!/bin/sh\necho 'keychain locked'\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let host = s.notary_url.trim_start_matches("http://").to_string();
+    env.write_docker_config(&serde_json::json!({"credHelpers": {host: "broken"}}));
+    let (rc, out, err, _) = run(
+        env.clone(),
+        args(&["--server", &s.notary_url, "trust", "inspect", &gun]),
+        vec![("PATH".into(), path)],
+    )
+    .await;
+    assert_eq!(rc, 8, "a failing helper is local state; stderr: {err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(err.contains("docker-credential-broken"), "the helper is named: {err}");
+    assert!(!err.contains("keychain locked"), "the helper's output is never quoted: {err}");
+    assert_no_trust_data(&env, "notary");
+}
