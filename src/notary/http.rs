@@ -398,7 +398,7 @@ impl NotaryHttp {
             Zeroizing::new(self.read_small(response).await.ok_or_else(|| {
                 token_err("the token response is too large, broken or late".into())
             })?);
-        #[derive(serde::Deserialize)]
+        #[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
         struct TokenResponse {
             token: Option<String>,
             access_token: Option<String>,
@@ -407,22 +407,24 @@ impl NotaryHttp {
             .map_err(|_| token_err("the token response is not JSON".into()))?;
         parsed
             .token
-            .or(parsed.access_token)
+            .as_ref()
+            .or(parsed.access_token.as_ref())
             .filter(|t| !t.is_empty())
-            .map(Zeroizing::new)
+            .map(|t| Zeroizing::new(t.clone()))
             .ok_or_else(|| token_err("the token response holds no token".into()))
     }
 }
 
 /// The parameters of `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`.
 #[derive(Debug, PartialEq, Eq)]
-struct BearerChallenge {
-    realm: String,
-    service: Option<String>,
-    scope: Option<String>,
+pub(crate) struct BearerChallenge {
+    pub(crate) realm: String,
+    pub(crate) service: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
-fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+/// Parse a `WWW-Authenticate` header of the Bearer scheme (Notary and registries use one form).
+pub(crate) fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
     let rest = header.trim();
     let rest = rest
         .strip_prefix("Bearer ")

@@ -10,9 +10,11 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::{Client, Reference};
+use reqwest::StatusCode;
 use ring::digest::{Context, SHA256};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
 
 use super::credentials::{self, Credentials};
 use super::error::RegistryError;
@@ -73,6 +75,8 @@ pub struct RegistryClient {
     creds: Credentials,
     registry: String,
     plain_http: bool,
+    /// Pull tokens from the registry's token service, per repository; wiped on drop.
+    tokens: tokio::sync::Mutex<std::collections::HashMap<String, Zeroizing<String>>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -157,6 +161,7 @@ impl RegistryClient {
             creds,
             registry: registry.to_string(),
             plain_http,
+            tokens: Default::default(),
         })
     }
 
@@ -185,7 +190,9 @@ impl RegistryClient {
         }
     }
 
-    /// GET `/v2/<repository>/<path>` with the token oci-client negotiates for pulling.
+    /// GET `/v2/<repository>/<path>`, answering the registry's challenge: a Bearer challenge
+    /// through its token service (answer read bounded, like every registry body), a Basic one
+    /// with our credentials. Credentials are sent only after a challenge, as Docker does.
     async fn authorized_get(
         &self,
         repository: &str,
@@ -193,33 +200,49 @@ impl RegistryClient {
         accept: &[&str],
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
-        let oci_ref = self.oci_ref(repository, "latest");
-        let token = self
-            .oci
-            .auth(&oci_ref, &self.auth, RegistryOperation::Pull)
-            .await
-            .map_err(|e| self.err(repository, what, e))?;
         let scheme = if self.plain_http { "http" } else { "https" };
-        let url = format!(
-            "{scheme}://{}/v2/{repository}/{path}",
-            oci_ref.resolve_registry()
-        );
-        let mut request = self.http.get(&url);
-        if !accept.is_empty() {
-            request = request.header(reqwest::header::ACCEPT, accept.join(", "));
-        }
-        request = match (&token, &self.creds) {
-            (Some(token), _) => request.bearer_auth(token),
-            (None, Credentials::Basic { username, password }) => {
-                request.basic_auth(username, Some(password))
+        let host = self
+            .oci_ref(repository, "latest")
+            .resolve_registry()
+            .to_string();
+        let url = format!("{scheme}://{host}/v2/{repository}/{path}");
+        let send = |auth: Auth| {
+            let mut request = self.http.get(&url);
+            if !accept.is_empty() {
+                request = request.header(reqwest::header::ACCEPT, accept.join(", "));
             }
-            (None, Credentials::IdentityToken(token)) => request.basic_auth("<token>", Some(token)),
-            (None, Credentials::Anonymous) => request,
+            let request = match auth {
+                Auth::Bearer(token) => request.bearer_auth(token.as_str()),
+                Auth::Basic => self.with_basic(request),
+                Auth::None => request,
+            };
+            async move {
+                request
+                    .send()
+                    .await
+                    .map_err(|source| self.transport_error(source))
+            }
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|source| self.transport_error(source))?;
+        let cached = self.tokens.lock().await.get(repository).cloned();
+        let mut response = send(cached.map_or(Auth::None, Auth::Bearer)).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(params) = crate::notary::http::parse_bearer_challenge(&challenge) {
+                let token = self.fetch_token(repository, &params).await?;
+                self.tokens
+                    .lock()
+                    .await
+                    .insert(repository.to_string(), token.clone());
+                response = send(Auth::Bearer(token)).await?;
+            } else if !matches!(self.creds, Credentials::Anonymous) {
+                response = send(Auth::Basic).await?;
+            }
+        }
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -241,6 +264,84 @@ impl RegistryClient {
                 status: code,
             },
         })
+    }
+
+    fn with_basic(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.creds {
+            Credentials::Basic { username, password } => {
+                request.basic_auth(username, Some(password))
+            }
+            Credentials::IdentityToken(token) => request.basic_auth("<token>", Some(token)),
+            Credentials::Anonymous => request,
+        }
+    }
+
+    /// A pull token for `repository` from the realm of the registry's challenge. The realm is
+    /// held to the plain-HTTP rule (it receives our password) and its answer is read bounded
+    /// in size and time.
+    async fn fetch_token(
+        &self,
+        repository: &str,
+        params: &crate::notary::http::BearerChallenge,
+    ) -> Result<Zeroizing<String>, RegistryError> {
+        let failed = |reason: &'static str| RegistryError::TokenService {
+            registry: self.registry.clone(),
+            realm: params.realm.clone(),
+            reason,
+        };
+        let mut url =
+            url::Url::parse(&params.realm).map_err(|_| failed("the realm is not a URL"))?;
+        self.settings.check_scheme(&url)?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = &params.service {
+                q.append_pair("service", service);
+            }
+            q.append_pair("scope", &format!("repository:{repository}:pull"));
+            if let Credentials::Basic { username, .. } = &self.creds {
+                q.append_pair("account", username);
+            }
+        }
+        const MAX_TOKEN_ANSWER: u64 = 64 * 1024;
+        let limit = self.settings.download_deadline(MAX_TOKEN_ANSWER);
+        let ask = async {
+            let response = self
+                .with_basic(self.http.get(url))
+                .send()
+                .await
+                .map_err(|source| self.transport_error(source))?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.registry.clone(),
+                        repository: repository.into(),
+                    });
+                }
+                s if !s.is_success() => return Err(failed("it answered an error status")),
+                _ => {}
+            }
+            http::read_capped(response, MAX_TOKEN_ANSWER)
+                .await
+                .map(Zeroizing::new)
+                .map_err(|_| failed("its answer is too large or broken"))
+        };
+        let body = tokio::time::timeout(limit, ask)
+            .await
+            .map_err(|_| failed("it did not answer in time"))??;
+        #[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|_| failed("its answer is not JSON"))?;
+        answer
+            .token
+            .as_ref()
+            .or(answer.access_token.as_ref())
+            .filter(|t| !t.is_empty())
+            .map(|t| Zeroizing::new(t.clone()))
+            .ok_or_else(|| failed("its answer holds no token"))
     }
 
     /// A failed request as the error it is (see [`RegistryError::tls_or_unreachable`]).
@@ -551,6 +652,13 @@ impl RegistryClient {
             .await?;
         Ok(out)
     }
+}
+
+/// What to authorise a read with.
+enum Auth {
+    None,
+    Basic,
+    Bearer(Zeroizing<String>),
 }
 
 /// The media type a manifest declares; OCI allows it to be absent for image manifests.

@@ -48,6 +48,12 @@ pub enum RegistryError {
         reference: String,
         limit: u64,
     },
+    #[error("the token service {realm} of registry {registry} failed: {reason}")]
+    TokenService {
+        registry: String,
+        realm: String,
+        reason: &'static str,
+    },
     #[error("{what} not found in {registry}/{repository}")]
     NotFound {
         registry: String,
@@ -107,6 +113,7 @@ impl RegistryError {
             RegistryError::Unreachable { .. }
             | RegistryError::Server { .. }
             | RegistryError::Deadline { .. }
+            | RegistryError::TokenService { .. }
             | RegistryError::Status { .. } => Failure::Unavailable,
             RegistryError::TlsUntrusted { .. } | RegistryError::ManifestTooLarge { .. } => {
                 Failure::Untrusted

@@ -579,7 +579,78 @@ async fn a_failing_notary_credential_helper_is_exit_8_not_a_silent_anonymous_ses
     .await;
     assert_eq!(rc, 8, "a failing helper is local state; stderr: {err}");
     assert!(out.is_empty(), "nothing on stdout: {out}");
-    assert!(err.contains("docker-credential-broken"), "the helper is named: {err}");
-    assert!(!err.contains("keychain locked"), "the helper's output is never quoted: {err}");
+    assert!(
+        err.contains("docker-credential-broken"),
+        "the helper is named: {err}"
+    );
+    assert!(
+        !err.contains("keychain locked"),
+        "the helper's output is never quoted: {err}"
+    );
     assert_no_trust_data(&env, "notary");
+}
+
+/// A registry whose manifests need a bearer token from its token service; `token_reply`
+/// answers the token request.
+async fn bearer_registry(token_reply: fn() -> Reply) -> crate::hostile::Hostile {
+    serve(move |_, req, base| {
+        if req.path.starts_with("/token") {
+            return token_reply();
+        }
+        if req.path == "/v2/" {
+            return Reply::Full(200, vec![], b"{}".to_vec());
+        }
+        if req.header("authorization") == Some("Bearer t0k3n") {
+            return Reply::Full(
+                200,
+                vec![(
+                    "Content-Type".into(),
+                    "application/vnd.oci.image.manifest.v1+json".into(),
+                )],
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.to_vec(),
+            );
+        }
+        Reply::Full(
+            401,
+            vec![(
+                "WWW-Authenticate".into(),
+                format!(r#"Bearer realm="{base}/token",service="hostile""#),
+            )],
+            b"{}".to_vec(),
+        )
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_bearer_challenge_is_answered_through_its_token_service() {
+    let registry =
+        bearer_registry(|| Reply::Full(200, vec![], br#"{"token":"t0k3n"}"#.to_vec())).await;
+    let host = registry.url.trim_start_matches("http://").to_string();
+    let (rc, out, err, _) = run(
+        Arc::new(TestEnv::new()),
+        args(&["resolve", &format!("{host}/test/bearer:v1")]),
+        vec![],
+    )
+    .await;
+    assert_eq!(rc, 0, "stderr: {err}");
+    assert!(out.contains("@sha256:"), "the digest is printed: {out}");
+}
+
+// The token service's answer is a registry body like any other: an endless one is cut off at
+// its cap and the read fails as unavailable (6), without waiting for the end of the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_registry_token_answer_is_cut_off_exit_6() {
+    let registry = bearer_registry(|| Reply::Endless).await;
+    let host = registry.url.trim_start_matches("http://").to_string();
+    let (rc, out, err, elapsed) = run(
+        Arc::new(TestEnv::new()),
+        args(&["resolve", &format!("{host}/test/bearer:v1")]),
+        vec![],
+    )
+    .await;
+    assert_eq!(rc, 6, "stderr: {err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(err.contains("too large"), "the cut-off is named: {err}");
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
 }
