@@ -79,7 +79,7 @@ pub enum CredentialError {
         registry: String,
         limit: Duration,
     },
-    #[error("the credential helper {helper} failed for {registry} (exit status {status})")]
+    #[error("the credential helper {helper} failed for {registry} ({status})")]
     HelperFailed {
         helper: String,
         registry: String,
