@@ -234,10 +234,10 @@ pub async fn lookup(registry: &str) -> Result<Credentials, CredentialError> {
     let (path, config) = load_docker_config()?;
     let keys = docker_config_keys(registry);
     // Docker's order: a helper for this host, then `auths`, then the default store.
-    if let Some(helper) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
+    if let Some(helper) = find_entry(&config.cred_helpers, &keys) {
         return run_helper(helper, registry, &keys[0], timeout).await;
     }
-    if let Some(entry) = keys.iter().find_map(|k| config.auths.get(k)) {
+    if let Some(entry) = find_entry(&config.auths, &keys) {
         if let Some(token) = entry.identitytoken.as_ref().filter(|t| !t.is_empty()) {
             return Ok(Credentials::IdentityToken(token.clone()));
         }
@@ -271,6 +271,28 @@ pub async fn lookup(registry: &str) -> Result<Credentials, CredentialError> {
         return run_helper(store, registry, &keys[0], timeout).await;
     }
     Ok(Credentials::Anonymous)
+}
+
+/// The entry for the first of `keys`, or else one whose key names the same host in another
+/// form Docker writes (`https://host/v1/`, `http://host/v2/`).
+fn find_entry<'a, T>(map: &'a BTreeMap<String, T>, keys: &[String]) -> Option<&'a T> {
+    keys.iter().find_map(|k| map.get(k)).or_else(|| {
+        map.iter()
+            .find(|(k, _)| {
+                keys.iter()
+                    .any(|want| normalize_key(k) == normalize_key(want))
+            })
+            .map(|(_, v)| v)
+    })
+}
+
+/// `host[:port]` of a config key, without scheme or path.
+fn normalize_key(key: &str) -> &str {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    rest.split('/').next().unwrap_or(rest)
 }
 
 fn decode_auth(auth: &str) -> Option<Credentials> {
@@ -433,6 +455,20 @@ mod tests {
             })
         );
         assert_eq!(decode_auth("bm9jb2xvbg"), None);
+    }
+
+    #[test]
+    fn config_keys_with_a_scheme_or_a_path_name_the_same_host() {
+        let mut map = BTreeMap::new();
+        map.insert("https://registry.example.com:5000/v1/".to_string(), 1);
+        assert_eq!(
+            find_entry(&map, &docker_config_keys("registry.example.com:5000")),
+            Some(&1)
+        );
+        assert_eq!(
+            find_entry(&map, &docker_config_keys("registry.example.com")),
+            None
+        );
     }
 
     #[test]
