@@ -120,7 +120,7 @@ impl NotaryHttp {
     }
 
     /// Start the clock of one trust update (`Limits::update_deadline`).
-    pub fn start_update_clock(&self) {
+    pub(crate) fn start_update_clock(&self) {
         *self.update_ends.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Instant::now() + self.limits.update_deadline);
     }
