@@ -134,8 +134,11 @@ impl Settings {
                     .filter(|s| !s.is_empty())
             })
             .or(file.server);
+        // Registry downloads get deadlines from the same limits as Notary files.
         let mut http = HttpSettings {
             insecure_hosts: file.insecure_registries,
+            base_deadline: file.limits.file_base_deadline,
+            min_bytes_per_second: file.limits.min_bytes_per_second,
             ..HttpSettings::default()
         };
         for ca in tls_ca.iter().chain(file.tls_ca.iter()) {

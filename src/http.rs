@@ -21,6 +21,12 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub total_timeout: Duration,
+    /// The fixed part of a registry download's deadline (`limits.file_base_deadline`).
+    pub base_deadline: Duration,
+    /// The slowest rate a registry download may arrive at (`limits.min_bytes_per_second`): a
+    /// blob of `n` signed bytes gets `base_deadline + n / min_bytes_per_second` (scenario 1, slow
+    /// retrieval).
+    pub min_bytes_per_second: u64,
 }
 
 impl Default for HttpSettings {
@@ -31,6 +37,8 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             total_timeout: Duration::from_secs(600),
+            base_deadline: Duration::from_secs(10),
+            min_bytes_per_second: 256 * 1024,
         }
     }
 }
@@ -58,6 +66,14 @@ pub enum HttpError {
         "refusing plain HTTP to {host}: only loopback hosts or hosts listed in 'insecure_registries' of the configuration may use http://"
     )]
     PlainHttpRefused { host: String },
+    /// A server redirected us to a URL the plain-HTTP rule forbids (SECURITY-TESTS 53): the
+    /// server, not the user, chose the target, so it is refused as untrusted.
+    #[error(
+        "refusing the redirect from {from} to {to}: plain HTTP is allowed only to loopback hosts or hosts listed in 'insecure_registries'"
+    )]
+    RedirectRefused { from: String, to: String },
+    #[error("refusing to follow more than {max} redirects from {from}")]
+    TooManyRedirects { from: String, max: usize },
 }
 
 impl HttpError {
@@ -66,6 +82,9 @@ impl HttpError {
             HttpError::ReadCa { .. }
             | HttpError::NotPem { .. }
             | HttpError::PlainHttpRefused { .. } => Failure::Usage,
+            HttpError::RedirectRefused { .. } | HttpError::TooManyRedirects { .. } => {
+                Failure::Untrusted
+            }
             HttpError::Build(_) => Failure::Internal,
         }
     }
@@ -114,6 +133,40 @@ impl HttpSettings {
         Ok(())
     }
 
+    /// How long a download of at most `max_len` bytes from a registry may take.
+    pub fn download_deadline(&self, max_len: u64) -> Duration {
+        let rate = self.min_bytes_per_second.max(1);
+        self.base_deadline + Duration::from_millis(max_len.saturating_mul(1000) / rate)
+    }
+
+    /// The redirect rule: every hop is checked against the same plain-HTTP rule as the URL the
+    /// user gave (SECURITY-TESTS 53), so a loopback server cannot send us, or our credentials,
+    /// in clear text to another host; https never downgrades to http.
+    pub fn redirect_policy(&self) -> reqwest::redirect::Policy {
+        const MAX_REDIRECTS: usize = 5;
+        let rules = self.clone();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            let from = attempt
+                .previous()
+                .last()
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let downgrade = attempt.url().scheme() == "http"
+                && attempt.previous().iter().any(|u| u.scheme() == "https");
+            if downgrade || rules.check_scheme(attempt.url()).is_err() {
+                let to = attempt.url().to_string();
+                attempt.error(HttpError::RedirectRefused { from, to })
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(HttpError::TooManyRedirects {
+                    from,
+                    max: MAX_REDIRECTS,
+                })
+            } else {
+                attempt.follow()
+            }
+        })
+    }
+
     /// The reqwest client used for Notary and for registry probes.
     pub fn reqwest_client(&self) -> Result<reqwest::Client, HttpError> {
         ensure_crypto_provider();
@@ -122,17 +175,8 @@ impl HttpSettings {
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)
             .timeout(self.total_timeout)
-            // Never follow a redirect from https to http.
             .https_only(false)
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let downgrade = attempt.url().scheme() == "http"
-                    && attempt.previous().iter().any(|u| u.scheme() == "https");
-                if downgrade || attempt.previous().len() > 5 {
-                    attempt.stop()
-                } else {
-                    attempt.follow()
-                }
-            }));
+            .redirect(self.redirect_policy());
         let mut certs = Vec::new();
         for ca in &self.extra_ca_pem {
             let parsed =
@@ -145,6 +189,98 @@ impl HttpSettings {
             builder = builder.tls_certs_merge(certs);
         }
         builder.build().map_err(HttpError::Build)
+    }
+}
+
+/// Why a bounded body read stopped.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// More than the cap was claimed (`Content-Length`) or sent.
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// Read a body of at most `max_len` bytes. A `Content-Length` above the cap is refused before
+/// anything is read, a body that runs past it (chunked, or lying about its length) is cut off at
+/// the chunk that crosses it, and the buffer never holds more than `max_len` bytes whatever the
+/// server claims (scenario 50: memory bounded by the cap). Callers put a deadline around it.
+pub(crate) async fn read_capped(
+    response: reqwest::Response,
+    max_len: u64,
+) -> Result<Vec<u8>, ReadError> {
+    use futures_util::StreamExt;
+    let claimed = response.content_length();
+    if claimed.is_some_and(|l| l > max_len) {
+        return Err(ReadError::TooLarge);
+    }
+    let cap = usize::try_from(max_len).unwrap_or(usize::MAX);
+    // Reserve what was claimed (at most the cap), never more: a claim is not a promise.
+    let mut body = Vec::with_capacity(claimed.map_or(0, |l| l as usize).min(cap).min(1 << 20));
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(ReadError::Transport)?;
+        if chunk.len() > cap - body.len() {
+            return Err(ReadError::TooLarge);
+        }
+        grow_within(&mut body, chunk.len(), cap);
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Make room for `extra` more bytes without letting the capacity pass `cap` (Vec's own doubling
+/// could allocate up to twice the cap).
+fn grow_within(body: &mut Vec<u8>, extra: usize, cap: usize) {
+    let needed = body.len() + extra;
+    if needed > body.capacity() {
+        let target = (body.capacity().saturating_mul(2)).max(needed).min(cap);
+        body.reserve_exact(target - body.len());
+    }
+}
+
+/// The first error of type `T` in `e`'s source chain, looking inside `io::Error`s too.
+pub(crate) fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(found) = s.downcast_ref::<T>() {
+            return Some(found);
+        }
+        // `io::Error::source` skips the error it wraps, so look inside explicitly.
+        if let Some(found) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| find_source::<T>(inner))
+        {
+            return Some(found);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// Whether a request failed because the server's certificate did not verify (unknown issuer,
+/// wrong name, expired…), as opposed to the network failing.
+pub(crate) fn is_invalid_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        find_source::<rustls::Error>(e),
+        Some(rustls::Error::InvalidCertificate(_))
+    )
+}
+
+/// The redirect refusal inside a failed request, re-created so the caller can report it typed.
+pub(crate) fn redirect_refusal(e: &(dyn std::error::Error + 'static)) -> Option<HttpError> {
+    match find_source::<HttpError>(e)? {
+        HttpError::RedirectRefused { from, to } => Some(HttpError::RedirectRefused {
+            from: from.clone(),
+            to: to.clone(),
+        }),
+        HttpError::TooManyRedirects { from, max } => Some(HttpError::TooManyRedirects {
+            from: from.clone(),
+            max: *max,
+        }),
+        _ => None,
     }
 }
 
@@ -203,6 +339,28 @@ mod tests {
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }
+    }
+
+    #[test]
+    fn a_growing_body_never_reserves_more_than_its_cap() {
+        let cap = 1000;
+        let mut body = Vec::new();
+        for chunk in [1usize, 7, 300, 2, 500, 190] {
+            grow_within(&mut body, chunk, cap);
+            body.extend(std::iter::repeat_n(0u8, chunk));
+            assert!(body.capacity() <= cap, "capacity {} > cap", body.capacity());
+        }
+        assert_eq!(body.len(), cap);
+    }
+
+    #[test]
+    fn a_download_deadline_grows_with_the_signed_length() {
+        let s = HttpSettings::default();
+        assert_eq!(s.download_deadline(0), Duration::from_secs(10));
+        assert_eq!(
+            s.download_deadline(256 * 1024 * 10),
+            Duration::from_secs(20)
+        );
     }
 
     #[test]

@@ -12,12 +12,14 @@ fn main() -> ExitCode {
     manifesto::http::ensure_crypto_provider();
 
     let cli = Cli::parse();
+    // rustls-platform-verifier logs every certificate failure at error level; the error we
+    // return already carries it, so it is heard once (at -vv it is logged too).
     let level = if cli.global.quiet {
-        "error"
+        "error,rustls_platform_verifier=off"
     } else {
         match cli.global.verbose {
-            0 => "warn",
-            1 => "manifesto=info,warn",
+            0 => "warn,rustls_platform_verifier=off",
+            1 => "manifesto=info,warn,rustls_platform_verifier=off",
             2 => "manifesto=debug,oci_client=debug,info",
             _ => "trace",
         }

@@ -1,9 +1,11 @@
 //! Errors talking to a Notary server or using the local trust cache.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::failure::Failure;
 use crate::http::HttpError;
+use crate::registry::credentials::CredentialError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotaryError {
@@ -21,6 +23,35 @@ pub enum NotaryError {
         #[source]
         source: reqwest::Error,
     },
+    /// Slow retrieval (TUF 5.x "endless data" and "slow retrieval" attacks): a file did not
+    /// arrive within the time its cap allows.
+    #[error(
+        "the Notary server at {server} did not deliver {file} within {limit:?} (limits.file_base_deadline + cap / limits.min_bytes_per_second)"
+    )]
+    FileDeadline {
+        server: String,
+        file: String,
+        limit: Duration,
+    },
+    /// One whole trust update is bounded too, so many slow files cannot add up (scenario 1).
+    #[error(
+        "the trust update from the Notary server at {server} did not finish within {limit:?} (limits.update_deadline); it was waiting for {file}"
+    )]
+    UpdateDeadline {
+        server: String,
+        file: String,
+        limit: Duration,
+    },
+    /// The server's certificate did not verify: its identity is unknown, which retrying later
+    /// will not change.
+    #[error(
+        "the TLS certificate of the Notary server at {server} could not be verified; if it is signed by a private CA, pass that CA with --tls-ca <file>"
+    )]
+    TlsUntrusted {
+        server: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("the Notary server answered {status} for {url}: {body}")]
     Server {
         url: String,
@@ -31,6 +62,12 @@ pub enum NotaryError {
         "the Notary server at {server} refused access: log in with 'docker login {server}' or set REGISTRY_USERNAME and REGISTRY_PASSWORD"
     )]
     Unauthorized { server: String },
+    #[error("the Notary token service at {realm} is unreachable")]
+    TokenServiceUnreachable {
+        realm: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("the Notary token service at {realm} failed: {reason}")]
     TokenService { realm: String, reason: String },
     #[error("invalid Notary server URL {url:?}: {reason}")]
@@ -47,6 +84,9 @@ pub enum NotaryError {
     LockTimeout { path: PathBuf, seconds: u64 },
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// Credentials for the token service could not be read (a helper failed or hung).
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
 }
 
 impl NotaryError {
@@ -55,8 +95,12 @@ impl NotaryError {
             NotaryError::NotFound { .. } => Failure::NotFound,
             // A server that sends more than any honest file could be is attacking us.
             NotaryError::TooLarge { .. } => Failure::Untrusted,
+            NotaryError::TlsUntrusted { .. } => Failure::Untrusted,
             NotaryError::Unreachable { .. }
+            | NotaryError::FileDeadline { .. }
+            | NotaryError::UpdateDeadline { .. }
             | NotaryError::Server { .. }
+            | NotaryError::TokenServiceUnreachable { .. }
             | NotaryError::TokenService { .. } => Failure::Unavailable,
             NotaryError::Unauthorized { .. } => Failure::LocalState,
             NotaryError::BadServerUrl { .. } => Failure::Usage,
@@ -64,6 +108,7 @@ impl NotaryError {
             | NotaryError::CacheIo { .. }
             | NotaryError::LockTimeout { .. } => Failure::LocalState,
             NotaryError::Http(e) => e.failure(),
+            NotaryError::Credentials(e) => e.failure(),
         }
     }
 }

@@ -6,27 +6,36 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 use url::Url;
+use zeroize::Zeroizing;
 
 use super::error::NotaryError;
-use crate::http::HttpSettings;
+use crate::http::{self, HttpSettings, ReadError, read_capped};
 use crate::registry::credentials::{self, Credentials};
+use crate::tuf::limits::Limits;
 
 /// Attempts for one GET when the server answers 5xx or the connection breaks.
 const GET_ATTEMPTS: u32 = 3;
+
+/// Cap on error bodies and token answers: enough for any honest message.
+const SMALL_BODY: u64 = 64 * 1024;
 
 /// A client for `/v2/<gun>/_trust/tuf/` on one Notary server.
 pub struct NotaryHttp {
     pub(crate) client: reqwest::Client,
     server: Url,
     gun: String,
-    /// Bearer token from the token service, reused until the server refuses it.
-    token: Mutex<Option<String>>,
+    /// Bearer token from the token service, reused until the server refuses it; wiped on drop.
+    token: Mutex<Option<Zeroizing<String>>>,
     credentials: Credentials,
     settings: HttpSettings,
+    limits: Limits,
+    /// When the current trust update must be over: set by `begin_update` (or by the first fetch
+    /// of an update when no one called it), so retries and slow files cannot add up (scenario 1).
+    update_ends: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for NotaryHttp {
@@ -76,16 +85,19 @@ impl NotaryHttp {
             .unwrap_or_else(|| default_server_for(repo.registry()));
         NotaryHttp::new(
             &settings.http,
+            &settings.limits,
             server_url(&settings.http, &server)?,
             &repo.gun(),
         )
         .await
     }
 
-    /// A client for `gun` on `server`. Credentials for the token service are looked up like
-    /// registry credentials, for the server's host.
+    /// A client for `gun` on `server`, bounded by `limits`. Credentials for the token service
+    /// are looked up like registry credentials, for the server's host; a helper that fails or
+    /// hangs is an error, not a silent anonymous session.
     pub async fn new(
         settings: &HttpSettings,
+        limits: &Limits,
         server: Url,
         gun: &str,
     ) -> Result<NotaryHttp, NotaryError> {
@@ -94,11 +106,7 @@ impl NotaryHttp {
             (Some(h), None) => h.to_string(),
             _ => String::new(),
         };
-        let credentials = tokio::task::spawn_blocking(move || credentials::lookup(&host))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(Credentials::Anonymous);
+        let credentials = credentials::lookup(&host).await?;
         Ok(NotaryHttp {
             client: settings.reqwest_client()?,
             server,
@@ -106,7 +114,28 @@ impl NotaryHttp {
             token: Mutex::new(None),
             credentials,
             settings: settings.clone(),
+            limits: limits.clone(),
+            update_ends: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Start the clock of one trust update (`Limits::update_deadline`).
+    pub(crate) fn start_update_clock(&self) {
+        *self.update_ends.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Instant::now() + self.limits.update_deadline);
+    }
+
+    /// Start the update clock unless an update is already running (an updater that never
+    /// announced its start still gets one bounded update).
+    fn ensure_update_clock(&self) {
+        let mut ends = self.update_ends.lock().unwrap_or_else(|p| p.into_inner());
+        if ends.is_none() {
+            *ends = Some(Instant::now() + self.limits.update_deadline);
+        }
+    }
+
+    fn update_ends(&self) -> Option<Instant> {
+        *self.update_ends.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn server(&self) -> &Url {
@@ -130,7 +159,55 @@ impl NotaryHttp {
 
     /// GET one metadata file (`root.json`, `timestamp.json`, `snapshot.<sha256>.json`,
     /// `2.root.json`, `targets/qa.<sha256>.json`…), refusing bodies over `max_len` bytes.
+    ///
+    /// The whole GET, retries included, must end by the file's deadline (sized to its cap,
+    /// `Limits::file_deadline`): a server dripping a correctly sized file byte by byte is cut
+    /// off (scenario 1).
     pub async fn get(&self, file: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
+        self.get_within(file, max_len, None).await
+    }
+
+    /// [`NotaryHttp::get`] for the trust update: also bounded by the end of the running update
+    /// (`Limits::update_deadline`), so neither retries nor many slow files add up past it.
+    /// Other reads (a server key before a publish) are not, as a passphrase prompt may lie
+    /// between the update and them.
+    pub(crate) async fn get_for_update(
+        &self,
+        file: &str,
+        max_len: u64,
+    ) -> Result<Vec<u8>, NotaryError> {
+        self.ensure_update_clock();
+        self.get_within(file, max_len, self.update_ends()).await
+    }
+
+    async fn get_within(
+        &self,
+        file: &str,
+        max_len: u64,
+        update_ends: Option<Instant>,
+    ) -> Result<Vec<u8>, NotaryError> {
+        let file_limit = self.limits.file_deadline(max_len);
+        let file_ends = Instant::now() + file_limit;
+        let (ends, by_update) = match update_ends {
+            Some(update_ends) if update_ends < file_ends => (update_ends, true),
+            _ => (file_ends, false),
+        };
+        match tokio::time::timeout_at(ends, self.get_with_retries(file, max_len)).await {
+            Ok(result) => result,
+            Err(_) if by_update => Err(NotaryError::UpdateDeadline {
+                server: self.server.to_string(),
+                file: file.to_string(),
+                limit: self.limits.update_deadline,
+            }),
+            Err(_) => Err(NotaryError::FileDeadline {
+                server: self.server.to_string(),
+                file: file.to_string(),
+                limit: file_limit,
+            }),
+        }
+    }
+
+    async fn get_with_retries(&self, file: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
         let url = self.url(file);
         let mut attempt = 0;
         loop {
@@ -160,33 +237,55 @@ impl NotaryHttp {
         if !status.is_success() {
             return Err(self.server_error(url, response).await);
         }
-        if response.content_length().is_some_and(|l| l > max_len) {
-            return Err(NotaryError::TooLarge {
-                url: url.into(),
-                limit: max_len,
-            });
-        }
+        // `read_capped` refuses a Content-Length above the cap before reading anything.
         match read_capped(response, max_len).await {
             Ok(body) => Ok(body),
             Err(ReadError::TooLarge) => Err(NotaryError::TooLarge {
                 url: url.into(),
                 limit: max_len,
             }),
-            Err(ReadError::Transport(source)) => Err(NotaryError::Unreachable {
-                server: self.server.to_string(),
-                source,
-            }),
+            Err(ReadError::Transport(source)) => Err(self.transport_error(source)),
         }
     }
 
-    /// A non-success response as an error carrying the server's error body.
+    /// A small body (an error message, a key, a token answer): at most 64 KiB, within the
+    /// deadline such a body gets. `None` when it is larger, broken or late.
+    pub(crate) async fn read_small(&self, response: reqwest::Response) -> Option<Vec<u8>> {
+        let limit = self.limits.file_deadline(SMALL_BODY);
+        match tokio::time::timeout(limit, read_capped(response, SMALL_BODY)).await {
+            Ok(Ok(body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// A non-success response as an error carrying the server's error body (bounded in size and
+    /// time: an endless error body must not hang us either).
     pub(crate) async fn server_error(&self, url: &str, response: reqwest::Response) -> NotaryError {
         let status = response.status().as_u16();
-        let body = read_capped(response, 64 * 1024).await.unwrap_or_default();
+        let body = self.read_small(response).await.unwrap_or_default();
         NotaryError::Server {
             url: url.into(),
             status,
             body: String::from_utf8_lossy(&body).trim().to_string(),
+        }
+    }
+
+    /// A failed request as the error it is: a certificate that does not verify is untrusted
+    /// (retrying will not fix it), a refused redirect is the transport rule, the rest is the
+    /// network.
+    fn transport_error(&self, source: reqwest::Error) -> NotaryError {
+        if let Some(refusal) = http::redirect_refusal(&source) {
+            return NotaryError::Http(refusal);
+        }
+        if http::is_invalid_certificate(&source) {
+            return NotaryError::TlsUntrusted {
+                server: self.server.to_string(),
+                source,
+            };
+        }
+        NotaryError::Unreachable {
+            server: self.server.to_string(),
+            source,
         }
     }
 
@@ -221,15 +320,12 @@ impl NotaryHttp {
     ) -> Result<reqwest::Response, NotaryError> {
         let mut request = make();
         if let Some(token) = self.token.lock().await.as_ref() {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.as_str());
         }
         request
             .send()
             .await
-            .map_err(|source| NotaryError::Unreachable {
-                server: self.server.to_string(),
-                source,
-            })
+            .map_err(|source| self.transport_error(source))
     }
 
     fn unauthorized(&self) -> NotaryError {
@@ -240,7 +336,7 @@ impl NotaryHttp {
 
     /// Docker's token flow: ask the realm named in the challenge for a bearer token for the
     /// challenge's service and scope, with Basic credentials when we have them.
-    async fn fetch_token(&self, challenge: &str) -> Result<String, NotaryError> {
+    async fn fetch_token(&self, challenge: &str) -> Result<Zeroizing<String>, NotaryError> {
         let params = parse_bearer_challenge(challenge).ok_or_else(|| self.unauthorized())?;
         let realm = params.realm.clone();
         let token_err = |reason: String| NotaryError::TokenService {
@@ -277,10 +373,19 @@ impl NotaryHttp {
             }
             Credentials::Anonymous => {}
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| token_err(format!("unreachable ({e})")))?;
+        let response =
+            request
+                .send()
+                .await
+                .map_err(|source| match self.transport_error(source) {
+                    NotaryError::Unreachable { source, .. } => {
+                        NotaryError::TokenServiceUnreachable {
+                            realm: realm.clone(),
+                            source,
+                        }
+                    }
+                    other => other,
+                })?;
         if response.status() == StatusCode::UNAUTHORIZED
             || response.status() == StatusCode::FORBIDDEN
         {
@@ -289,10 +394,11 @@ impl NotaryHttp {
         if !response.status().is_success() {
             return Err(token_err(format!("answered {}", response.status())));
         }
-        let body = read_capped(response, 1 << 20)
-            .await
-            .map_err(|_| token_err("the token response is too large or broken".into()))?;
-        #[derive(serde::Deserialize)]
+        let body =
+            Zeroizing::new(self.read_small(response).await.ok_or_else(|| {
+                token_err("the token response is too large, broken or late".into())
+            })?);
+        #[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
         struct TokenResponse {
             token: Option<String>,
             access_token: Option<String>,
@@ -301,40 +407,24 @@ impl NotaryHttp {
             .map_err(|_| token_err("the token response is not JSON".into()))?;
         parsed
             .token
-            .or(parsed.access_token)
+            .as_ref()
+            .or(parsed.access_token.as_ref())
             .filter(|t| !t.is_empty())
+            .map(|t| Zeroizing::new(t.clone()))
             .ok_or_else(|| token_err("the token response holds no token".into()))
     }
 }
 
-enum ReadError {
-    TooLarge,
-    Transport(reqwest::Error),
-}
-
-/// Read a body, stopping as soon as it exceeds `max_len` bytes.
-async fn read_capped(response: reqwest::Response, max_len: u64) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(ReadError::Transport)?;
-        if body.len() as u64 + chunk.len() as u64 > max_len {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// The parameters of `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`.
 #[derive(Debug, PartialEq, Eq)]
-struct BearerChallenge {
-    realm: String,
-    service: Option<String>,
-    scope: Option<String>,
+pub(crate) struct BearerChallenge {
+    pub(crate) realm: String,
+    pub(crate) service: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
-fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+/// Parse a `WWW-Authenticate` header of the Bearer scheme (Notary and registries use one form).
+pub(crate) fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
     let rest = header.trim();
     let rest = rest
         .strip_prefix("Bearer ")

@@ -143,7 +143,7 @@ impl NotaryHttp {
             return Ok(());
         }
         if status == StatusCode::BAD_REQUEST {
-            let bytes = response.bytes().await.unwrap_or_default();
+            let bytes = self.read_small(response).await.unwrap_or_default();
             let (code, message) = explain(&bytes)
                 .unwrap_or_else(|| ("UNKNOWN".into(), String::from_utf8_lossy(&bytes).into()));
             if code == "VERSION" {
@@ -179,7 +179,7 @@ impl NotaryHttp {
         if !response.status().is_success() {
             return Err(self.server_error(&url, response).await);
         }
-        let bytes = response.bytes().await.unwrap_or_default();
+        let bytes = self.read_small(response).await.unwrap_or_default();
         serde_json::from_slice(&bytes).map_err(|e| NotaryError::Server {
             url,
             status: 200,

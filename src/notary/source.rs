@@ -6,7 +6,7 @@ use crate::tuf::update::{MetadataSource, TransportError};
 
 impl MetadataSource for NotaryHttp {
     async fn fetch(&self, file: &str, max_len: u64) -> Result<Option<Vec<u8>>, TransportError> {
-        match self.get(file, max_len).await {
+        match self.get_for_update(file, max_len).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(NotaryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(TransportError {
@@ -15,5 +15,10 @@ impl MetadataSource for NotaryHttp {
                 source: Box::new(e),
             }),
         }
+    }
+
+    /// Each update gets `Limits::update_deadline` from its start (scenario 1).
+    fn begin_update(&self) {
+        self.start_update_clock();
     }
 }

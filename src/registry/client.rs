@@ -9,16 +9,17 @@ use std::path::Path;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use reqwest::StatusCode;
 use ring::digest::{Context, SHA256};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
 
 use super::credentials::{self, Credentials};
 use super::error::RegistryError;
 use super::reference::{Digest, ImageRef};
-use crate::http::HttpSettings;
+use crate::http::{self, HttpSettings, find_source};
 
 /// OCI and Docker media types manifesto reads and writes.
 pub mod media_types {
@@ -61,11 +62,21 @@ pub struct RawManifest {
 }
 
 /// Client for one registry host.
+///
+/// Writes go through oci-client. Reads (manifests, indexes, blobs) go through our own reqwest
+/// client with oci-client only supplying the token: oci-client reads a manifest whole before any
+/// size check and follows redirects anywhere, where we need the body streamed under a cap and a
+/// deadline (scenario 50, slow retrieval) and every redirect held to the plain-HTTP rule (53).
 pub struct RegistryClient {
     oci: Client,
+    http: reqwest::Client,
+    settings: HttpSettings,
     auth: RegistryAuth,
+    creds: Credentials,
     registry: String,
     plain_http: bool,
+    /// Pull tokens from the registry's token service, per repository; wiped on drop.
+    tokens: tokio::sync::Mutex<std::collections::HashMap<String, Zeroizing<String>>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -99,7 +110,7 @@ impl RegistryClient {
     ) -> Result<RegistryClient, RegistryError> {
         let plain_http =
             settings.plain_http_allowed(registry) && !speaks_tls(settings, registry).await?;
-        let creds = lookup_credentials(registry).await?;
+        let creds = credentials::lookup(registry).await?;
         tracing::debug!(
             registry,
             plain_http,
@@ -144,9 +155,13 @@ impl RegistryClient {
         })?;
         Ok(RegistryClient {
             oci,
+            http: settings.reqwest_client()?,
+            settings: settings.clone(),
             auth: creds.to_oci(),
+            creds,
             registry: registry.to_string(),
             plain_http,
+            tokens: Default::default(),
         })
     }
 
@@ -173,6 +188,168 @@ impl RegistryClient {
                 reference.to_string(),
             )
         }
+    }
+
+    /// GET `/v2/<repository>/<path>`, answering the registry's challenge: a Bearer challenge
+    /// through its token service (answer read bounded, like every registry body), a Basic one
+    /// with our credentials. Credentials are sent only after a challenge, as Docker does.
+    async fn authorized_get(
+        &self,
+        repository: &str,
+        path: &str,
+        accept: &[&str],
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let host = self
+            .oci_ref(repository, "latest")
+            .resolve_registry()
+            .to_string();
+        let url = format!("{scheme}://{host}/v2/{repository}/{path}");
+        let send = |auth: Auth| {
+            let mut request = self.http.get(&url);
+            if !accept.is_empty() {
+                request = request.header(reqwest::header::ACCEPT, accept.join(", "));
+            }
+            let request = match auth {
+                Auth::Bearer(token) => request.bearer_auth(token.as_str()),
+                Auth::Basic => self.with_basic(request),
+                Auth::None => request,
+            };
+            async move {
+                request
+                    .send()
+                    .await
+                    .map_err(|source| self.transport_error(source))
+            }
+        };
+        let cached = self.tokens.lock().await.get(repository).cloned();
+        let mut response = send(cached.map_or(Auth::None, Auth::Bearer)).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(params) = crate::notary::http::parse_bearer_challenge(&challenge) {
+                let token = self.fetch_token(repository, &params).await?;
+                self.tokens
+                    .lock()
+                    .await
+                    .insert(repository.to_string(), token.clone());
+                response = send(Auth::Bearer(token)).await?;
+            } else if !matches!(self.creds, Credentials::Anonymous) {
+                response = send(Auth::Basic).await?;
+            }
+        }
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(match status.as_u16() {
+            404 => RegistryError::NotFound {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+                what: what.into(),
+            },
+            401 | 403 => RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+            },
+            code => RegistryError::Status {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+                what: what.into(),
+                status: code,
+            },
+        })
+    }
+
+    fn with_basic(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.creds {
+            Credentials::Basic { username, password } => {
+                request.basic_auth(username, Some(password))
+            }
+            Credentials::IdentityToken(token) => request.basic_auth("<token>", Some(token)),
+            Credentials::Anonymous => request,
+        }
+    }
+
+    /// A pull token for `repository` from the realm of the registry's challenge. The realm is
+    /// held to the plain-HTTP rule (it receives our password) and its answer is read bounded
+    /// in size and time.
+    async fn fetch_token(
+        &self,
+        repository: &str,
+        params: &crate::notary::http::BearerChallenge,
+    ) -> Result<Zeroizing<String>, RegistryError> {
+        let failed = |reason: &'static str| RegistryError::TokenService {
+            registry: self.registry.clone(),
+            realm: params.realm.clone(),
+            reason,
+        };
+        let mut url =
+            url::Url::parse(&params.realm).map_err(|_| failed("the realm is not a URL"))?;
+        self.settings.check_scheme(&url)?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = &params.service {
+                q.append_pair("service", service);
+            }
+            q.append_pair("scope", &format!("repository:{repository}:pull"));
+            if let Credentials::Basic { username, .. } = &self.creds {
+                q.append_pair("account", username);
+            }
+        }
+        const MAX_TOKEN_ANSWER: u64 = 64 * 1024;
+        let limit = self.settings.download_deadline(MAX_TOKEN_ANSWER);
+        let ask = async {
+            let response = self
+                .with_basic(self.http.get(url))
+                .send()
+                .await
+                .map_err(|source| self.transport_error(source))?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.registry.clone(),
+                        repository: repository.into(),
+                    });
+                }
+                s if !s.is_success() => return Err(failed("it answered an error status")),
+                _ => {}
+            }
+            http::read_capped(response, MAX_TOKEN_ANSWER)
+                .await
+                .map(Zeroizing::new)
+                .map_err(|_| failed("its answer is too large or broken"))
+        };
+        let body = tokio::time::timeout(limit, ask)
+            .await
+            .map_err(|_| failed("it did not answer in time"))??;
+        #[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|_| failed("its answer is not JSON"))?;
+        answer
+            .token
+            .as_ref()
+            .or(answer.access_token.as_ref())
+            .filter(|t| !t.is_empty())
+            .map(|t| Zeroizing::new(t.clone()))
+            .ok_or_else(|| failed("its answer holds no token"))
+    }
+
+    /// A failed request as the error it is (see [`RegistryError::tls_or_unreachable`]).
+    fn transport_error(&self, source: reqwest::Error) -> RegistryError {
+        if let Some(refusal) = http::redirect_refusal(&source) {
+            return RegistryError::Http(refusal);
+        }
+        RegistryError::tls_or_unreachable(&self.registry, source)
     }
 
     fn err(
@@ -218,19 +395,32 @@ impl RegistryClient {
         accept: &[&str],
     ) -> Result<RawManifest, RegistryError> {
         let what = format!("manifest {reference}");
-        let oci_ref = self.oci_ref(repository, reference);
-        let (bytes, _) = self
-            .oci
-            .pull_manifest_raw(&oci_ref, &self.auth, accept)
-            .await
-            .map_err(|e| self.err(repository, &what, e))?;
-        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(RegistryError::TooLarge {
+        // Request, headers and body all within the deadline a 4 MiB body gets; the body is
+        // streamed under the cap, so an endless manifest is cut off there (scenario 50).
+        let limit = self.settings.download_deadline(MAX_MANIFEST_BYTES);
+        let read = async {
+            let response = self
+                .authorized_get(repository, &format!("manifests/{reference}"), accept, &what)
+                .await?;
+            http::read_capped(response, MAX_MANIFEST_BYTES)
+                .await
+                .map_err(|e| match e {
+                    http::ReadError::TooLarge => RegistryError::ManifestTooLarge {
+                        registry: self.registry.clone(),
+                        repository: repository.into(),
+                        reference: reference.into(),
+                        limit: MAX_MANIFEST_BYTES,
+                    },
+                    http::ReadError::Transport(source) => self.transport_error(source),
+                })
+        };
+        let bytes = Bytes::from(tokio::time::timeout(limit, read).await.map_err(|_| {
+            RegistryError::Deadline {
                 registry: self.registry.clone(),
-                digest: reference.to_string(),
-                limit: MAX_MANIFEST_BYTES,
-            });
-        }
+                what: what.clone(),
+                limit,
+            }
+        })??);
         let digest = sha256_digest(&bytes);
         if reference.contains(':') && digest.to_string() != reference {
             return Err(RegistryError::DigestMismatch {
@@ -387,35 +577,44 @@ impl RegistryClient {
         max_len: u64,
         out: &mut W,
     ) -> Result<u64, RegistryError> {
-        let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref).await;
         let what = format!("blob {digest}");
-        let descriptor = OciDescriptor {
-            digest: digest.to_string(),
-            ..OciDescriptor::default()
-        };
-        let sized = self
-            .oci
-            .pull_blob_stream(&oci_ref, &descriptor)
+        // A blob gets the time its signed length needs at the slowest allowed rate, so a
+        // registry dripping it byte by byte is cut off (slow retrieval).
+        let limit = self.settings.download_deadline(max_len);
+        let pull = self.pull_blob_within(repository, digest, max_len, out, &what);
+        tokio::time::timeout(limit, pull)
             .await
-            .map_err(|e| self.err(repository, &what, e))?;
+            .map_err(|_| RegistryError::Deadline {
+                registry: self.registry.clone(),
+                what,
+                limit,
+            })?
+    }
+
+    async fn pull_blob_within<W: AsyncWrite + Unpin>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        max_len: u64,
+        out: &mut W,
+        what: &str,
+    ) -> Result<u64, RegistryError> {
+        let response = self
+            .authorized_get(repository, &format!("blobs/{digest}"), &[], what)
+            .await?;
         let too_large = || RegistryError::TooLarge {
             registry: self.registry.clone(),
             digest: digest.to_string(),
             limit: max_len,
         };
-        if sized.content_length.is_some_and(|l| l > max_len) {
+        if response.content_length().is_some_and(|l| l > max_len) {
             return Err(too_large());
         }
-        let mut stream = sized.stream;
+        let mut stream = response.bytes_stream();
         let mut ctx = Context::new(&SHA256);
         let mut total = 0u64;
         while let Some(chunk) = stream.next().await {
-            // oci-client's own digest check reports as a stream error; ours below is decisive.
-            let chunk = chunk.map_err(|_| RegistryError::DigestMismatch {
-                registry: self.registry.clone(),
-                digest: digest.to_string(),
-            })?;
+            let chunk = chunk.map_err(|source| self.transport_error(source))?;
             total += chunk.len() as u64;
             if total > max_len {
                 return Err(too_large());
@@ -453,6 +652,13 @@ impl RegistryClient {
             .await?;
         Ok(out)
     }
+}
+
+/// What to authorise a read with.
+enum Auth {
+    None,
+    Basic,
+    Bearer(Zeroizing<String>),
 }
 
 /// The media type a manifest declares; OCI allows it to be absent for image manifests.
@@ -498,40 +704,5 @@ async fn speaks_tls(settings: &HttpSettings, registry: &str) -> Result<bool, Reg
             find_source::<rustls::Error>(&e),
             Some(rustls::Error::InvalidCertificate(_))
         )),
-    }
-}
-
-/// The first error of type `T` in `e`'s source chain.
-fn find_source<'a, T: std::error::Error + 'static>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(found) = s.downcast_ref::<T>() {
-            return Some(found);
-        }
-        // `io::Error::source` skips the error it wraps, so look inside explicitly.
-        if let Some(found) = s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| find_source::<T>(inner))
-        {
-            return Some(found);
-        }
-        source = s.source();
-    }
-    None
-}
-
-/// Docker credential helpers are blocking processes: run them off the async runtime, bounded.
-async fn lookup_credentials(registry: &str) -> Result<Credentials, RegistryError> {
-    let owned = registry.to_string();
-    let task = tokio::task::spawn_blocking(move || credentials::lookup(&owned));
-    match tokio::time::timeout(std::time::Duration::from_secs(30), task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) | Err(_) => Err(RegistryError::Credentials {
-            registry: registry.into(),
-            reason: "the credential helper did not answer within 30 s".into(),
-        }),
     }
 }

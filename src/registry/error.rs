@@ -2,6 +2,7 @@
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
+use super::credentials::CredentialError;
 use crate::failure::Failure;
 use crate::http::HttpError;
 
@@ -12,6 +13,46 @@ pub enum RegistryError {
         registry: String,
         #[source]
         source: reqwest::Error,
+    },
+    /// The registry's certificate did not verify: its identity is unknown, which retrying will
+    /// not change.
+    #[error(
+        "the TLS certificate of registry {registry} could not be verified; if it is signed by a private CA, pass that CA with --tls-ca <file>"
+    )]
+    TlsUntrusted {
+        registry: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "registry {registry} did not deliver {what} within {limit:?} (limits.file_base_deadline + size / limits.min_bytes_per_second)"
+    )]
+    Deadline {
+        registry: String,
+        what: String,
+        limit: std::time::Duration,
+    },
+    #[error("registry {registry} answered {status} for {what} in {repository}")]
+    Status {
+        registry: String,
+        repository: String,
+        what: String,
+        status: u16,
+    },
+    #[error(
+        "the manifest {reference} in {registry}/{repository} is larger than the {limit} bytes allowed; refusing endless data from the registry"
+    )]
+    ManifestTooLarge {
+        registry: String,
+        repository: String,
+        reference: String,
+        limit: u64,
+    },
+    #[error("the token service {realm} of registry {registry} failed: {reason}")]
+    TokenService {
+        registry: String,
+        realm: String,
+        reason: &'static str,
     },
     #[error("{what} not found in {registry}/{repository}")]
     NotFound {
@@ -48,8 +89,8 @@ pub enum RegistryError {
         #[source]
         source: OciDistributionError,
     },
-    #[error("cannot read the Docker credentials for {registry}: {reason}")]
-    Credentials { registry: String, reason: String },
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     #[error("the manifest of {reference} is not valid JSON")]
     BadManifest {
         reference: String,
@@ -69,19 +110,39 @@ pub enum RegistryError {
 impl RegistryError {
     pub fn failure(&self) -> Failure {
         match self {
-            RegistryError::Unreachable { .. } | RegistryError::Server { .. } => {
-                Failure::Unavailable
+            RegistryError::Unreachable { .. }
+            | RegistryError::Server { .. }
+            | RegistryError::Deadline { .. }
+            | RegistryError::TokenService { .. }
+            | RegistryError::Status { .. } => Failure::Unavailable,
+            RegistryError::TlsUntrusted { .. } | RegistryError::ManifestTooLarge { .. } => {
+                Failure::Untrusted
             }
             RegistryError::NotFound { .. } => Failure::NotFound,
-            RegistryError::Unauthorized { .. } | RegistryError::Credentials { .. } => {
-                Failure::LocalState
-            }
+            RegistryError::Unauthorized { .. } => Failure::LocalState,
+            RegistryError::Credentials(e) => e.failure(),
             RegistryError::DigestMismatch { .. }
             | RegistryError::TooLarge { .. }
             | RegistryError::BadManifest { .. } => Failure::Untrusted,
             RegistryError::Protocol { .. } => Failure::Unavailable,
             RegistryError::Io { .. } => Failure::LocalState,
             RegistryError::Http(e) => e.failure(),
+        }
+    }
+
+    /// A failed request: a certificate that does not verify is untrusted, the rest is the
+    /// network being unavailable.
+    pub(crate) fn tls_or_unreachable(registry: &str, source: reqwest::Error) -> RegistryError {
+        if crate::http::is_invalid_certificate(&source) {
+            RegistryError::TlsUntrusted {
+                registry: registry.into(),
+                source,
+            }
+        } else {
+            RegistryError::Unreachable {
+                registry: registry.into(),
+                source,
+            }
         }
     }
 
@@ -97,7 +158,7 @@ impl RegistryError {
         let repository = repository.to_string();
         match err {
             OciDistributionError::RequestError(source) => {
-                RegistryError::Unreachable { registry, source }
+                RegistryError::tls_or_unreachable(&registry, source)
             }
             OciDistributionError::DigestError(_) => RegistryError::DigestMismatch {
                 registry,

@@ -35,6 +35,11 @@ pub enum Reply {
     Lying { claimed: u64, sent: usize },
     /// Chunked encoding that never ends (until the client hangs up).
     Endless,
+    /// A correct `Content-Length`, then the body one byte every `every`: slow retrieval.
+    Drip {
+        body: Vec<u8>,
+        every: std::time::Duration,
+    },
 }
 
 pub struct Hostile {
@@ -119,6 +124,19 @@ async fn write_reply(sock: &mut tokio::net::TcpStream, reply: Reply) {
                 .await;
             let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
             while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+        }
+        Reply::Drip { body, every } => {
+            let out = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(out.as_bytes()).await;
+            for byte in body {
+                if sock.write_all(&[byte]).await.is_err() || sock.flush().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
         }
     }
     let _ = sock.shutdown().await;
@@ -225,6 +243,11 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(Request, Vec<
     let mut buf = Vec::new();
     let mut tmp = [0u8; 65536];
     let head_end = loop {
+        // A TLS ClientHello (the registry client's TLS probe): hang up, so the probe sees a
+        // server that does not speak TLS instead of waiting for its handshake to time out.
+        if buf.first() == Some(&0x16) {
+            return None;
+        }
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break at + 4;
         }

@@ -13,9 +13,14 @@ use crate::hostile::{Reply, serve};
 
 async fn client(url: &str, gun: &str) -> NotaryHttp {
     let settings = HttpSettings::default();
-    NotaryHttp::new(&settings, server_url(&settings, url).unwrap(), gun)
-        .await
-        .unwrap()
+    NotaryHttp::new(
+        &settings,
+        &manifesto::tuf::limits::Limits::default(),
+        server_url(&settings, url).unwrap(),
+        gun,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
