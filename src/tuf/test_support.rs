@@ -256,6 +256,30 @@ impl TestKey {
         Self::with(Pair::Ecdsa(pair), public)
     }
 
+    /// The same P-256 key wrapped in a certificate (`ecdsa-x509`): one key under a second,
+    /// different and correct key id (the "one key meets a threshold of 2" scenario).
+    pub fn certificate_twin(&self, cn: &str) -> (KeyId, PublicKey) {
+        let Pair::Ecdsa(pair) = &self.pair else {
+            panic!("only P-256 test keys have certificates")
+        };
+        let pem = certificate_pem(
+            cn,
+            &spki_of(pair),
+            at("2026-11-27T00:00:00Z"),
+            at("2036-11-24T00:00:00Z"),
+        );
+        let public = PublicKey::new(KeyType::EcdsaX509, pem);
+        (public.key_id(), public)
+    }
+
+    /// Signs, filing the signature under `keyid` (for a key listed under several ids).
+    pub fn sign_under(&self, message: &[u8], keyid: &KeyId) -> Signature {
+        Signature {
+            keyid: keyid.clone(),
+            ..self.sign(message)
+        }
+    }
+
     /// Signs with the method Notary writes for this key type.
     pub fn sign(&self, message: &[u8]) -> Signature {
         let method = match self.pair {
