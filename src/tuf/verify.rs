@@ -677,7 +677,12 @@ mod tests {
         let file = std::str::from_utf8(fixture("targets.name-with-html-chars.json")).unwrap();
         let escaped = &file["{\"signed\":".len()..file.rfind(",\"signatures\":").unwrap()];
         assert!(escaped.contains("\\u0026") || escaped.contains("\\u003c"));
-        let key = r.keys.get(&e.signatures[0].keyid).unwrap().material().unwrap();
+        let key = r
+            .keys
+            .get(&e.signatures[0].keyid)
+            .unwrap()
+            .material()
+            .unwrap();
         assert!(!signature_is_valid(
             &key,
             "ecdsa",
