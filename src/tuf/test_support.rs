@@ -163,6 +163,7 @@ use ring::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 
 use super::envelope::Signature;
 use super::key::{KeyType, PublicKey};
+use super::limits::Limits;
 use super::metadata::{
     DelegatedRole, Delegations, Expires, FileMeta, Metadata, RoleKeys, Root, Snapshot, Targets,
     Timestamp, TypeTag, Version,
@@ -558,7 +559,7 @@ impl Repo {
 
     /// A state trusting this repo's root and holding timestamp, snapshot and targets.
     pub fn state(&self) -> TrustedState {
-        let mut s = TrustedState::new(GUN, &self.root).unwrap();
+        let mut s = TrustedState::new(GUN, &self.root, &Limits::default()).unwrap();
         s.update_timestamp(&self.timestamp, now()).unwrap();
         s.update_snapshot(&self.snapshot, now()).unwrap();
         s.update_targets(self.file("targets"), now()).unwrap();
