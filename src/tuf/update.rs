@@ -260,13 +260,14 @@ impl<S: MetadataSource> Updater<S> {
     ) -> Result<Vec<u8>, UpdateError> {
         // The claim is checked against the cap first, even when a cached copy matches it.
         let max_len = self.state.max_fetch_len(role, expected)?;
-        if let Some(cached) = self
-            .cached
-            .files
-            .get(role.as_str())
-            .filter(|b| matches(expected, b))
+        // A file verified earlier in this update (before a restart) or in an earlier run is
+        // reused when it still matches; it is verified again against the current root anyway.
+        if let Some(known) = [&self.fresh, &self.cached.files]
+            .into_iter()
+            .filter_map(|files| files.get(role.as_str()))
+            .find(|b| matches(expected, b))
         {
-            return Ok(cached.clone());
+            return Ok(known.clone());
         }
         let sha = expected.sha256_hex().ok_or_else(|| UpdateError::Missing {
             file: format!("{role} (no sha256 listed)"),
