@@ -154,7 +154,7 @@ pub enum DelegationError {
         role: RoleName,
         key_id: KeyId,
         #[source]
-        source: KeyError,
+        source: Box<KeyError>,
     },
     #[error("{role}: threshold {threshold} needs between 1 and {keys} distinct keys")]
     Threshold {
@@ -185,7 +185,7 @@ pub fn distinct_keys(
             .map_err(|source| DelegationError::UnusableKey {
                 role: role.clone(),
                 key_id: key_id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         if let Some((_, same_as)) = seen.iter().find(|(m, _)| m == &material) {
             return Err(DelegationError::DuplicateKey {
