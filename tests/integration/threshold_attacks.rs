@@ -193,13 +193,11 @@ fn approval(digest: &str) -> (String, FileMeta) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delegation_listing_one_key_bare_and_as_its_certificate_with_threshold_2_is_untrusted_exit_3()
- {
-    let sc = scene("thr-deleg");
-    let key = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();
+/// Publishes a delegation `targets/qa` listing `key` twice, bare and as its certificate, with
+/// threshold 2; with `signed_file`, also a `targets/qa` file signed once under each id.
+async fn publish_doubled_delegation(sc: &Scene, key: &SigningKey, signed_file: bool) {
     let bare = key.public_key().clone();
-    let cert = root_certificate_key(&key, "targets/qa", chrono::Utc::now()).unwrap();
+    let cert = root_certificate_key(key, "targets/qa", chrono::Utc::now()).unwrap();
     let (bare_id, cert_id) = (bare.key_id(), cert.key_id());
     assert_ne!(bare_id, cert_id, "two different, correct key ids");
     let qa = RoleName::parse("targets/qa").unwrap();
@@ -229,23 +227,32 @@ async fn a_delegation_listing_one_key_bare_and_as_its_certificate_with_threshold
                 threshold: 2,
             });
         });
-        let mut file = build::empty_targets(1, now);
-        file.targets.extend([approval(&sc.digest)]);
-        // "Two of two" from one private key: once under each of its ids.
-        let twice = [Under(&key, bare_id.clone()), Under(&key, cert_id.clone())];
-        let signers: Vec<&dyn Signer> = twice.iter().map(|s| s as &dyn Signer).collect();
-        vec![
-            UpdatePart {
-                role: RoleName::targets(),
-                bytes: sign_file(&top, &[&targets_signer as &dyn Signer]).unwrap(),
-            },
-            UpdatePart {
+        let mut parts = vec![UpdatePart {
+            role: RoleName::targets(),
+            bytes: sign_file(&top, &[&targets_signer as &dyn Signer]).unwrap(),
+        }];
+        if signed_file {
+            let mut file = build::empty_targets(1, now);
+            file.targets.extend([approval(&sc.digest)]);
+            // "Two of two" from one private key: once under each of its ids.
+            let twice = [Under(key, bare_id.clone()), Under(key, cert_id.clone())];
+            let signers: Vec<&dyn Signer> = twice.iter().map(|s| s as &dyn Signer).collect();
+            parts.push(UpdatePart {
                 role: qa.clone(),
                 bytes: sign_file(&file, &signers).unwrap(),
-            },
-        ]
+            });
+        }
+        parts
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegation_listing_one_key_bare_and_as_its_certificate_with_threshold_2_is_untrusted_exit_3()
+ {
+    let sc = scene("thr-deleg");
+    let key = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();
+    publish_doubled_delegation(&sc, &key, true).await;
     let url = sc.notary_url.clone();
     let err = tokio::task::spawn_blocking(move || sc.get_refused(&url, 3))
         .await
@@ -253,6 +260,51 @@ async fn a_delegation_listing_one_key_bare_and_as_its_certificate_with_threshold
     assert!(
         err.contains("targets/qa") && err.contains("threshold"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_does_not_sign_two_of_two_with_one_key_listed_twice_exit_8_and_publishes_nothing() {
+    let sc = scene("thr-put");
+    let key = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();
+    publish_doubled_delegation(&sc, &key, false).await;
+    // The delegate holds that one key.
+    let delegate = TestEnv::new();
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let store = KeyStore::new(delegate.trust_dir());
+    let pass = passphrases().for_new_key(&qa, "the qa key").unwrap();
+    store.add(&key, &qa, Some(&sc.gun), &pass).unwrap();
+    let go = GoNotary::new(stack(StackKind::Plain));
+    let (gun, image, url) = (sc.gun.clone(), sc.image.clone(), sc.notary_url.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        delegate
+            .signer_cmd()
+            .args([
+                "--server",
+                &url,
+                "put",
+                "--role",
+                "targets/qa",
+                &image,
+                "approvals",
+                "-",
+            ])
+            .write_stdin("{\"status\":\"approved\"}")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(code(&out), 8, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert!(
+        stderr(&out).contains("threshold 2") && stderr(&out).contains("distinct"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        go.try_fetch_raw(&gun, "targets/qa").is_err(),
+        "no targets/qa file was published"
     );
 }
 
