@@ -287,6 +287,89 @@ fn threshold_met_by_repeated_key_id_is_refused() {
         .unwrap();
 }
 
+/// One key listed twice: bare under its own id and as its certificate under another, with
+/// threshold 2, and a file signed once under each id ("one key meets a threshold of 2").
+#[test]
+fn a_delegation_listing_one_key_bare_and_as_its_certificate_is_not_two_signers_exit_3() {
+    let mut repo = Repo::new();
+    let key = TestKey::ecdsa();
+    let (cert_id, cert) = key.certificate_twin(GUN);
+    let mut top = targets_meta(2, far(), &[]);
+    delegate(&mut top, "targets/t2", &[""], &[&key], 2);
+    top.delegations.keys.insert(cert_id.clone(), cert);
+    top.delegations.roles[0].keyids.push(cert_id.clone());
+    repo.set("targets", sign(&top, &[&repo.tg_key]));
+    let t2 = targets_meta(1, far(), &[("x", b"x")]);
+    let m = message(&t2);
+    repo.set(
+        "targets/t2",
+        super::write::metadata_file(&t2, &[key.sign(&m), key.sign_under(&m, &cert_id)]).unwrap(),
+    );
+    repo.publish(2, 2);
+    let mut s = repo.state();
+    let err = s
+        .update_targets_role(&role("targets/t2"), repo.file("targets/t2"), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::Verify(VerifyError::Threshold {
+                valid: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.failure(), Failure::Untrusted);
+}
+
+#[test]
+fn a_root_listing_the_targets_key_bare_and_as_its_certificate_is_not_two_signers_exit_3() {
+    let mut repo = Repo::new();
+    let (cert_id, cert) = repo.tg_key.certificate_twin(GUN);
+    let mut root = root_meta(
+        1,
+        far(),
+        &[&repo.root_key],
+        1,
+        &repo.ts_key,
+        &repo.sn_key,
+        &repo.tg_key,
+    );
+    root.keys.insert(cert_id.clone(), cert);
+    let targets_role = root.roles.get_mut("targets").unwrap();
+    targets_role.keyids.push(cert_id.clone());
+    targets_role.threshold = 2;
+    repo.root = sign(&root, &[&repo.root_key]);
+    let top = targets_meta(2, far(), &[("app/v2", b"two")]);
+    let m = message(&top);
+    repo.set(
+        "targets",
+        super::write::metadata_file(
+            &top,
+            &[repo.tg_key.sign(&m), repo.tg_key.sign_under(&m, &cert_id)],
+        )
+        .unwrap(),
+    );
+    repo.publish(2, 2);
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
+    s.update_timestamp(&repo.timestamp, now()).unwrap();
+    s.update_snapshot(&repo.snapshot, now()).unwrap();
+    let err = s.update_targets(repo.file("targets"), now()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrustError::Verify(VerifyError::Threshold {
+                role,
+                valid: 1,
+                threshold: 2,
+            }) if role == &RoleName::targets()
+        ),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn signature_method_not_fitting_the_key_is_refused() {
     // The timestamp key is ed25519; a signature claiming `ecdsa` must not count.
@@ -344,7 +427,10 @@ fn snapshot_not_named_by_the_timestamp_is_refused() {
     repo.publish(2, 2);
     let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
-    assert!(s.update_snapshot(&old_snapshot, now()).is_err());
+    assert!(matches!(
+        s.update_snapshot(&old_snapshot, now()),
+        Err(TrustError::LengthMismatch { .. } | TrustError::HashMismatch { .. })
+    ));
     s.update_snapshot(&repo.snapshot, now()).unwrap();
 }
 
@@ -641,7 +727,14 @@ fn root_two_of_three_needs_two_distinct_certificates() {
         }))
     ));
     let same_twice = sign(&meta, &[&keys[0], &keys[0]]);
-    assert!(TrustedState::new(GUN, &same_twice, &Limits::default()).is_err());
+    assert!(matches!(
+        TrustedState::new(GUN, &same_twice, &Limits::default()),
+        Err(TrustError::Verify(VerifyError::Threshold {
+            valid: 1,
+            threshold: 2,
+            ..
+        }))
+    ));
     let two = sign(&meta, &[&keys[0], &keys[2]]);
     TrustedState::new(GUN, &two, &Limits::default()).unwrap();
     // m > n is refused when the root is parsed.
@@ -702,10 +795,10 @@ fn root_rotation_signed_only_by_old_key_is_refused() {
     let repo = Repo::new();
     let new_key = TestKey::root_cert(GUN);
     let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
-    assert!(
-        s.update_root(&rotated_root(&repo, 2, &new_key, &[&repo.root_key]))
-            .is_err()
-    );
+    assert!(matches!(
+        s.update_root(&rotated_root(&repo, 2, &new_key, &[&repo.root_key])),
+        Err(TrustError::Verify(VerifyError::Threshold { valid: 0, .. }))
+    ));
 }
 
 #[test]
@@ -713,10 +806,10 @@ fn root_rotation_to_certificate_for_another_gun_is_refused() {
     let repo = Repo::new();
     let other = TestKey::root_cert("example.com/other/app");
     let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
-    assert!(
-        s.update_root(&rotated_root(&repo, 2, &other, &[&repo.root_key, &other]))
-            .is_err()
-    );
+    assert!(matches!(
+        s.update_root(&rotated_root(&repo, 2, &other, &[&repo.root_key, &other])),
+        Err(TrustError::Verify(VerifyError::Threshold { valid: 0, .. }))
+    ));
 }
 
 #[test]
@@ -788,7 +881,10 @@ fn expired_intermediate_root_with_valid_final_root_is_accepted() {
     let v3 = rotated_root(&repo, 3, &repo.root_key, &[&repo.root_key]);
     let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_root(&v2).unwrap();
-    assert!(s.check_root(now()).is_err());
+    assert!(matches!(
+        s.check_root(now()),
+        Err(TrustError::Expired { ref role, .. }) if role == &RoleName::root()
+    ));
     s.update_root(&v3).unwrap();
     repo.root = v3;
     repo.publish(2, 2);
@@ -949,10 +1045,10 @@ fn delegation_signed_by_parent_key_instead_of_delegated_key_is_refused() {
     repo.set("targets/qa", qa);
     repo.publish(2, 2);
     let mut s = repo.state();
-    assert!(
-        s.update_targets_role(&role("targets/qa"), repo.file("targets/qa"), now())
-            .is_err()
-    );
+    assert!(matches!(
+        s.update_targets_role(&role("targets/qa"), repo.file("targets/qa"), now()),
+        Err(TrustError::Verify(VerifyError::Threshold { valid: 0, .. }))
+    ));
 }
 
 #[test]
