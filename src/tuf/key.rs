@@ -311,7 +311,11 @@ mod tests {
             r#"{"keytype":"ed25519","keyval":{"private":"AAAA","public":"AAAA"}}"#,
             r#"{"keytype":"ECDSA","keyval":{"private":null,"public":"AAAA"}}"#,
         ] {
-            assert!(serde_json::from_str::<PublicKey>(body).is_err(), "{body}");
+            let err = serde_json::from_str::<PublicKey>(body).unwrap_err();
+            assert!(
+                err.is_data(),
+                "{body}: refused as a bad key entry, not bad JSON: {err}"
+            );
         }
     }
 
