@@ -46,7 +46,7 @@ pub fn signer_among<'a>(
 /// `threshold` distinct keys the store holds among `listed`: a role with threshold N needs N
 /// signatures on one file, collected here before the single publish. Distinct means distinct
 /// key material: a key listed twice (bare and as a certificate, two ids) signs once, since the
-/// verifier counts it once ("one key meets a threshold of 2").
+/// verifier counts it once (SECURITY-TESTS scenario 46).
 pub fn signers_among<'a>(
     store: &KeyStore,
     passphrases: &mut Passphrases,

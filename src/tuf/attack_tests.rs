@@ -288,7 +288,7 @@ fn threshold_met_by_repeated_key_id_is_refused() {
 }
 
 /// One key listed twice: bare under its own id and as its certificate under another, with
-/// threshold 2, and a file signed once under each id ("one key meets a threshold of 2").
+/// threshold 2, and a file signed once under each id (SECURITY-TESTS scenario 46).
 #[test]
 fn a_delegation_listing_one_key_bare_and_as_its_certificate_is_not_two_signers_exit_3() {
     let mut repo = Repo::new();

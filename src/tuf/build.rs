@@ -138,7 +138,8 @@ pub fn next_targets(
 pub enum DelegationError {
     /// One public key given twice (bare and as a certificate, or the same file twice), or again
     /// under another id than the delegation already lists it: thresholds count distinct keys, so
-    /// a second listing would only make a threshold look met by one key.
+    /// a second listing would only make a threshold look met by one key (SECURITY-TESTS
+    /// scenario 46).
     #[error(
         "{role}: key {key_id} is the same public key as {same_as}{where_}; give each key once, in one form",
         where_ = if *already_listed { ", which the delegation already lists" } else { "" }

@@ -97,8 +97,8 @@ pub struct PublicKey {
 
 /// What a key can verify with, after its bytes have been decoded. Two listed keys with equal
 /// material are one key, however they are wrapped (a bare SPKI and a certificate of it have
-/// different key ids): thresholds count distinct material (SECURITY-TESTS "one key meets a
-/// threshold of 2").
+/// different key ids): thresholds count distinct material (SECURITY-TESTS scenario 46, "one
+/// key, two forms").
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum KeyMaterial {
     /// Uncompressed SEC1 point on P-256.

@@ -258,7 +258,7 @@ impl TestKey {
     }
 
     /// The same P-256 key wrapped in a certificate (`ecdsa-x509`): one key under a second,
-    /// different and correct key id (the "one key meets a threshold of 2" scenario).
+    /// different and correct key id (SECURITY-TESTS scenario 46).
     pub fn certificate_twin(&self, cn: &str) -> (KeyId, PublicKey) {
         let Pair::Ecdsa(pair) = &self.pair else {
             panic!("only P-256 test keys have certificates")

@@ -77,7 +77,7 @@ pub enum TrustError {
     TooManyDelegations { limit: usize },
     /// The parent claims a length above the role's absolute cap. The server holds the snapshot
     /// and timestamp keys, so a claimed length alone is no reason to download that much
-    /// (SECURITY-TESTS: "a snapshot claiming 600 MiB targets"): refused before any download.
+    /// (SECURITY-TESTS scenario 47): refused before any download.
     #[error(
         "{role}: its parent claims {claimed} bytes, above the cap of {cap} bytes; if the repository really is that large, raise limits.{field} in config.json"
     )]

@@ -4,7 +4,8 @@
 //! type, never by the signature's `method` (NCC 2015 finding 1): a method that does not fit the
 //! key simply does not count. A threshold is met by distinct *public keys* that are listed for the
 //! role, whose entry hashes to its id, and whose signature verifies: the same key listed twice
-//! (bare and as a certificate, two ids) counts once, by its decoded key material.
+//! (bare and as a certificate, two ids) counts once, by its decoded key material
+//! (SECURITY-TESTS scenario 46).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;

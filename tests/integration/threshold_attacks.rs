@@ -1,4 +1,4 @@
-//! "One key meets a threshold of 2" and the absolute per-role caps, against the real
+//! SECURITY-TESTS scenario 46 (one key, two forms) and 47 (absolute per-role caps), against the real
 //! notary-server: a key given twice (bare and as its certificate) is refused by `delegate add`,
 //! a repository crafted to list one key under two ids with threshold 2 is refused by `get`, and
 //! a targets file above `limits.targets_max_bytes` is refused before it is downloaded. Every
