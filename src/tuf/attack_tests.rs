@@ -712,6 +712,46 @@ fn root_with_bare_key_is_refused() {
 // ---------------------------------------------------------------- root rotation
 
 #[test]
+fn a_root_2_of_2_listing_two_certificates_of_one_key_is_not_met_by_that_key_exit_3() {
+    let repo = Repo::new();
+    let key = TestKey::root_cert(GUN);
+    let (renewed_id, renewed) = key.certificate_twin_until(GUN, at("2035-01-01T00:00:00Z"));
+    assert_ne!(renewed_id, key.id, "another certificate, another id");
+    let mut meta = root_meta(
+        1,
+        far(),
+        &[&key],
+        2,
+        &repo.ts_key,
+        &repo.sn_key,
+        &repo.tg_key,
+    );
+    meta.keys.insert(renewed_id.clone(), renewed);
+    meta.roles
+        .get_mut("root")
+        .unwrap()
+        .keyids
+        .push(renewed_id.clone());
+    let m = message(&meta);
+    let twice =
+        super::write::metadata_file(&meta, &[key.sign(&m), key.sign_under(&m, &renewed_id)])
+            .unwrap();
+    let err = TrustedState::new(GUN, &twice, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::Verify(VerifyError::Threshold {
+                valid: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.failure(), Failure::Untrusted);
+}
+
+#[test]
 fn root_two_of_three_needs_two_distinct_certificates() {
     let repo = Repo::new();
     let keys: Vec<TestKey> = (0..3).map(|_| TestKey::root_cert(GUN)).collect();

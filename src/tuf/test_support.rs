@@ -260,15 +260,16 @@ impl TestKey {
     /// The same P-256 key wrapped in a certificate (`ecdsa-x509`): one key under a second,
     /// different and correct key id (SECURITY-TESTS scenario 46).
     pub fn certificate_twin(&self, cn: &str) -> (KeyId, PublicKey) {
+        self.certificate_twin_until(cn, at("2036-11-24T00:00:00Z"))
+    }
+
+    /// Like [`TestKey::certificate_twin`], with its own expiry: a second certificate of a root
+    /// key (another PEM, so another id) for the same key material.
+    pub fn certificate_twin_until(&self, cn: &str, not_after: DateTime<Utc>) -> (KeyId, PublicKey) {
         let Pair::Ecdsa(pair) = &self.pair else {
             panic!("only P-256 test keys have certificates")
         };
-        let pem = certificate_pem(
-            cn,
-            &spki_of(pair),
-            at("2026-11-27T00:00:00Z"),
-            at("2036-11-24T00:00:00Z"),
-        );
+        let pem = certificate_pem(cn, &spki_of(pair), at("2026-11-27T00:00:00Z"), not_after);
         let public = PublicKey::new(KeyType::EcdsaX509, pem);
         (public.key_id(), public)
     }
