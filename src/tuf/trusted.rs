@@ -18,7 +18,7 @@
 //! ```
 //! Cached files may be passed instead of downloads: they are checked against the same hashes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -723,21 +723,19 @@ impl TrustedState {
     }
 
     /// The bound on a walk over every role. A sharded repository legitimately has thousands of
-    /// roles, so the per-lookup bound (`max_delegation_visits`) does not fit; each role has one
-    /// parent (delegated names are direct children), so a walk visits every role the snapshot
-    /// lists at most once, unless a parent lists a child twice. Bounding by the snapshot's own
-    /// count stops that repetition from growing exponentially.
+    /// roles, so the per-lookup bound (`max_delegation_visits`) does not fit. Each role has one
+    /// parent and no parent lists a child twice (both checked when a role loads), so a full walk
+    /// visits each role the snapshot lists at most once; the snapshot's own count bounds it.
     fn full_walk_limit(&self) -> usize {
         let listed = self.snapshot.as_ref().map_or(0, |s| s.meta.len());
         listed.max(self.limits.max_delegation_visits)
     }
 
-    /// Every trusted target reachable from `targets`, each name resolved as [`lookup`] would.
-    /// Returns the first role that still has to be fetched, if any, instead of a partial list.
-    ///
-    /// [`lookup`]: TrustedState::lookup
-    pub fn list_targets(&self) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
-        let mut names = std::collections::BTreeSet::new();
+    /// Walks every loaded role reachable from `targets`: the target names they may sign, and the
+    /// reachable roles that are listed in the snapshot but not loaded yet (not descended into).
+    fn full_walk(&self) -> Result<(BTreeSet<String>, Vec<RoleName>), TrustError> {
+        let mut names = BTreeSet::new();
+        let mut unloaded = Vec::new();
         let mut stack = vec![RoleName::targets()];
         let mut visits = 0;
         let limit = self.full_walk_limit();
@@ -747,7 +745,8 @@ impl TrustedState {
                 return Err(TrustError::TooManyDelegations { limit });
             }
             let Some(current) = self.targets.get(&role) else {
-                return Ok(Err(role));
+                unloaded.push(role);
+                continue;
             };
             names.extend(
                 current
@@ -764,6 +763,24 @@ impl TrustedState {
                     stack.push(d.name.clone());
                 }
             }
+        }
+        Ok((names, unloaded))
+    }
+
+    /// Every reachable role a full listing still needs, in walk order: fetching them all before
+    /// walking again takes one walk per delegation level instead of one per role.
+    pub fn unloaded_roles(&self) -> Result<Vec<RoleName>, TrustError> {
+        Ok(self.full_walk()?.1)
+    }
+
+    /// Every trusted target reachable from `targets`, each name resolved as [`lookup`] would.
+    /// Returns the first role that still has to be fetched, if any, instead of a partial list.
+    ///
+    /// [`lookup`]: TrustedState::lookup
+    pub fn list_targets(&self) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
+        let (names, unloaded) = self.full_walk()?;
+        if let Some(first) = unloaded.into_iter().next() {
+            return Ok(Err(first));
         }
         let mut out = Vec::new();
         for name in names {

@@ -315,7 +315,16 @@ impl<S: MetadataSource> Updater<S> {
         loop {
             match self.state.list_targets()? {
                 Ok(all) => return Ok(all),
-                Err(role) => self.load_role(&role).await?,
+                Err(role) => {
+                    // Load every role this level of the walk is missing, not one per walk.
+                    let mut missing = self.state.unloaded_roles()?;
+                    if missing.is_empty() {
+                        missing.push(role); // the lookup phase needs one the walk did not
+                    }
+                    for r in missing {
+                        self.load_role(&r).await?;
+                    }
+                }
             }
         }
     }

@@ -448,8 +448,11 @@ fn listing_a_sharded_repository_may_visit_every_listed_role_beyond_the_per_looku
     let repo = sharded(bins);
     let source = MemorySource::serving(&repo);
     let mut updater = refresh(&source, Cached::default(), TOFU, &limits).unwrap();
+    source.forget_requests();
     let all = block_on(updater.list_targets()).unwrap();
     assert_eq!(all.len(), bins);
+    let fetched = source.requested_files();
+    assert_eq!(fetched.len(), bins, "each bin fetched once: {fetched:?}");
     // One lookup keeps its own bound: it descends only into the bin whose paths match.
     assert!(matches!(
         updater.state().lookup("app/0007").unwrap(),
