@@ -28,6 +28,8 @@ pub enum Error {
     Sign(#[from] crate::tuf::sign::SignError),
     #[error(transparent)]
     KeyPem(#[from] crate::tuf::key_pem::KeyPemError),
+    #[error(transparent)]
+    Delegation(#[from] crate::tuf::build::DelegationError),
     /// The trust data did not verify (or could not be fetched).
     #[error(transparent)]
     Update(crate::tuf::update::UpdateError),
@@ -76,6 +78,7 @@ impl Error {
             Error::Publish(e) => e.failure(),
             Error::Sign(e) => e.failure(),
             Error::KeyPem(e) => e.failure(),
+            Error::Delegation(e) => e.failure(),
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Keys(e) => e.failure(),

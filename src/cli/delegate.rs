@@ -75,7 +75,7 @@ fn targets_signer(
 async fn change_targets(
     ctx: &Context,
     repo: &RepositoryRef,
-    edit: impl Fn(&mut crate::tuf::metadata::Targets) -> bool,
+    edit: impl Fn(&mut crate::tuf::metadata::Targets) -> Result<bool, Error>,
 ) -> Result<Published, Error> {
     let store = KeyStore::new(&ctx.settings.trust_dir);
     let mut passphrases = Passphrases::from_environment();
@@ -88,12 +88,13 @@ async fn change_targets(
         let mut probe = current
             .clone()
             .unwrap_or_else(|| build::empty_targets(1, Utc::now()));
-        if !edit(&mut probe) {
+        if !edit(&mut probe)? {
             return Ok(None);
         }
         targets_signer(state, &store, &mut passphrases, &mut signer)?;
+        // The probe above ran the same edit on the same state, so it cannot fail here.
         let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
-            edit(t);
+            let _ = edit(t);
         });
         let signer = signer.as_ref().expect("loaded above");
         Ok(Some(vec![UpdatePart {
@@ -128,15 +129,13 @@ pub async fn add(
                 .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?,
         );
     }
-    let distinct: std::collections::BTreeSet<_> = keys.iter().map(PublicKey::key_id).collect();
-    if threshold == 0 || threshold as usize > distinct.len() {
-        return Err(Error::Usage(format!(
-            "--threshold {threshold} needs between 1 and {} distinct keys",
-            distinct.len()
-        )));
-    }
+    // Before any network use: one key given twice (in any form) or a threshold the distinct
+    // keys cannot meet is the user's input error, and nothing is published.
+    build::distinct_keys(&role, &keys, threshold)?;
     let published = change_targets(ctx, &repo, |t| {
-        build::add_delegation(t, &role, &keys, &paths, threshold)
+        // Checked again against the delegation as the server has it: a key it already lists
+        // under another id is refused too.
+        Ok(build::add_delegation(t, &role, &keys, &paths, threshold)?)
     })
     .await?;
     report(ctx, &repo, &role, "added", published)
@@ -158,7 +157,7 @@ pub async fn remove(ctx: &Context, repo: &str, name: &str) -> Result<(), Error> 
             repo.gun()
         )));
     }
-    let published = change_targets(ctx, &repo, |t| build::remove_delegation(t, &role)).await?;
+    let published = change_targets(ctx, &repo, |t| Ok(build::remove_delegation(t, &role))).await?;
     report(ctx, &repo, &role, "removed", published)
 }
 

@@ -44,7 +44,9 @@ pub fn signer_among<'a>(
 }
 
 /// `threshold` distinct keys the store holds among `listed`: a role with threshold N needs N
-/// signatures on one file, collected here before the single publish.
+/// signatures on one file, collected here before the single publish. Distinct means distinct
+/// key material: a key listed twice (bare and as a certificate, two ids) signs once, since the
+/// verifier counts it once (SECURITY-TESTS scenario 46).
 pub fn signers_among<'a>(
     store: &KeyStore,
     passphrases: &mut Passphrases,
@@ -54,21 +56,27 @@ pub fn signers_among<'a>(
 ) -> Result<Vec<RoleSigner>, Error> {
     let threshold = threshold.max(1) as usize;
     let mut signers: Vec<RoleSigner> = Vec::new();
+    let mut materials = Vec::new();
     let mut wanted = Vec::new();
     for (id, public) in listed {
         if signers.len() == threshold {
             break;
         }
-        let bare = public.public_key_id().unwrap_or_else(|_| id.clone());
-        if signers.iter().any(|s| &s.listed == id) {
+        // A key that cannot be decoded cannot produce a signature the verifier counts.
+        let Ok(material) = public.material() else {
+            continue;
+        };
+        if materials.contains(&material) {
             continue;
         }
+        let bare = public.public_key_id().unwrap_or_else(|_| id.clone());
         if store.contains(&bare) {
             let key = store.load_for(public, passphrases)?;
             signers.push(RoleSigner {
                 key,
                 listed: id.clone(),
             });
+            materials.push(material);
         } else {
             wanted.push(bare.to_string());
         }
@@ -76,7 +84,7 @@ pub fn signers_among<'a>(
     if signers.len() < threshold {
         return Err(Error::MissingKey {
             role: format!(
-                "{role} (threshold {threshold}: {} of its keys are in the store)",
+                "{role} (threshold {threshold}: {} of its distinct keys are in the store)",
                 signers.len()
             ),
             wanted: wanted.join(", "),

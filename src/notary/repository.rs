@@ -54,7 +54,7 @@ impl TrustedRepository {
             allow_tofu: !settings.pinning.disable_tofu,
         };
         tracing::debug!(%gun, cached = cached.files.len(), "updating trust data");
-        let updater = Updater::refresh(http, &gun, cached, bootstrap, now)
+        let updater = Updater::refresh(http, &gun, cached, bootstrap, &settings.limits, now)
             .await
             .map_err(Error::Update)?;
         Ok(TrustedRepository {

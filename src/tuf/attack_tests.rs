@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use super::limits::Limits;
 use super::metadata::{Metadata, Targets};
 use super::names::RoleName;
 use super::test_support::*;
-use super::trusted::{Lookup, MAX_ROOT_ROTATIONS, TIMESTAMP_MAX_BYTES, TrustError, TrustedState};
+use super::trusted::{Lookup, TrustError, TrustedState};
 use super::verify::VerifyError;
 use crate::failure::Failure;
 
@@ -30,7 +31,8 @@ const DELEG2: &str = "127.0.0.1:5000/test/deleg2";
 
 #[test]
 fn myorg_app_fixture_repository_verifies_end_to_end() {
-    let mut s = TrustedState::new(MYORG, fixture("root.v1.x509-root.json")).unwrap();
+    let mut s =
+        TrustedState::new(MYORG, fixture("root.v1.x509-root.json"), &Limits::default()).unwrap();
     s.update_timestamp(fixture("timestamp.json"), now())
         .unwrap();
     // Root v2 moved the snapshot key to the server: with v1's keys the snapshot does not verify,
@@ -78,7 +80,7 @@ fn deleg2_file(role: &RoleName) -> &'static [u8] {
 }
 
 fn deleg2_state() -> TrustedState {
-    let mut s = TrustedState::new(DELEG2, fixture("deleg2/root.json")).unwrap();
+    let mut s = TrustedState::new(DELEG2, fixture("deleg2/root.json"), &Limits::default()).unwrap();
     s.update_timestamp(fixture("deleg2/timestamp.json"), now())
         .unwrap();
     s.update_snapshot(fixture("deleg2/snapshot.json"), now())
@@ -137,7 +139,7 @@ fn target_outside_delegation_paths_is_ignored() {
 
 #[test]
 fn mix_and_match_old_targets_is_refused() {
-    let mut s = TrustedState::new(MYORG, fixture("root.json")).unwrap();
+    let mut s = TrustedState::new(MYORG, fixture("root.json"), &Limits::default()).unwrap();
     s.update_timestamp(fixture("timestamp.json"), now())
         .unwrap();
     s.update_snapshot(fixture("snapshot.json"), now()).unwrap();
@@ -147,7 +149,7 @@ fn mix_and_match_old_targets_is_refused() {
     assert!(matches!(err, TrustError::LengthMismatch { .. }), "{err:?}");
     assert_eq!(err.failure(), Failure::Untrusted);
     // An older, validly signed delegation file (targets/rsa v1) in place of the listed v2.
-    let mut d = TrustedState::new(DELEG2, fixture("deleg2/root.json")).unwrap();
+    let mut d = TrustedState::new(DELEG2, fixture("deleg2/root.json"), &Limits::default()).unwrap();
     d.update_timestamp(fixture("deleg2/timestamp.json"), now())
         .unwrap();
     d.update_snapshot(fixture("deleg2/snapshot.json"), now())
@@ -172,7 +174,7 @@ fn mix_and_match_old_targets_is_refused() {
 
 #[test]
 fn replayed_timestamp_past_its_expiry_is_refused() {
-    let mut s = TrustedState::new(MYORG, fixture("root.json")).unwrap();
+    let mut s = TrustedState::new(MYORG, fixture("root.json"), &Limits::default()).unwrap();
     let err = s
         .update_timestamp(fixture("timestamp.json"), at("2026-12-12T00:00:00Z"))
         .unwrap_err();
@@ -182,7 +184,12 @@ fn replayed_timestamp_past_its_expiry_is_refused() {
 
 #[test]
 fn root_for_another_gun_is_refused() {
-    let err = TrustedState::new("127.0.0.1:5000/other/app", fixture("root.json")).unwrap_err();
+    let err = TrustedState::new(
+        "127.0.0.1:5000/other/app",
+        fixture("root.json"),
+        &Limits::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, TrustError::Verify(VerifyError::Threshold { .. })),
         "{err:?}"
@@ -209,7 +216,7 @@ fn flipped_signature_byte_in_targets_is_refused() {
     let mut repo = repo;
     repo.set("targets", bytes.clone());
     repo.publish(2, 2);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     s.update_snapshot(&repo.snapshot, now()).unwrap();
     let err = s.update_targets(&bytes, now()).unwrap_err();
@@ -234,7 +241,7 @@ fn targets_signed_by_undelegated_key_is_refused() {
         ),
     );
     repo.publish(2, 2);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     s.update_snapshot(&repo.snapshot, now()).unwrap();
     assert!(matches!(
@@ -280,6 +287,89 @@ fn threshold_met_by_repeated_key_id_is_refused() {
         .unwrap();
 }
 
+/// One key listed twice: bare under its own id and as its certificate under another, with
+/// threshold 2, and a file signed once under each id (SECURITY-TESTS scenario 46).
+#[test]
+fn a_delegation_listing_one_key_bare_and_as_its_certificate_is_not_two_signers_exit_3() {
+    let mut repo = Repo::new();
+    let key = TestKey::ecdsa();
+    let (cert_id, cert) = key.certificate_twin(GUN);
+    let mut top = targets_meta(2, far(), &[]);
+    delegate(&mut top, "targets/t2", &[""], &[&key], 2);
+    top.delegations.keys.insert(cert_id.clone(), cert);
+    top.delegations.roles[0].keyids.push(cert_id.clone());
+    repo.set("targets", sign(&top, &[&repo.tg_key]));
+    let t2 = targets_meta(1, far(), &[("x", b"x")]);
+    let m = message(&t2);
+    repo.set(
+        "targets/t2",
+        super::write::metadata_file(&t2, &[key.sign(&m), key.sign_under(&m, &cert_id)]).unwrap(),
+    );
+    repo.publish(2, 2);
+    let mut s = repo.state();
+    let err = s
+        .update_targets_role(&role("targets/t2"), repo.file("targets/t2"), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::Verify(VerifyError::Threshold {
+                valid: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.failure(), Failure::Untrusted);
+}
+
+#[test]
+fn a_root_listing_the_targets_key_bare_and_as_its_certificate_is_not_two_signers_exit_3() {
+    let mut repo = Repo::new();
+    let (cert_id, cert) = repo.tg_key.certificate_twin(GUN);
+    let mut root = root_meta(
+        1,
+        far(),
+        &[&repo.root_key],
+        1,
+        &repo.ts_key,
+        &repo.sn_key,
+        &repo.tg_key,
+    );
+    root.keys.insert(cert_id.clone(), cert);
+    let targets_role = root.roles.get_mut("targets").unwrap();
+    targets_role.keyids.push(cert_id.clone());
+    targets_role.threshold = 2;
+    repo.root = sign(&root, &[&repo.root_key]);
+    let top = targets_meta(2, far(), &[("app/v2", b"two")]);
+    let m = message(&top);
+    repo.set(
+        "targets",
+        super::write::metadata_file(
+            &top,
+            &[repo.tg_key.sign(&m), repo.tg_key.sign_under(&m, &cert_id)],
+        )
+        .unwrap(),
+    );
+    repo.publish(2, 2);
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
+    s.update_timestamp(&repo.timestamp, now()).unwrap();
+    s.update_snapshot(&repo.snapshot, now()).unwrap();
+    let err = s.update_targets(repo.file("targets"), now()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrustError::Verify(VerifyError::Threshold {
+                role,
+                valid: 1,
+                threshold: 2,
+            }) if role == &RoleName::targets()
+        ),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn signature_method_not_fitting_the_key_is_refused() {
     // The timestamp key is ed25519; a signature claiming `ecdsa` must not count.
@@ -287,7 +377,7 @@ fn signature_method_not_fitting_the_key_is_refused() {
     let ts = timestamp_meta(2, far(), &repo.snapshot);
     let forged = repo.ts_key.sign_as(&message(&ts), "ecdsa");
     repo.timestamp = super::write::metadata_file(&ts, &[forged]).unwrap();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     assert!(matches!(
         s.update_timestamp(&repo.timestamp, now()),
         Err(TrustError::Verify(VerifyError::Threshold { .. }))
@@ -297,7 +387,7 @@ fn signature_method_not_fitting_the_key_is_refused() {
 #[test]
 fn snapshot_served_as_timestamp_is_refused() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let err = s.update_timestamp(&repo.snapshot, now()).unwrap_err();
     assert!(
         matches!(err, TrustError::Verify(VerifyError::Metadata { .. })),
@@ -311,7 +401,7 @@ fn snapshot_served_as_timestamp_is_refused() {
 #[test]
 fn whitespace_tampered_targets_is_refused() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     s.update_snapshot(&repo.snapshot, now()).unwrap();
     let mut tampered = repo.file("targets").to_vec();
@@ -335,17 +425,20 @@ fn snapshot_not_named_by_the_timestamp_is_refused() {
     let mut repo = Repo::new();
     let old_snapshot = repo.snapshot.clone();
     repo.publish(2, 2);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
-    assert!(s.update_snapshot(&old_snapshot, now()).is_err());
+    assert!(matches!(
+        s.update_snapshot(&old_snapshot, now()),
+        Err(TrustError::LengthMismatch { .. } | TrustError::HashMismatch { .. })
+    ));
     s.update_snapshot(&repo.snapshot, now()).unwrap();
 }
 
 #[test]
 fn oversized_timestamp_is_refused() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
-    let huge = vec![b' '; TIMESTAMP_MAX_BYTES + 1];
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
+    let huge = vec![b' '; Limits::default().timestamp_max_bytes as usize + 1];
     assert!(matches!(
         s.update_timestamp(&huge, now()),
         Err(TrustError::Envelope { .. })
@@ -397,7 +490,7 @@ fn rolled_back_timestamp_after_restart_is_refused() {
     repo.publish(5, 5);
     let floors = repo.state().floors().clone();
     let old = sign(&timestamp_meta(3, far(), &repo.snapshot), &[&repo.ts_key]);
-    let mut fresh = TrustedState::new(GUN, &repo.root)
+    let mut fresh = TrustedState::new(GUN, &repo.root, &Limits::default())
         .unwrap()
         .with_floors(&floors);
     assert!(matches!(
@@ -405,7 +498,7 @@ fn rolled_back_timestamp_after_restart_is_refused() {
         Err(TrustError::Rollback { .. })
     ));
     // The same floor can be rebuilt from the cached timestamp file itself.
-    let mut fresh = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut fresh = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     assert!(fresh.remember_cached(&RoleName::timestamp(), &repo.timestamp));
     assert!(matches!(
         fresh.update_timestamp(&old, now()),
@@ -485,7 +578,7 @@ fn rolled_back_targets_is_refused() {
 #[test]
 fn expired_timestamp_is_refused() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let ts = sign(&timestamp_meta(2, past(), &repo.snapshot), &[&repo.ts_key]);
     assert!(matches!(
         s.update_timestamp(&ts, now()),
@@ -500,7 +593,7 @@ fn expired_snapshot_is_refused() {
     listed.insert(RoleName::root(), repo.root.clone());
     repo.snapshot = sign(&snapshot_meta(2, past(), &listed), &[&repo.sn_key]);
     repo.timestamp = sign(&timestamp_meta(2, far(), &repo.snapshot), &[&repo.ts_key]);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     let err = s.update_snapshot(&repo.snapshot, now()).unwrap_err();
     assert!(matches!(err, TrustError::Expired { .. }));
@@ -515,7 +608,7 @@ fn expired_targets_is_refused() {
         sign(&targets_meta(2, past(), &[]), &[&repo.tg_key]),
     );
     repo.publish(2, 2);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     s.update_snapshot(&repo.snapshot, now()).unwrap();
     assert!(matches!(
@@ -559,7 +652,7 @@ fn expired_root_is_refused() {
         &[&repo.root_key],
     );
     repo.publish(1, 1);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let err = s.update_timestamp(&repo.timestamp, now()).unwrap_err();
     assert!(
         matches!(err, TrustError::Expired { ref role, .. } if role == &RoleName::root()),
@@ -586,7 +679,7 @@ fn expired_root_certificate_is_refused() {
         &[&repo.root_key],
     );
     repo.publish(1, 1);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let err = s.update_timestamp(&repo.timestamp, now()).unwrap_err();
     assert!(
         matches!(err, TrustError::Verify(VerifyError::Threshold { .. })),
@@ -611,12 +704,52 @@ fn root_with_bare_key_is_refused() {
         &[&bare],
     );
     assert!(matches!(
-        TrustedState::new(GUN, &repo.root),
+        TrustedState::new(GUN, &repo.root, &Limits::default()),
         Err(TrustError::Verify(VerifyError::Threshold { .. }))
     ));
 }
 
 // ---------------------------------------------------------------- root rotation
+
+#[test]
+fn a_root_2_of_2_listing_two_certificates_of_one_key_is_not_met_by_that_key_exit_3() {
+    let repo = Repo::new();
+    let key = TestKey::root_cert(GUN);
+    let (renewed_id, renewed) = key.certificate_twin_until(GUN, at("2035-01-01T00:00:00Z"));
+    assert_ne!(renewed_id, key.id, "another certificate, another id");
+    let mut meta = root_meta(
+        1,
+        far(),
+        &[&key],
+        2,
+        &repo.ts_key,
+        &repo.sn_key,
+        &repo.tg_key,
+    );
+    meta.keys.insert(renewed_id.clone(), renewed);
+    meta.roles
+        .get_mut("root")
+        .unwrap()
+        .keyids
+        .push(renewed_id.clone());
+    let m = message(&meta);
+    let twice =
+        super::write::metadata_file(&meta, &[key.sign(&m), key.sign_under(&m, &renewed_id)])
+            .unwrap();
+    let err = TrustedState::new(GUN, &twice, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::Verify(VerifyError::Threshold {
+                valid: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.failure(), Failure::Untrusted);
+}
 
 #[test]
 fn root_two_of_three_needs_two_distinct_certificates() {
@@ -626,7 +759,7 @@ fn root_two_of_three_needs_two_distinct_certificates() {
     let meta = root_meta(1, far(), &refs, 2, &repo.ts_key, &repo.sn_key, &repo.tg_key);
     let one = sign(&meta, &[&keys[0]]);
     assert!(matches!(
-        TrustedState::new(GUN, &one),
+        TrustedState::new(GUN, &one, &Limits::default()),
         Err(TrustError::Verify(VerifyError::Threshold {
             valid: 1,
             threshold: 2,
@@ -634,14 +767,21 @@ fn root_two_of_three_needs_two_distinct_certificates() {
         }))
     ));
     let same_twice = sign(&meta, &[&keys[0], &keys[0]]);
-    assert!(TrustedState::new(GUN, &same_twice).is_err());
+    assert!(matches!(
+        TrustedState::new(GUN, &same_twice, &Limits::default()),
+        Err(TrustError::Verify(VerifyError::Threshold {
+            valid: 1,
+            threshold: 2,
+            ..
+        }))
+    ));
     let two = sign(&meta, &[&keys[0], &keys[2]]);
-    TrustedState::new(GUN, &two).unwrap();
+    TrustedState::new(GUN, &two, &Limits::default()).unwrap();
     // m > n is refused when the root is parsed.
     let impossible = root_meta(1, far(), &refs, 4, &repo.ts_key, &repo.sn_key, &repo.tg_key);
     let all = sign(&impossible, &refs);
     assert!(matches!(
-        TrustedState::new(GUN, &all),
+        TrustedState::new(GUN, &all, &Limits::default()),
         Err(TrustError::Verify(VerifyError::Metadata { .. }))
     ));
 }
@@ -668,7 +808,7 @@ fn root_rotation_signed_by_old_and_new_keys_is_accepted() {
     let v2 = rotated_root(&repo, 2, &new_key, &[&repo.root_key, &new_key]);
     let newer_key = TestKey::root_cert(GUN);
     let v3 = rotated_root(&repo, 3, &newer_key, &[&new_key, &newer_key]);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_root(&v2).unwrap();
     s.update_root(&v3).unwrap();
     assert_eq!(s.root().version.get(), 3);
@@ -679,7 +819,7 @@ fn root_rotation_signed_by_old_and_new_keys_is_accepted() {
 fn root_rotation_signed_only_by_new_key_is_refused() {
     let repo = Repo::new();
     let new_key = TestKey::root_cert(GUN);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let err = s
         .update_root(&rotated_root(&repo, 2, &new_key, &[&new_key]))
         .unwrap_err();
@@ -694,28 +834,28 @@ fn root_rotation_signed_only_by_new_key_is_refused() {
 fn root_rotation_signed_only_by_old_key_is_refused() {
     let repo = Repo::new();
     let new_key = TestKey::root_cert(GUN);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
-    assert!(
-        s.update_root(&rotated_root(&repo, 2, &new_key, &[&repo.root_key]))
-            .is_err()
-    );
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
+    assert!(matches!(
+        s.update_root(&rotated_root(&repo, 2, &new_key, &[&repo.root_key])),
+        Err(TrustError::Verify(VerifyError::Threshold { valid: 0, .. }))
+    ));
 }
 
 #[test]
 fn root_rotation_to_certificate_for_another_gun_is_refused() {
     let repo = Repo::new();
     let other = TestKey::root_cert("example.com/other/app");
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
-    assert!(
-        s.update_root(&rotated_root(&repo, 2, &other, &[&repo.root_key, &other]))
-            .is_err()
-    );
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
+    assert!(matches!(
+        s.update_root(&rotated_root(&repo, 2, &other, &[&repo.root_key, &other])),
+        Err(TrustError::Verify(VerifyError::Threshold { valid: 0, .. }))
+    ));
 }
 
 #[test]
 fn root_version_skip_is_refused() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let v3 = rotated_root(&repo, 3, &repo.root_key, &[&repo.root_key]);
     let err = s.update_root(&v3).unwrap_err();
     assert!(matches!(
@@ -731,7 +871,7 @@ fn root_version_skip_is_refused() {
 #[test]
 fn replayed_root_version_is_refused_as_rollback() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_root(&rotated_root(&repo, 2, &repo.root_key, &[&repo.root_key]))
         .unwrap();
     let err = s.update_root(&repo.root).unwrap_err();
@@ -741,8 +881,8 @@ fn replayed_root_version_is_refused_as_rollback() {
 #[test]
 fn endless_root_chain_stops_at_the_cap() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
-    for version in 2..=(MAX_ROOT_ROTATIONS as u64 + 1) {
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
+    for version in 2..=(Limits::default().max_root_rotations as u64 + 1) {
         s.update_root(&rotated_root(
             &repo,
             version,
@@ -753,7 +893,7 @@ fn endless_root_chain_stops_at_the_cap() {
     }
     let next = rotated_root(
         &repo,
-        MAX_ROOT_ROTATIONS as u64 + 2,
+        Limits::default().max_root_rotations as u64 + 2,
         &repo.root_key,
         &[&repo.root_key],
     );
@@ -779,9 +919,12 @@ fn expired_intermediate_root_with_valid_final_root_is_accepted() {
         &[&repo.root_key],
     );
     let v3 = rotated_root(&repo, 3, &repo.root_key, &[&repo.root_key]);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_root(&v2).unwrap();
-    assert!(s.check_root(now()).is_err());
+    assert!(matches!(
+        s.check_root(now()),
+        Err(TrustError::Expired { ref role, .. }) if role == &RoleName::root()
+    ));
     s.update_root(&v3).unwrap();
     repo.root = v3;
     repo.publish(2, 2);
@@ -796,7 +939,7 @@ fn fast_forwarded_timestamp_recovers_after_timestamp_key_rotation() {
         &timestamp_meta((1 << 31) - 1, far(), &repo.snapshot),
         &[&repo.ts_key],
     );
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&evil, now()).unwrap();
     // The owner rotates the timestamp key; the server starts again at a low version.
     repo.ts_key = TestKey::ed25519();
@@ -922,7 +1065,7 @@ fn delegation_to_a_grandchild_name_is_refused() {
     let mut repo = Repo::new();
     repo.set("targets", sign(&top, &[&repo.tg_key]));
     repo.publish(2, 2);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     s.update_snapshot(&repo.snapshot, now()).unwrap();
     assert!(matches!(
@@ -942,10 +1085,10 @@ fn delegation_signed_by_parent_key_instead_of_delegated_key_is_refused() {
     repo.set("targets/qa", qa);
     repo.publish(2, 2);
     let mut s = repo.state();
-    assert!(
-        s.update_targets_role(&role("targets/qa"), repo.file("targets/qa"), now())
-            .is_err()
-    );
+    assert!(matches!(
+        s.update_targets_role(&role("targets/qa"), repo.file("targets/qa"), now()),
+        Err(TrustError::Verify(VerifyError::Threshold { valid: 0, .. }))
+    ));
 }
 
 #[test]
@@ -1000,7 +1143,7 @@ fn reloading_a_parent_forgets_its_children() {
 #[test]
 fn snapshot_before_timestamp_is_a_caller_bug() {
     let repo = Repo::new();
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     let err = s.update_snapshot(&repo.snapshot, now()).unwrap_err();
     assert!(matches!(err, TrustError::OutOfOrder { .. }));
     assert_eq!(err.failure(), Failure::Internal);
@@ -1055,7 +1198,7 @@ fn version_floors_survive_a_json_round_trip() {
 fn cached_snapshot_and_targets_raise_their_floors() {
     let mut repo = Repo::new();
     repo.publish(5, 5);
-    let mut s = TrustedState::new(GUN, &repo.root).unwrap();
+    let mut s = TrustedState::new(GUN, &repo.root, &Limits::default()).unwrap();
     assert!(s.remember_cached(&RoleName::snapshot(), &repo.snapshot));
     assert!(s.remember_cached(&RoleName::targets(), repo.file("targets")));
     assert!(

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Months, Utc};
 
-use super::key::PublicKey;
+use super::key::{KeyError, KeyMaterial, PublicKey};
 use super::metadata::{
     DelegatedRole, Delegations, Expires, RoleKeys, Root, Targets, TypeTag, Version,
 };
-use super::names::RoleName;
+use super::names::{KeyId, RoleName};
 
 /// The Go client's default lifetimes: root 10 years, targets 3 years.
 pub const ROOT_LIFETIME_MONTHS: u32 = 120;
@@ -133,15 +133,115 @@ pub fn next_targets(
     next
 }
 
+/// Why a delegation change was refused before anything was signed.
+#[derive(Debug, thiserror::Error)]
+pub enum DelegationError {
+    /// One public key given twice (bare and as a certificate, or the same file twice), or again
+    /// under another id than the delegation already lists it: thresholds count distinct keys, so
+    /// a second listing would only make a threshold look met by one key (SECURITY-TESTS
+    /// scenario 46).
+    #[error(
+        "{role}: key {key_id} is the same public key as {same_as}{where_}; give each key once, in one form",
+        where_ = if *already_listed { ", which the delegation already lists" } else { "" }
+    )]
+    DuplicateKey {
+        role: RoleName,
+        key_id: KeyId,
+        same_as: KeyId,
+        already_listed: bool,
+    },
+    #[error("{role}: key {key_id} cannot be used")]
+    UnusableKey {
+        role: RoleName,
+        key_id: KeyId,
+        #[source]
+        source: Box<KeyError>,
+    },
+    #[error("{role}: threshold {threshold} needs between 1 and {keys} distinct keys")]
+    Threshold {
+        role: RoleName,
+        threshold: u32,
+        keys: usize,
+    },
+}
+
+impl DelegationError {
+    pub fn failure(&self) -> crate::failure::Failure {
+        crate::failure::Failure::Usage
+    }
+}
+
+/// Checks that `keys` are pairwise distinct public keys (by key material, however wrapped) and
+/// that `threshold` is within 1..=their number. Returns each key's material.
+pub fn distinct_keys(
+    role: &RoleName,
+    keys: &[PublicKey],
+    threshold: u32,
+) -> Result<Vec<KeyMaterial>, DelegationError> {
+    let mut seen: Vec<(KeyMaterial, KeyId)> = Vec::new();
+    for key in keys {
+        let key_id = key.key_id();
+        let material = key
+            .material()
+            .map_err(|source| DelegationError::UnusableKey {
+                role: role.clone(),
+                key_id: key_id.clone(),
+                source: Box::new(source),
+            })?;
+        if let Some((_, same_as)) = seen.iter().find(|(m, _)| m == &material) {
+            return Err(DelegationError::DuplicateKey {
+                role: role.clone(),
+                key_id,
+                same_as: same_as.clone(),
+                already_listed: false,
+            });
+        }
+        seen.push((material, key_id));
+    }
+    if threshold == 0 || threshold as usize > seen.len() {
+        return Err(DelegationError::Threshold {
+            role: role.clone(),
+            threshold,
+            keys: seen.len(),
+        });
+    }
+    Ok(seen.into_iter().map(|(m, _)| m).collect())
+}
+
 /// Create or extend the delegation `role` in `targets`: its keys and paths are added to what it
-/// had, and its threshold set. Returns whether anything changed.
+/// had, and its threshold set. Returns whether anything changed. A key the delegation already
+/// lists under the same id is no change (a retried `delegate add` is idempotent); the same
+/// public key under another id is refused, as are duplicates among `keys` ([`distinct_keys`]).
 pub fn add_delegation(
     targets: &mut Targets,
     role: &RoleName,
     keys: &[PublicKey],
     paths: &[String],
     threshold: u32,
-) -> bool {
+) -> Result<bool, DelegationError> {
+    let materials = distinct_keys(role, keys, threshold)?;
+    if let Some(entry) = targets.delegations.roles.iter().find(|d| &d.name == role) {
+        for (key, material) in keys.iter().zip(&materials) {
+            let key_id = key.key_id();
+            let listed_as = entry.keyids.iter().find(|id| {
+                **id != key_id
+                    && targets
+                        .delegations
+                        .keys
+                        .get(*id)
+                        .and_then(|k| k.material().ok())
+                        .is_some_and(|m| &m == material)
+            });
+            if let Some(same_as) = listed_as {
+                return Err(DelegationError::DuplicateKey {
+                    role: role.clone(),
+                    key_id,
+                    same_as: same_as.clone(),
+                    already_listed: true,
+                });
+            }
+        }
+    }
     let before = targets.delegations.clone();
     let ids: Vec<_> = keys.iter().map(PublicKey::key_id).collect();
     for key in keys {
@@ -173,7 +273,7 @@ pub fn add_delegation(
             threshold,
         }),
     }
-    targets.delegations != before
+    Ok(targets.delegations != before)
 }
 
 /// Remove the delegation `role`, and the keys no remaining delegation uses. Returns whether it
@@ -222,25 +322,64 @@ mod tests {
         let qa = RoleName::parse("targets/qa").unwrap();
         let key = PublicKey::new(KeyType::Ed25519, vec![7; 32]);
         let paths = vec!["approvals/".to_string(), "_manifesto/".to_string()];
-        assert!(add_delegation(
-            &mut t,
-            &qa,
-            std::slice::from_ref(&key),
-            &paths,
-            1
-        ));
-        assert!(!add_delegation(
-            &mut t,
-            &qa,
-            std::slice::from_ref(&key),
-            &paths,
-            1
-        ));
+        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&key), &paths, 1).unwrap());
+        assert!(!add_delegation(&mut t, &qa, std::slice::from_ref(&key), &paths, 1).unwrap());
         assert!(t.check().is_ok());
         assert_eq!(t.delegations.roles[0].paths, paths);
         assert!(remove_delegation(&mut t, &qa));
         assert!(t.delegations.keys.is_empty());
         assert!(!remove_delegation(&mut t, &qa));
+    }
+
+    /// A P-256 public key as a bare SPKI and as a certificate of the same key (two key ids).
+    fn bare_and_certificate() -> (PublicKey, PublicKey) {
+        let key = crate::tuf::test_support::TestKey::ecdsa();
+        let (_, cert) = key.certificate_twin("example.com/org/app");
+        (key.public, cert)
+    }
+
+    #[test]
+    fn one_key_given_bare_and_as_certificate_is_refused_as_a_delegation_of_threshold_2() {
+        let mut t = empty_targets(1, Utc::now());
+        let qa = RoleName::parse("targets/qa").unwrap();
+        let (bare, cert) = bare_and_certificate();
+        assert_ne!(bare.key_id(), cert.key_id());
+        let paths = vec!["_manifesto/".to_string()];
+        for keys in [
+            vec![bare.clone(), cert.clone()],
+            vec![bare.clone(), bare.clone()],
+        ] {
+            let err = add_delegation(&mut t, &qa, &keys, &paths, 2).unwrap_err();
+            assert!(
+                matches!(&err, DelegationError::DuplicateKey { key_id, same_as, already_listed: false, .. }
+                    if key_id == &keys[1].key_id() && same_as == &bare.key_id()),
+                "{err:?}"
+            );
+            assert_eq!(err.failure(), crate::failure::Failure::Usage);
+        }
+        assert!(t.delegations.roles.is_empty(), "nothing changed");
+        // Already in the delegation in one form, then given in the other.
+        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&bare), &paths, 1).unwrap());
+        let before = t.clone();
+        let err = add_delegation(&mut t, &qa, std::slice::from_ref(&cert), &paths, 1).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                DelegationError::DuplicateKey {
+                    already_listed: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(t, before);
+        // Threshold 0 and a threshold above the number of distinct keys.
+        for threshold in [0, 2] {
+            assert!(matches!(
+                add_delegation(&mut t, &qa, std::slice::from_ref(&bare), &paths, threshold),
+                Err(DelegationError::Threshold { keys: 1, .. })
+            ));
+        }
     }
 
     #[test]

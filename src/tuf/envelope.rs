@@ -159,16 +159,22 @@ mod tests {
     #[test]
     fn bad_signature_entries_are_refused() {
         let k = "a".repeat(64);
-        for sig in [
-            r#"{"keyid":"ABC","method":"ecdsa","sig":"AAAA"}"#.to_string(),
-            format!(r#"{{"keyid":"{k}","method":"ecdsa","sig":"not base64!"}}"#),
-            format!(r#"{{"keyid":"{k}","sig":"AAAA"}}"#),
-        ] {
+        let bad_id = r#"{"keyid":"ABC","method":"ecdsa","sig":"AAAA"}"#.to_string();
+        let bad_base64 = format!(r#"{{"keyid":"{k}","method":"ecdsa","sig":"not base64!"}}"#);
+        let no_method = format!(r#"{{"keyid":"{k}","sig":"AAAA"}}"#);
+        let parse = |sig: &str| {
             let doc = format!(r#"{{"signed":{{}},"signatures":[{sig}]}}"#);
-            assert!(
-                SignedEnvelope::parse(doc.as_bytes(), 1024).is_err(),
-                "{sig}"
-            );
-        }
+            SignedEnvelope::parse(doc.as_bytes(), 1024)
+        };
+        assert!(matches!(
+            parse(&bad_id),
+            Err(EnvelopeError::KeyId { index: 0, .. })
+        ));
+        assert!(matches!(
+            parse(&bad_base64),
+            Err(EnvelopeError::Base64 { index: 0, .. })
+        ));
+        let err = parse(&no_method).unwrap_err();
+        assert!(matches!(err, EnvelopeError::Shape(_)), "{err:?}");
     }
 }

@@ -95,8 +95,11 @@ pub struct PublicKey {
     pub keyval: KeyVal,
 }
 
-/// What a key can verify with, after its bytes have been decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a key can verify with, after its bytes have been decoded. Two listed keys with equal
+/// material are one key, however they are wrapped (a bare SPKI and a certificate of it have
+/// different key ids): thresholds count distinct material (SECURITY-TESTS scenario 46, "one
+/// key, two forms").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum KeyMaterial {
     /// Uncompressed SEC1 point on P-256.
     EcdsaP256(Vec<u8>),
@@ -308,7 +311,11 @@ mod tests {
             r#"{"keytype":"ed25519","keyval":{"private":"AAAA","public":"AAAA"}}"#,
             r#"{"keytype":"ECDSA","keyval":{"private":null,"public":"AAAA"}}"#,
         ] {
-            assert!(serde_json::from_str::<PublicKey>(body).is_err(), "{body}");
+            let err = serde_json::from_str::<PublicKey>(body).unwrap_err();
+            assert!(
+                err.is_data(),
+                "{body}: refused as a bad key entry, not bad JSON: {err}"
+            );
         }
     }
 

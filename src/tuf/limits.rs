@@ -109,6 +109,7 @@ mod tests {
         assert_eq!(l.update_deadline, Duration::from_secs(5));
         assert_eq!(l.targets_max_bytes, 1024);
         assert_eq!(l.root_max_bytes, Limits::default().root_max_bytes);
-        assert!(serde_json::from_str::<Limits>(r#"{"bogus":1}"#).is_err());
+        let err = serde_json::from_str::<Limits>(r#"{"bogus":1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `bogus`"), "{err}");
     }
 }

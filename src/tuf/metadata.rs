@@ -604,7 +604,8 @@ mod tests {
             serde_json::json!("1"),
             serde_json::json!(MAX_VERSION + 1),
         ] {
-            assert!(targets_with(|s| s["version"] = v.clone()).is_err(), "{v}");
+            let err = targets_with(|s| s["version"] = v.clone()).unwrap_err();
+            assert!(matches!(err, MetadataError::Schema { .. }), "{v}: {err:?}");
         }
         assert_eq!(
             targets_with(|s| s["version"] = MAX_VERSION.into())
@@ -617,25 +618,51 @@ mod tests {
 
     #[test]
     fn threshold_above_key_count_or_zero_is_refused() {
-        assert!(targets_with(|s| s["delegations"]["roles"][0]["threshold"] = 3.into()).is_err());
-        assert!(targets_with(|s| s["delegations"]["roles"][0]["threshold"] = 0.into()).is_err());
+        for threshold in [3, 0] {
+            let err =
+                targets_with(|s| s["delegations"]["roles"][0]["threshold"] = threshold.into())
+                    .unwrap_err();
+            assert!(
+                matches!(err, MetadataError::Invalid { .. }),
+                "{threshold}: {err:?}"
+            );
+        }
         assert!(targets_with(|s| s["delegations"]["roles"][0]["threshold"] = 2.into()).is_ok());
     }
 
     #[test]
     fn bad_expiry_and_hash_sizes_are_refused() {
-        assert!(targets_with(|s| s["expires"] = "2029-11-26 21:21:32".into()).is_err());
-        assert!(targets_with(|s| s["targets"]["v1"]["hashes"]["sha256"] = "AAAA".into()).is_err());
-        assert!(targets_with(|s| s["targets"]["v1"]["hashes"] = serde_json::json!({})).is_err());
-        assert!(
-            targets_with(|s| s["delegations"]["roles"][0]["name"] = "targets/../x".into()).is_err()
-        );
-        assert!(
-            targets_with(
-                |s| s["delegations"]["roles"][0]["path_hash_prefixes"] = serde_json::json!([])
-            )
-            .is_err()
-        );
+        // Shapes serde refuses: a non-RFC 3339 expiry, a bad role name, an unknown field.
+        for (i, result) in [
+            targets_with(|s| s["expires"] = "2029-11-26 21:21:32".into()),
+            targets_with(|s| s["delegations"]["roles"][0]["name"] = "targets/../x".into()),
+            targets_with(|s| {
+                s["delegations"]["roles"][0]["path_hash_prefixes"] = serde_json::json!([])
+            }),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, MetadataError::Schema { .. }),
+                "case {i}: {err:?}"
+            );
+        }
+        // Well-formed but invalid: a sha256 of the wrong size, no known hash at all.
+        for (i, result) in [
+            targets_with(|s| s["targets"]["v1"]["hashes"]["sha256"] = "AAAA".into()),
+            targets_with(|s| s["targets"]["v1"]["hashes"] = serde_json::json!({})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, MetadataError::Invalid { .. }),
+                "case {i}: {err:?}"
+            );
+        }
     }
 
     #[test]
@@ -680,10 +707,10 @@ mod tests {
     fn delegation_names_must_be_direct_children() {
         let t = targets_with(|_| {}).unwrap();
         t.check_delegation_names(&RoleName::targets()).unwrap();
-        assert!(
-            t.check_delegation_names(&RoleName::parse("targets/qa").unwrap())
-                .is_err()
-        );
+        let reason = t
+            .check_delegation_names(&RoleName::parse("targets/qa").unwrap())
+            .unwrap_err();
+        assert!(reason.contains("not its direct child"), "{reason}");
     }
 }
 
@@ -699,7 +726,10 @@ mod expires_tests {
             "2030-06-30T23:59:60Z",
         ] {
             let parsed: Result<Expires, _> = serde_json::from_value(serde_json::json!(raw));
-            assert!(parsed.is_err(), "{raw} must be refused");
+            assert!(
+                parsed.as_ref().is_err_and(serde_json::Error::is_data),
+                "{raw} must be refused"
+            );
         }
         let ok: Expires =
             serde_json::from_value(serde_json::json!("2036-11-24T21:20:28.5438627Z")).unwrap();

@@ -24,4 +24,8 @@ pub mod write;
 #[cfg(test)]
 mod attack_tests;
 #[cfg(test)]
+mod memory_source;
+#[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod update_tests;

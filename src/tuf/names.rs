@@ -189,7 +189,10 @@ mod tests {
             "targets/é",
             long.as_str(),
         ] {
-            assert!(RoleName::parse(bad).is_err(), "{bad:?} accepted");
+            assert!(
+                matches!(RoleName::parse(bad), Err(NameError::Role(_))),
+                "{bad:?} accepted"
+            );
         }
     }
 
@@ -204,8 +207,11 @@ mod tests {
     #[test]
     fn key_ids_must_be_64_lowercase_hex() {
         KeyId::parse(&"ab".repeat(32)).unwrap();
-        assert!(KeyId::parse(&"AB".repeat(32)).is_err());
-        assert!(KeyId::parse(&"ab".repeat(31)).is_err());
-        assert!(KeyId::parse(&"zz".repeat(32)).is_err());
+        for bad in ["AB".repeat(32), "ab".repeat(31), "zz".repeat(32)] {
+            assert!(
+                matches!(KeyId::parse(&bad), Err(NameError::KeyId(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -163,6 +163,7 @@ use ring::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 
 use super::envelope::Signature;
 use super::key::{KeyType, PublicKey};
+use super::limits::Limits;
 use super::metadata::{
     DelegatedRole, Delegations, Expires, FileMeta, Metadata, RoleKeys, Root, Snapshot, Targets,
     Timestamp, TypeTag, Version,
@@ -254,6 +255,31 @@ impl TestKey {
         let pem = certificate_pem(cn, &spki_of(&pair), not_before, not_after);
         let public = PublicKey::new(KeyType::EcdsaX509, pem);
         Self::with(Pair::Ecdsa(pair), public)
+    }
+
+    /// The same P-256 key wrapped in a certificate (`ecdsa-x509`): one key under a second,
+    /// different and correct key id (SECURITY-TESTS scenario 46).
+    pub fn certificate_twin(&self, cn: &str) -> (KeyId, PublicKey) {
+        self.certificate_twin_until(cn, at("2036-11-24T00:00:00Z"))
+    }
+
+    /// Like [`TestKey::certificate_twin`], with its own expiry: a second certificate of a root
+    /// key (another PEM, so another id) for the same key material.
+    pub fn certificate_twin_until(&self, cn: &str, not_after: DateTime<Utc>) -> (KeyId, PublicKey) {
+        let Pair::Ecdsa(pair) = &self.pair else {
+            panic!("only P-256 test keys have certificates")
+        };
+        let pem = certificate_pem(cn, &spki_of(pair), at("2026-11-27T00:00:00Z"), not_after);
+        let public = PublicKey::new(KeyType::EcdsaX509, pem);
+        (public.key_id(), public)
+    }
+
+    /// Signs, filing the signature under `keyid` (for a key listed under several ids).
+    pub fn sign_under(&self, message: &[u8], keyid: &KeyId) -> Signature {
+        Signature {
+            keyid: keyid.clone(),
+            ..self.sign(message)
+        }
     }
 
     /// Signs with the method Notary writes for this key type.
@@ -534,7 +560,7 @@ impl Repo {
 
     /// A state trusting this repo's root and holding timestamp, snapshot and targets.
     pub fn state(&self) -> TrustedState {
-        let mut s = TrustedState::new(GUN, &self.root).unwrap();
+        let mut s = TrustedState::new(GUN, &self.root, &Limits::default()).unwrap();
         s.update_timestamp(&self.timestamp, now()).unwrap();
         s.update_snapshot(&self.snapshot, now()).unwrap();
         s.update_targets(self.file("targets"), now()).unwrap();

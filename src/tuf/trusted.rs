@@ -18,25 +18,17 @@
 //! ```
 //! Cached files may be passed instead of downloads: they are checked against the same hashes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{EnvelopeError, SignedEnvelope};
+use super::limits::Limits;
 use super::metadata::{FileMeta, Metadata, MetadataError, Root, Snapshot, Targets, Timestamp};
 use super::names::RoleName;
 use super::verify::{self, Authority, Verified, VerifyError};
 use crate::failure::Failure;
-
-/// Size cap for `timestamp.json` (the Go client's constant).
-pub const TIMESTAMP_MAX_BYTES: usize = 1 << 20;
-/// Size cap for a root file; Go has none, go-tuf and python-tuf use 512 KB.
-pub const ROOT_MAX_BYTES: usize = 512 * 1024;
-/// Root versions a single run may walk (go-tuf / python-tuf default).
-pub const MAX_ROOT_ROTATIONS: u32 = 256;
-/// Targets roles one lookup may visit (go-tuf / python-tuf default).
-pub const MAX_DELEGATION_VISITS: usize = 32;
 
 /// Why an update or lookup was refused.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +75,18 @@ pub enum TrustError {
     Delegation { role: RoleName, reason: String },
     #[error("lookup visited more than {limit} targets roles")]
     TooManyDelegations { limit: usize },
+    /// The parent claims a length above the role's absolute cap. The server holds the snapshot
+    /// and timestamp keys, so a claimed length alone is no reason to download that much
+    /// (SECURITY-TESTS scenario 47): refused before any download.
+    #[error(
+        "{role}: its parent claims {claimed} bytes, above the cap of {cap} bytes; if the repository really is that large, raise limits.{field} in config.json"
+    )]
+    TooLarge {
+        role: RoleName,
+        claimed: u64,
+        cap: u64,
+        field: &'static str,
+    },
     /// The caller skipped a step of the workflow (a bug in the caller, not an attack).
     #[error("{role} cannot be checked before {needs}")]
     OutOfOrder { role: RoleName, needs: String },
@@ -228,6 +232,11 @@ fn check_floor(role: &RoleName, version: u64, floor: u64) -> Result<(), TrustErr
     Ok(())
 }
 
+/// A configured cap as a length in memory (saturating on 32-bit targets).
+fn cap_usize(cap: u64) -> usize {
+    usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
 fn envelope(role: &RoleName, bytes: &[u8], limit: usize) -> Result<SignedEnvelope, TrustError> {
     SignedEnvelope::parse(bytes, limit).map_err(|source| TrustError::Envelope {
         role: role.clone(),
@@ -257,6 +266,7 @@ pub struct TrustedState {
     snapshot: Option<Verified<Snapshot>>,
     targets: BTreeMap<RoleName, TargetsRole>,
     floors: VersionFloors,
+    limits: Limits,
 }
 
 impl TrustedState {
@@ -266,9 +276,9 @@ impl TrustedState {
     /// root before it is used ([`check_root`]), so an expired cached root can still be rotated.
     ///
     /// [`check_root`]: TrustedState::check_root
-    pub fn new(gun: &str, root_bytes: &[u8]) -> Result<Self, TrustError> {
+    pub fn new(gun: &str, root_bytes: &[u8], limits: &Limits) -> Result<Self, TrustError> {
         let role = RoleName::root();
-        let env = envelope(&role, root_bytes, ROOT_MAX_BYTES)?;
+        let env = envelope(&role, root_bytes, cap_usize(limits.root_max_bytes))?;
         let claimed: Root = unverified(&role, &env)?;
         let authority = Authority::root_keys(&claimed, gun, None);
         let root = verify::verify::<Root>(&env, &authority)?;
@@ -286,7 +296,39 @@ impl TrustedState {
             snapshot: None,
             targets: BTreeMap::new(),
             floors,
+            limits: limits.clone(),
         })
+    }
+
+    /// The caps and bounds this state enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The absolute cap on `role`'s file, and the `limits.<field>` that sets it.
+    pub fn cap_for(&self, role: &RoleName) -> (u64, &'static str) {
+        let l = &self.limits;
+        match role.as_str() {
+            "root" => (l.root_max_bytes, "root_max_bytes"),
+            "timestamp" => (l.timestamp_max_bytes, "timestamp_max_bytes"),
+            "snapshot" => (l.snapshot_max_bytes, "snapshot_max_bytes"),
+            _ => (l.targets_max_bytes, "targets_max_bytes"),
+        }
+    }
+
+    /// How many bytes to fetch at most for a file whose parent claims `expected`: the claim, if
+    /// it is within the role's cap; a claim above the cap is refused here, before any download.
+    pub fn max_fetch_len(&self, role: &RoleName, expected: &FileMeta) -> Result<u64, TrustError> {
+        let (cap, field) = self.cap_for(role);
+        if expected.length > cap {
+            return Err(TrustError::TooLarge {
+                role: role.clone(),
+                claimed: expected.length,
+                cap,
+                field,
+            });
+        }
+        Ok(expected.length)
     }
 
     /// Raises the version floors to what the caller persisted from earlier runs.
@@ -326,12 +368,12 @@ impl TrustedState {
     /// [`check_root`]: TrustedState::check_root
     pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), TrustError> {
         let role = RoleName::root();
-        if self.rotations >= MAX_ROOT_ROTATIONS {
+        if self.rotations >= self.limits.max_root_rotations {
             return Err(TrustError::TooManyRootRotations {
-                limit: MAX_ROOT_ROTATIONS,
+                limit: self.limits.max_root_rotations,
             });
         }
-        let env = envelope(&role, bytes, ROOT_MAX_BYTES)?;
+        let env = envelope(&role, bytes, cap_usize(self.limits.root_max_bytes))?;
         let claimed: Root = unverified(&role, &env)?;
         let current = self.root.version.get();
         if claimed.version.get() != current + 1 {
@@ -398,7 +440,7 @@ impl TrustedState {
     ) -> Result<bool, TrustError> {
         let role = RoleName::timestamp();
         self.check_root(now)?;
-        let env = envelope(&role, bytes, TIMESTAMP_MAX_BYTES)?;
+        let env = envelope(&role, bytes, cap_usize(self.limits.timestamp_max_bytes))?;
         let authority = Authority::top_level(&self.root, &role).expect("root names timestamp");
         let ts = verify::verify::<Timestamp>(&env, &authority)?;
         let version = ts.version.get();
@@ -436,6 +478,7 @@ impl TrustedState {
             role: role.clone(),
             needs: "timestamp".into(),
         })?;
+        self.max_fetch_len(&role, expected)?;
         check_file(&role, expected, bytes)?;
         let env = envelope(&role, bytes, bytes.len())?;
         let authority = Authority::top_level(&self.root, &role).expect("root names snapshot");
@@ -487,6 +530,7 @@ impl TrustedState {
         let expected = snapshot
             .meta_for(role)
             .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
+        self.max_fetch_len(role, expected)?;
         check_file(role, expected, bytes)?;
         let env = envelope(role, bytes, bytes.len())?;
         let (authority, parent_paths, own_paths) = match role.parent() {
@@ -548,7 +592,7 @@ impl TrustedState {
     /// leaves the floor alone, when the cached file no longer verifies, e.g. after a key rotation.
     /// Only top-level roles; delegation floors come from [`VersionFloors`].
     pub fn remember_cached(&mut self, role: &RoleName, bytes: &[u8]) -> bool {
-        let Ok(env) = SignedEnvelope::parse(bytes, ROOT_MAX_BYTES.max(bytes.len())) else {
+        let Ok(env) = SignedEnvelope::parse(bytes, bytes.len()) else {
             return false;
         };
         let Some(authority) = Authority::top_level(&self.root, role) else {
@@ -590,10 +634,9 @@ impl TrustedState {
             needs: "snapshot".into(),
         })?;
         *visits += 1;
-        if *visits > MAX_DELEGATION_VISITS {
-            return Err(TrustError::TooManyDelegations {
-                limit: MAX_DELEGATION_VISITS,
-            });
+        let limit = self.limits.max_delegation_visits;
+        if *visits > limit {
+            return Err(TrustError::TooManyDelegations { limit });
         }
         let Some(current) = self.targets.get(role) else {
             return Ok(Lookup::NeedRole(role.clone()));
@@ -623,10 +666,6 @@ impl TrustedState {
         Ok(Lookup::NotFound)
     }
 
-    /// Every trusted target reachable from `targets`, each name resolved as [`lookup`] would.
-    /// Returns the first role that still has to be fetched, if any, instead of a partial list.
-    ///
-    /// [`lookup`]: TrustedState::lookup
     /// Every role that validly signs `name` (inside its paths, narrowed by its ancestors), in
     /// delegation order. `Ok(Err(role))` when `role` may sign it but is not loaded yet: fetch it
     /// and ask again. Used where several signers matter (a gate's sign-off count, `--signed-by`).
@@ -637,12 +676,11 @@ impl TrustedState {
         let mut found = Vec::new();
         let mut stack = vec![RoleName::targets()];
         let mut visits = 0;
+        let limit = self.limits.max_delegation_visits;
         while let Some(role) = stack.pop() {
             visits += 1;
-            if visits > MAX_DELEGATION_VISITS {
-                return Err(TrustError::TooManyDelegations {
-                    limit: MAX_DELEGATION_VISITS,
-                });
+            if visits > limit {
+                return Err(TrustError::TooManyDelegations { limit });
             }
             let Some(current) = self.targets.get(&role) else {
                 return Ok(Err(role));
@@ -684,19 +722,31 @@ impl TrustedState {
         Some(allowed(&restrict(&entry.paths, &parent.paths), name))
     }
 
-    pub fn list_targets(&self) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
-        let mut names = std::collections::BTreeSet::new();
+    /// The bound on a walk over every role. A sharded repository legitimately has thousands of
+    /// roles, so the per-lookup bound (`max_delegation_visits`) does not fit. Each role has one
+    /// parent and no parent lists a child twice (both checked when a role loads), so a full walk
+    /// visits each role the snapshot lists at most once; the snapshot's own count bounds it.
+    fn full_walk_limit(&self) -> usize {
+        let listed = self.snapshot.as_ref().map_or(0, |s| s.meta.len());
+        listed.max(self.limits.max_delegation_visits)
+    }
+
+    /// Walks every loaded role reachable from `targets`: the target names they may sign, and the
+    /// reachable roles that are listed in the snapshot but not loaded yet (not descended into).
+    fn full_walk(&self) -> Result<(BTreeSet<String>, Vec<RoleName>), TrustError> {
+        let mut names = BTreeSet::new();
+        let mut unloaded = Vec::new();
         let mut stack = vec![RoleName::targets()];
         let mut visits = 0;
+        let limit = self.full_walk_limit();
         while let Some(role) = stack.pop() {
             visits += 1;
-            if visits > MAX_DELEGATION_VISITS {
-                return Err(TrustError::TooManyDelegations {
-                    limit: MAX_DELEGATION_VISITS,
-                });
+            if visits > limit {
+                return Err(TrustError::TooManyDelegations { limit });
             }
             let Some(current) = self.targets.get(&role) else {
-                return Ok(Err(role));
+                unloaded.push(role);
+                continue;
             };
             names.extend(
                 current
@@ -713,6 +763,24 @@ impl TrustedState {
                     stack.push(d.name.clone());
                 }
             }
+        }
+        Ok((names, unloaded))
+    }
+
+    /// Every reachable role a full listing still needs, in walk order: fetching them all before
+    /// walking again takes one walk per delegation level instead of one per role.
+    pub fn unloaded_roles(&self) -> Result<Vec<RoleName>, TrustError> {
+        Ok(self.full_walk()?.1)
+    }
+
+    /// Every trusted target reachable from `targets`, each name resolved as [`lookup`] would.
+    /// Returns the first role that still has to be fetched, if any, instead of a partial list.
+    ///
+    /// [`lookup`]: TrustedState::lookup
+    pub fn list_targets(&self) -> Result<Result<Vec<TrustedTarget>, RoleName>, TrustError> {
+        let (names, unloaded) = self.full_walk()?;
+        if let Some(first) = unloaded.into_iter().next() {
+            return Ok(Err(first));
         }
         let mut out = Vec::new();
         for name in names {

@@ -11,12 +11,10 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::limits::Limits;
 use super::metadata::FileMeta;
 use super::names::RoleName;
-use super::trusted::{
-    Lookup, ROOT_MAX_BYTES, TIMESTAMP_MAX_BYTES, TrustError, TrustedState, TrustedTarget,
-    VersionFloors,
-};
+use super::trusted::{Lookup, TrustError, TrustedState, TrustedTarget, VersionFloors};
 use crate::failure::Failure;
 
 /// How many times one update may restart after following a root rotation.
@@ -123,30 +121,35 @@ fn matches(expected: &FileMeta, bytes: &[u8]) -> bool {
 
 impl<S: MetadataSource> Updater<S> {
     /// Establish the root and bring timestamp, snapshot and top-level targets up to date.
+    /// Every fetch is bounded by `limits`: at most what the parent claims, and a claim above
+    /// the role's cap is refused before anything is downloaded.
     pub async fn refresh(
         source: S,
         gun: &str,
         cached: Cached,
         bootstrap: Bootstrap<'_>,
+        limits: &Limits,
         now: DateTime<Utc>,
     ) -> Result<Updater<S>, UpdateError> {
+        // The transport's per-update deadline starts here, before the first request.
+        source.begin_update();
         let mut fetches = 0;
         let mut fresh = BTreeMap::new();
         let state = match cached.files.get("root") {
-            Some(root) => TrustedState::new(gun, root)?.with_floors(&cached.floors),
+            Some(root) => TrustedState::new(gun, root, limits)?.with_floors(&cached.floors),
             None => {
                 if bootstrap.pinned_certs.is_none() && !bootstrap.allow_tofu {
                     return Err(UpdateError::TofuRefused { gun: gun.into() });
                 }
                 fetches += 1;
                 let root = source
-                    .fetch("root.json", ROOT_MAX_BYTES as u64)
+                    .fetch("root.json", limits.root_max_bytes)
                     .await?
                     .ok_or_else(|| UpdateError::NotInitialised {
                         gun: gun.into(),
                         file: "root.json".into(),
                     })?;
-                let state = TrustedState::new(gun, &root)?.with_floors(&cached.floors);
+                let state = TrustedState::new(gun, &root, limits)?.with_floors(&cached.floors);
                 fresh.insert("root".to_string(), root);
                 state
             }
@@ -213,7 +216,8 @@ impl<S: MetadataSource> Updater<S> {
             let next = self.state.root().version.get() + 1;
             let file = format!("{next}.root.json");
             self.fetches += 1;
-            let Some(bytes) = self.source.fetch(&file, ROOT_MAX_BYTES as u64).await? else {
+            let max_len = self.state.limits().root_max_bytes;
+            let Some(bytes) = self.source.fetch(&file, max_len).await? else {
                 return Ok(());
             };
             self.state.update_root(&bytes)?;
@@ -223,9 +227,10 @@ impl<S: MetadataSource> Updater<S> {
 
     async fn update_top_level(&mut self) -> Result<(), UpdateError> {
         self.fetches += 1;
+        let max_len = self.state.limits().timestamp_max_bytes;
         let ts = self
             .source
-            .fetch("timestamp.json", TIMESTAMP_MAX_BYTES as u64)
+            .fetch("timestamp.json", max_len)
             .await?
             .ok_or_else(|| UpdateError::NotInitialised {
                 gun: self.state.gun().into(),
@@ -253,13 +258,16 @@ impl<S: MetadataSource> Updater<S> {
         role: &RoleName,
         expected: &FileMeta,
     ) -> Result<Vec<u8>, UpdateError> {
-        if let Some(cached) = self
-            .cached
-            .files
-            .get(role.as_str())
-            .filter(|b| matches(expected, b))
+        // The claim is checked against the cap first, even when a cached copy matches it.
+        let max_len = self.state.max_fetch_len(role, expected)?;
+        // A file verified earlier in this update (before a restart) or in an earlier run is
+        // reused when it still matches; it is verified again against the current root anyway.
+        if let Some(known) = [&self.fresh, &self.cached.files]
+            .into_iter()
+            .filter_map(|files| files.get(role.as_str()))
+            .find(|b| matches(expected, b))
         {
-            return Ok(cached.clone());
+            return Ok(known.clone());
         }
         let sha = expected.sha256_hex().ok_or_else(|| UpdateError::Missing {
             file: format!("{role} (no sha256 listed)"),
@@ -267,7 +275,7 @@ impl<S: MetadataSource> Updater<S> {
         let file = format!("{role}.{sha}.json");
         self.fetches += 1;
         self.source
-            .fetch(&file, expected.length)
+            .fetch(&file, max_len)
             .await?
             .ok_or(UpdateError::Missing { file })
     }
@@ -307,7 +315,16 @@ impl<S: MetadataSource> Updater<S> {
         loop {
             match self.state.list_targets()? {
                 Ok(all) => return Ok(all),
-                Err(role) => self.load_role(&role).await?,
+                Err(role) => {
+                    // Load every role this level of the walk is missing, not one per walk.
+                    let mut missing = self.state.unloaded_roles()?;
+                    if missing.is_empty() {
+                        missing.push(role); // the lookup phase needs one the walk did not
+                    }
+                    for r in missing {
+                        self.load_role(&r).await?;
+                    }
+                }
             }
         }
     }

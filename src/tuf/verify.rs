@@ -2,8 +2,10 @@
 //!
 //! Signatures cover the canonical JSON of `signed`. The verifier is chosen by the *trusted key's*
 //! type, never by the signature's `method` (NCC 2015 finding 1): a method that does not fit the
-//! key simply does not count. A threshold is met by distinct key ids that are listed for the role,
-//! whose key material hashes to that id, and whose signature verifies.
+//! key simply does not count. A threshold is met by distinct *public keys* that are listed for the
+//! role, whose entry hashes to its id, and whose signature verifies: the same key listed twice
+//! (bare and as a certificate, two ids) counts once, by its decoded key material
+//! (SECURITY-TESTS scenario 46).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;
@@ -65,6 +67,10 @@ pub enum VerifyError {
         valid: usize,
         threshold: u32,
     },
+    /// A threshold of 0 would accept a file with no signature at all. The parser refuses it too;
+    /// the verifier does not rely on that (TUF: a threshold is at least 1).
+    #[error("{role}: threshold 0 is not allowed; a role needs at least one signature")]
+    ZeroThreshold { role: RoleName },
 }
 
 impl VerifyError {
@@ -157,20 +163,25 @@ impl Authority {
         self.keys.keys()
     }
 
-    /// Distinct key ids of this authority with a valid signature over `message`.
-    fn valid_signers(&self, env: &SignedEnvelope, message: &[u8]) -> BTreeSet<KeyId> {
-        let mut valid = BTreeSet::new();
+    /// Key ids of this authority with a valid signature over `message`, and how many distinct
+    /// public keys they are: one key listed under two ids (bare and as a certificate) signing
+    /// twice is still one signer.
+    fn valid_signers(&self, env: &SignedEnvelope, message: &[u8]) -> (BTreeSet<KeyId>, usize) {
+        let mut ids = BTreeSet::new();
+        let mut materials = BTreeSet::new();
         for s in &env.signatures {
-            if valid.contains(&s.keyid) {
+            if ids.contains(&s.keyid) {
                 continue; // a repeated key id counts once
             }
             if let Some(key) = self.keys.get(&s.keyid)
-                && signature_is_valid(key, &s.method, message, &s.sig)
+                && let Ok(material) = key.material()
+                && signature_is_valid(&material, &s.method, message, &s.sig)
             {
-                valid.insert(s.keyid.clone());
+                ids.insert(s.keyid.clone());
+                materials.insert(material);
             }
         }
-        valid
+        (ids, materials.len())
     }
 }
 
@@ -204,24 +215,31 @@ pub fn verify_by_all<T: Metadata>(
     })?;
     let mut signed_by = BTreeSet::new();
     for authority in authorities {
-        let valid = authority.valid_signers(env, &message);
-        if valid.len() < authority.threshold as usize {
+        if authority.threshold == 0 {
+            return Err(VerifyError::ZeroThreshold {
+                role: authority.role.clone(),
+            });
+        }
+        let (ids, distinct_keys) = authority.valid_signers(env, &message);
+        if distinct_keys < authority.threshold as usize {
             return Err(VerifyError::Threshold {
                 role: authority.role.clone(),
-                valid: valid.len(),
+                valid: distinct_keys,
                 threshold: authority.threshold,
             });
         }
-        signed_by.extend(valid);
+        signed_by.extend(ids);
     }
     Ok(Verified { value, signed_by })
 }
 
 /// Checks one signature with the verifier the key type dictates; `method` must fit that verifier.
-fn signature_is_valid(key: &PublicKey, method: &str, message: &[u8], signature: &[u8]) -> bool {
-    let Ok(material) = key.material() else {
-        return false;
-    };
+fn signature_is_valid(
+    material: &KeyMaterial,
+    method: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let method = method.to_ascii_lowercase();
     match (material, method.as_str()) {
         (KeyMaterial::EcdsaP256(point), "ecdsa") => {
@@ -413,10 +431,10 @@ mod tests {
         }
         let mut e = env("deleg2/targets.json");
         e.signatures[0].sig[0] ^= 0x80;
-        assert!(
-            verify::<Targets>(&e, &Authority::top_level(&r, &RoleName::targets()).unwrap())
-                .is_err()
-        );
+        assert!(matches!(
+            verify::<Targets>(&e, &Authority::top_level(&r, &RoleName::targets()).unwrap()),
+            Err(VerifyError::Threshold { valid: 0, .. })
+        ));
     }
 
     #[test]
@@ -424,10 +442,10 @@ mod tests {
         let r = root("root.json");
         let mut e = env("targets.json");
         e.signed["targets"]["v1"]["length"] = 16.into();
-        assert!(
-            verify::<Targets>(&e, &Authority::top_level(&r, &RoleName::targets()).unwrap())
-                .is_err()
-        );
+        assert!(matches!(
+            verify::<Targets>(&e, &Authority::top_level(&r, &RoleName::targets()).unwrap()),
+            Err(VerifyError::Threshold { valid: 0, .. })
+        ));
     }
 
     #[test]
@@ -448,6 +466,76 @@ mod tests {
         ));
     }
 
+    /// A targets file with the given signatures over its canonical `signed` part.
+    fn signed_by(sigs: impl Fn(&[u8]) -> Vec<crate::tuf::envelope::Signature>) -> SignedEnvelope {
+        let mut e = env("targets.json");
+        let message = canonical::encode(&e.signed).unwrap();
+        e.signatures = sigs(&message);
+        e
+    }
+
+    #[test]
+    fn one_key_listed_bare_and_as_its_certificate_does_not_meet_a_threshold_of_2_exit_3() {
+        use crate::tuf::test_support::TestKey;
+        let key = TestKey::ecdsa();
+        let (cert_id, cert) = key.certificate_twin("example.com/org/app");
+        assert_ne!(cert_id, key.id, "two different, correct key ids");
+        let keys = BTreeMap::from([
+            (key.id.clone(), key.public.clone()),
+            (cert_id.clone(), cert),
+        ]);
+        let ids = [key.id.clone(), cert_id.clone()];
+        let two_of_two = Authority::new(role("targets/qa"), &keys, &ids, 2);
+        let e = signed_by(|m| vec![key.sign(m), key.sign_under(m, &cert_id)]);
+        let err = verify::<Targets>(&e, &two_of_two).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VerifyError::Threshold {
+                    valid: 1,
+                    threshold: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.failure(), crate::failure::Failure::Untrusted);
+        // The same signatures meet a threshold of 1, and both ids are recorded as signers.
+        let one = Authority::new(role("targets/qa"), &keys, &ids, 1);
+        let ok = verify::<Targets>(&e, &one).unwrap();
+        assert_eq!(ok.signed_by().len(), 2);
+    }
+
+    #[test]
+    fn two_distinct_keys_meet_a_threshold_of_2() {
+        use crate::tuf::test_support::TestKey;
+        let (a, b) = (TestKey::ecdsa(), TestKey::ed25519());
+        let keys = BTreeMap::from([
+            (a.id.clone(), a.public.clone()),
+            (b.id.clone(), b.public.clone()),
+        ]);
+        let ids = [a.id.clone(), b.id.clone()];
+        let authority = Authority::new(role("targets/qa"), &keys, &ids, 2);
+        verify::<Targets>(&signed_by(|m| vec![a.sign(m), b.sign(m)]), &authority).unwrap();
+        assert!(matches!(
+            verify::<Targets>(&signed_by(|m| vec![a.sign(m)]), &authority),
+            Err(VerifyError::Threshold { valid: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn threshold_0_is_refused_by_the_verifier_even_with_a_good_signature() {
+        use crate::tuf::test_support::TestKey;
+        let key = TestKey::ecdsa();
+        let keys = BTreeMap::from([(key.id.clone(), key.public.clone())]);
+        let zero = Authority::new(role("targets/qa"), &keys, std::slice::from_ref(&key.id), 0);
+        for e in [signed_by(|m| vec![key.sign(m)]), signed_by(|_| vec![])] {
+            let err = verify::<Targets>(&e, &zero).unwrap_err();
+            assert!(matches!(err, VerifyError::ZeroThreshold { .. }), "{err:?}");
+            assert_eq!(err.failure(), crate::failure::Failure::Untrusted);
+        }
+    }
+
     #[test]
     fn method_not_fitting_the_key_type_is_refused() {
         let top = targets("deleg2/targets.json");
@@ -465,7 +553,13 @@ mod tests {
             let mut e = env(file);
             e.signatures[0].method = method.into();
             let a = Authority::delegated(&top, &role(name)).unwrap();
-            assert!(verify::<Targets>(&e, &a).is_err(), "{file} {method}");
+            assert!(
+                matches!(
+                    verify::<Targets>(&e, &a),
+                    Err(VerifyError::Threshold { valid: 0, .. })
+                ),
+                "{file} {method}"
+            );
         }
     }
 
@@ -486,7 +580,10 @@ mod tests {
         let top = targets("deleg2/targets.json");
         // targets/ed's file checked against targets/hp's authority.
         let a = Authority::delegated(&top, &role("targets/hp")).unwrap();
-        assert!(verify::<Targets>(&env("deleg2/targets-ed.json"), &a).is_err());
+        assert!(matches!(
+            verify::<Targets>(&env("deleg2/targets-ed.json"), &a),
+            Err(VerifyError::Threshold { valid: 0, .. })
+        ));
     }
 
     #[test]
@@ -509,13 +606,13 @@ mod tests {
         let mut e = env("deleg2/targets-hp.json");
         let raw = e.signatures[0].sig.clone();
         e.signatures[0].sig = raw_ecdsa_to_der(&raw, 32).unwrap();
-        assert!(
+        assert!(matches!(
             verify::<Targets>(
                 &e,
                 &Authority::delegated(&top, &role("targets/hp")).unwrap()
-            )
-            .is_err()
-        );
+            ),
+            Err(VerifyError::Threshold { valid: 0, .. })
+        ));
     }
 
     #[test]
@@ -563,7 +660,10 @@ mod tests {
             .to_utc();
         for t in [before, after] {
             let a = Authority::root_keys(&root("root.json"), gun, Some(t));
-            assert!(verify::<Root>(&env("root.json"), &a).is_err());
+            assert!(matches!(
+                verify::<Root>(&env("root.json"), &a),
+                Err(VerifyError::Threshold { valid: 0, .. })
+            ));
         }
     }
 
@@ -578,15 +678,20 @@ mod tests {
         let file = std::str::from_utf8(fixture("targets.name-with-html-chars.json")).unwrap();
         let escaped = &file["{\"signed\":".len()..file.rfind(",\"signatures\":").unwrap()];
         assert!(escaped.contains("\\u0026") || escaped.contains("\\u003c"));
-        let key = r.keys.get(&e.signatures[0].keyid).unwrap();
+        let key = r
+            .keys
+            .get(&e.signatures[0].keyid)
+            .unwrap()
+            .material()
+            .unwrap();
         assert!(!signature_is_valid(
-            key,
+            &key,
             "ecdsa",
             escaped.as_bytes(),
             &e.signatures[0].sig
         ));
         assert!(signature_is_valid(
-            key,
+            &key,
             "ecdsa",
             &canonical::encode(&e.signed).unwrap(),
             &e.signatures[0].sig

@@ -12,6 +12,7 @@ mod publish;
 mod registry;
 mod repair;
 mod rotate;
+mod threshold_attacks;
 mod transport;
 mod trust;
 mod trust_attacks;
