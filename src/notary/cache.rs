@@ -63,6 +63,17 @@ impl TrustCache {
         &self.dir
     }
 
+    /// `<trust-dir>/tuf/<GUN>`: everything this cache holds for the GUN. Removing it makes the
+    /// next run trust the server's root again (on first use, or by the pinned certificate).
+    pub fn gun_dir(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
+    /// Where the cached file of `role` lives (for messages; it need not exist).
+    pub fn role_path(&self, role: &str) -> Result<PathBuf, NotaryError> {
+        self.path_of(role)
+    }
+
     /// Take the per-GUN lock, waiting at most `timeout`. The lock is an OS file lock, so a
     /// holder killed with SIGKILL releases it.
     pub fn lock(&self, timeout: Duration) -> Result<CacheLock, NotaryError> {
@@ -180,7 +191,8 @@ impl TrustCache {
         write_atomic(lock, &self.state_path(name), bytes)
     }
 
-    fn state_path(&self, name: &str) -> PathBuf {
+    /// Where the bookkeeping file `name` lives (for messages; it need not exist).
+    pub fn state_path(&self, name: &str) -> PathBuf {
         self.dir
             .parent()
             .unwrap_or(&self.dir)

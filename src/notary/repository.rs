@@ -16,7 +16,9 @@ use super::http::NotaryHttp;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::registry::reference::RepositoryRef;
-use crate::tuf::trusted::VersionFloors;
+use crate::tuf::envelope::SignedEnvelope;
+use crate::tuf::names::RoleName;
+use crate::tuf::trusted::{ROOT_MAX_BYTES, TrustedState, VersionFloors};
 use crate::tuf::update::{Bootstrap, Cached, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
@@ -48,7 +50,7 @@ impl TrustedRepository {
                     reason: "the lock task failed".into(),
                 })??
         };
-        let cached = load_cached(&cache)?;
+        let cached = load_cached(&cache, &gun)?;
         let bootstrap = Bootstrap {
             pinned_certs: settings.pinning.certs_for(&gun),
             allow_tofu: !settings.pinning.disable_tofu,
@@ -66,30 +68,104 @@ impl TrustedRepository {
 
     /// Write what this update newly verified into the trust cache. Call only after every check
     /// the command needs has passed.
+    ///
+    /// Each file is replaced atomically, but a crash (SIGKILL, power loss) can stop between two
+    /// files (scenario 34). The order keeps the floors on load never below any cached file's
+    /// version: the root first (its own version is its floor), then `versions.json`, then the other
+    /// roles, so every other cached file is at most as new as the floors beside it. A crash between
+    /// the root and `versions.json` leaves floors older than the root; [`load_cached`] detects that
+    /// and keeps only the floors the new root's keys still vouch for.
     pub fn persist(&self) -> Result<(), NotaryError> {
         let (fresh, floors) = self.updater.to_persist();
-        for (role, bytes) in fresh {
-            self.cache.write(&self.lock, role, bytes)?;
+        if let Some(root) = fresh.get("root") {
+            self.cache.write(&self.lock, "root", root)?;
         }
         let floors = serde_json::to_vec(floors).expect("version floors serialise");
-        self.cache.write_state(&self.lock, "versions", &floors)
+        self.cache.write_state(&self.lock, "versions", &floors)?;
+        for (role, bytes) in fresh.iter().filter(|(role, _)| role.as_str() != "root") {
+            self.cache.write(&self.lock, role, bytes)?;
+        }
+        Ok(())
     }
 }
 
 /// Everything earlier runs verified: the role files and the version floors.
-fn load_cached(cache: &TrustCache) -> Result<Cached, NotaryError> {
+///
+/// The floors are `versions.json` raised to the versions of the cached top-level files that
+/// still verify with the cached root's keys, so a lost or older `versions.json` cannot lower them
+/// (scenario 34). Only a root that cannot even be parsed is local state (exit 8, scenario 28); a
+/// root that parses is checked by the update and any failure there is a trust failure. Other
+/// damaged role files are simply not matched and get fetched again.
+fn load_cached(cache: &TrustCache, gun: &str) -> Result<Cached, NotaryError> {
     let mut files = BTreeMap::new();
     for role in cache.cached_roles()? {
         if let Some(bytes) = cache.read(&role)? {
             files.insert(role, bytes);
         }
     }
-    let floors = match cache.read_state("versions")? {
-        Some(bytes) => serde_json::from_slice::<VersionFloors>(&bytes).map_err(|e| NotaryError::Cache {
-            path: cache.dir().to_owned(),
-            reason: format!("versions.json is corrupt ({e}); remove the repository's trust cache to start over"),
+    if let Some(root) = files.get("root") {
+        SignedEnvelope::parse(root, ROOT_MAX_BYTES.max(root.len())).map_err(|source| {
+            NotaryError::CorruptCachedRoot {
+                path: cache.dir().join("root.json"),
+                dir: cache.gun_dir().to_owned(),
+                source,
+            }
+        })?;
+    }
+    let mut floors = match cache.read_state("versions")? {
+        Some(bytes) => serde_json::from_slice::<VersionFloors>(&bytes).map_err(|source| {
+            NotaryError::CorruptCacheState {
+                path: cache.state_path("versions"),
+                dir: cache.gun_dir().to_owned(),
+                source,
+            }
         })?,
         None => VersionFloors::default(),
     };
+    if let Some(state) = files
+        .get("root")
+        .and_then(|root| TrustedState::new(gun, root).ok())
+    {
+        derive_floors(state, &files, &mut floors);
+    }
     Ok(Cached { files, floors })
+}
+
+/// Raise `floors` to the versions of the cached top-level files the cached root still vouches
+/// for. When `versions.json` is older than the cached root (a crash between writing the two),
+/// its floors may belong to keys that root replaced (a fast-forward reset, TUF 5.3.11), so a
+/// role's floor is kept only if its cached file still verifies with the new keys.
+fn derive_floors(
+    mut state: TrustedState,
+    files: &BTreeMap<String, Vec<u8>>,
+    floors: &mut VersionFloors,
+) {
+    let predates_root = floors.root < state.root().version.get();
+    let mut verifies = |role: RoleName| {
+        files
+            .get(role.as_str())
+            .is_some_and(|bytes| state.remember_cached(&role, bytes))
+    };
+    let timestamp = verifies(RoleName::timestamp());
+    let snapshot = verifies(RoleName::snapshot());
+    let targets = verifies(RoleName::targets());
+    if predates_root {
+        if !timestamp {
+            floors.timestamp = 0;
+        }
+        if !snapshot {
+            floors.snapshot = 0;
+        }
+        if !targets {
+            floors.targets.clear();
+        }
+    }
+    let derived = state.floors();
+    floors.root = floors.root.max(derived.root);
+    floors.timestamp = floors.timestamp.max(derived.timestamp);
+    floors.snapshot = floors.snapshot.max(derived.snapshot);
+    for (role, v) in &derived.targets {
+        let e = floors.targets.entry(role.clone()).or_default();
+        *e = (*e).max(*v);
+    }
 }
