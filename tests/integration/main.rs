@@ -6,6 +6,7 @@ mod go_notary;
 mod harness;
 mod hostile;
 mod keys;
+mod local_faults;
 mod manifesto;
 mod notary_http;
 mod publish;
