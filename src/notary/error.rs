@@ -63,6 +63,18 @@ pub enum NotaryError {
         #[source]
         source: serde_json::Error,
     },
+    /// The clock went back behind the last verified update (scenario 13): expired metadata
+    /// could look fresh again, so this is treated like expiry.
+    #[error(
+        "the clock ({now}) is {minutes} minutes behind the last time the trust data of {gun} was verified here ({last}); with a clock stepped back, expired metadata would look fresh. Fix the clock; if that earlier time was wrong, remove {path}"
+    )]
+    ClockBehind {
+        gun: String,
+        now: chrono::DateTime<chrono::Utc>,
+        last: chrono::DateTime<chrono::Utc>,
+        minutes: i64,
+        path: PathBuf,
+    },
     #[error("another manifesto holds the lock on {path}; gave up after {seconds} s")]
     LockTimeout { path: PathBuf, seconds: u64 },
     #[error(transparent)]
@@ -85,6 +97,7 @@ impl NotaryError {
             | NotaryError::CorruptCachedRoot { .. }
             | NotaryError::CorruptCacheState { .. }
             | NotaryError::LockTimeout { .. } => Failure::LocalState,
+            NotaryError::ClockBehind { .. } => Failure::Stale,
             NotaryError::Http(e) => e.failure(),
         }
     }

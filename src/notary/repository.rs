@@ -24,11 +24,26 @@ use crate::tuf::update::{Bootstrap, Cached, Updater};
 /// How long to wait for another manifesto working on the same repository.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How far the clock may go back behind the last successful update before nothing is trusted
+/// (scenario 13). Notary metadata carries expiry dates but no signing time, so the cache keeps
+/// its own last-seen clock (`clock.json`). A clock stepped back by days makes expired metadata
+/// look fresh (a freeze attack needs only that); NTP corrections and VM resumes step by seconds
+/// or minutes, and an hour is small next to the shortest Notary lifetime (timestamp, 14 days).
+pub const CLOCK_STEP_BACK_TOLERANCE: Duration = Duration::from_secs(3600);
+
+/// The `clock.json` bookkeeping: the latest `now` of an update this cache persisted.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct LastSeen {
+    verified_at: DateTime<Utc>,
+}
+
 /// A verified, up-to-date view of one repository's trust data.
 pub struct TrustedRepository {
     pub updater: Updater<NotaryHttp>,
     cache: TrustCache,
     lock: CacheLock,
+    now: DateTime<Utc>,
+    last_seen: Option<DateTime<Utc>>,
 }
 
 impl TrustedRepository {
@@ -50,6 +65,7 @@ impl TrustedRepository {
                     reason: "the lock task failed".into(),
                 })??
         };
+        let last_seen = check_clock(&cache, &gun, now)?;
         let cached = load_cached(&cache, &gun)?;
         let bootstrap = Bootstrap {
             pinned_certs: settings.pinning.certs_for(&gun),
@@ -63,6 +79,8 @@ impl TrustedRepository {
             updater,
             cache,
             lock,
+            now,
+            last_seen,
         })
     }
 
@@ -85,8 +103,47 @@ impl TrustedRepository {
         for (role, bytes) in fresh.iter().filter(|(role, _)| role.as_str() != "root") {
             self.cache.write(&self.lock, role, bytes)?;
         }
+        if self.last_seen.is_none_or(|last| self.now > last) {
+            let seen = LastSeen {
+                verified_at: self.now,
+            };
+            let bytes = serde_json::to_vec(&seen).expect("the clock state serialises");
+            self.cache.write_state(&self.lock, "clock", &bytes)?;
+        }
         Ok(())
     }
+}
+
+/// Refuse a clock stepped back behind the last update this cache persisted (scenario 13), and
+/// return that time. Only the cache's own bookkeeping is read: a damaged file is local state.
+fn check_clock(
+    cache: &TrustCache,
+    gun: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, NotaryError> {
+    let path = cache.state_path("clock");
+    let Some(bytes) = cache.read_state("clock")? else {
+        return Ok(None);
+    };
+    let last = serde_json::from_slice::<LastSeen>(&bytes)
+        .map_err(|source| NotaryError::CorruptCacheState {
+            path: path.clone(),
+            dir: cache.gun_dir().to_owned(),
+            source,
+        })?
+        .verified_at;
+    let tolerance =
+        chrono::Duration::from_std(CLOCK_STEP_BACK_TOLERANCE).expect("the tolerance fits");
+    if now + tolerance < last {
+        return Err(NotaryError::ClockBehind {
+            gun: gun.to_owned(),
+            now,
+            last,
+            minutes: (last - now).num_minutes(),
+            path,
+        });
+    }
+    Ok(Some(last))
 }
 
 /// Everything earlier runs verified: the role files and the version floors.

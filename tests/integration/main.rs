@@ -1,6 +1,7 @@
 //! All integration tests, in one test binary so they share one started stack per kind.
 
 mod cli;
+mod clock;
 mod get_attacks;
 mod go_notary;
 mod harness;
