@@ -281,10 +281,14 @@ mod tests {
     #[test]
     fn path_escapes_in_gun_or_role_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(TrustCache::open(dir.path(), "r/../../etc").is_err());
+        let is_refused_path =
+            |r: Result<_, NotaryError>| matches!(r, Err(NotaryError::Cache { .. }));
+        assert!(is_refused_path(
+            TrustCache::open(dir.path(), "r/../../etc").map(drop)
+        ));
         let cache = TrustCache::open(dir.path(), "r/x").unwrap();
-        assert!(cache.read("../root").is_err());
-        assert!(cache.read("targets//x").is_err());
+        assert!(is_refused_path(cache.read("../root").map(drop)));
+        assert!(is_refused_path(cache.read("targets//x").map(drop)));
     }
 
     #[test]

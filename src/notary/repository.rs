@@ -226,3 +226,61 @@ fn derive_floors(
         *e = (*e).max(*v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, TrustCache, CacheLock) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), "127.0.0.1:5000/team/app").unwrap();
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        (dir, cache, lock)
+    }
+
+    #[test]
+    fn an_unparseable_cached_root_is_local_state_naming_the_file_and_the_gun_dir() {
+        let (_dir, cache, lock) = cache();
+        cache.write(&lock, "root", b"{\"signed\":{\"_ty").unwrap();
+        let err = load_cached(&cache, "127.0.0.1:5000/team/app").unwrap_err();
+        let NotaryError::CorruptCachedRoot { path, dir, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, &cache.dir().join("root.json"));
+        assert_eq!(dir, cache.gun_dir());
+        assert_eq!(err.failure().exit_code(), 8);
+    }
+
+    #[test]
+    fn damaged_version_floors_are_local_state() {
+        let (_dir, cache, lock) = cache();
+        cache.write_state(&lock, "versions", b"{\"root\":").unwrap();
+        let err = load_cached(&cache, "127.0.0.1:5000/team/app").unwrap_err();
+        assert!(
+            matches!(err, NotaryError::CorruptCacheState { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.failure().exit_code(), 8);
+    }
+
+    #[test]
+    fn a_clock_more_than_the_tolerance_behind_the_last_update_is_stale_exit_4() {
+        let (_dir, cache, lock) = cache();
+        let last = Utc::now();
+        let seen = serde_json::to_vec(&LastSeen { verified_at: last }).unwrap();
+        cache.write_state(&lock, "clock", &seen).unwrap();
+        let gun = "127.0.0.1:5000/team/app";
+        let err = check_clock(&cache, gun, last - chrono::Duration::hours(2)).unwrap_err();
+        assert!(
+            matches!(err, NotaryError::ClockBehind { minutes: 120, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.failure().exit_code(), 4);
+        let within = last - chrono::Duration::minutes(59);
+        assert_eq!(check_clock(&cache, gun, within).unwrap(), Some(last));
+        assert_eq!(
+            check_clock(&cache, gun, last + chrono::Duration::days(1)).unwrap(),
+            Some(last)
+        );
+    }
+}
