@@ -18,3 +18,4 @@ mod rotate;
 mod trust;
 mod trust_attacks;
 mod verify;
+mod version_edges;
