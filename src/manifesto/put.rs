@@ -343,6 +343,21 @@ fn spool(
     Ok(tmp)
 }
 
+/// The input path of `put`: a file, or stdin spooled.
+pub enum Input {
+    File(PathBuf),
+    Stdin(tempfile::NamedTempFile),
+}
+
+impl Input {
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::File(p) => p,
+            Input::Stdin(t) => t.path(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,20 +378,5 @@ mod tests {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let kept = spool(&[7u8; 1000][..], tmp, 1000).unwrap();
         assert_eq!(std::fs::read(kept.path()).unwrap(), vec![7u8; 1000]);
-    }
-}
-
-/// The input path of `put`: a file, or stdin spooled.
-pub enum Input {
-    File(PathBuf),
-    Stdin(tempfile::NamedTempFile),
-}
-
-impl Input {
-    pub fn path(&self) -> &Path {
-        match self {
-            Input::File(p) => p,
-            Input::Stdin(t) => t.path(),
-        }
     }
 }
