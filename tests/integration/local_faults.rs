@@ -329,3 +329,72 @@ fn an_oversized_put_is_refused_with_exit_2_before_any_upload() {
         "cache untouched"
     );
 }
+
+/// Scenario 34's other half: the floors are derived on load from the cached files the root
+/// still vouches for, so losing `versions.json` (a crash, an older manifesto, a cleanup script)
+/// does not reopen rollback: a replayed older timestamp is still refused with exit 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_versions_json_the_cached_timestamp_still_sets_the_rollback_floor_exit_5() {
+    let (p, old_timestamp) = tokio::task::spawn_blocking(|| {
+        let p = published("floors-derived");
+        let go = GoNotary::new(p.stack);
+        let old = go.fetch_raw(&p.gun, "timestamp");
+        ok(
+            p.owner
+                .signer_cmd()
+                .args([
+                    "--server",
+                    &p.stack.notary_url,
+                    "put",
+                    &p.image,
+                    "approvals",
+                    "-",
+                ])
+                .write_stdin(b"{\"status\":\"approved\",\"round\":2}".to_vec())
+                .output()
+                .unwrap(),
+            "second put",
+        );
+        ok(
+            p.get(&p.reader, &[]),
+            "the reader trusts the newer timestamp",
+        );
+        std::fs::remove_file(
+            p.reader
+                .trust_dir()
+                .join("tuf")
+                .join(&p.gun)
+                .join("versions.json"),
+        )
+        .unwrap();
+        (p, old)
+    })
+    .await
+    .unwrap();
+    let old = std::sync::Arc::new(old_timestamp);
+    let proxy = crate::hostile::tampering_proxy(&p.stack.notary_url, move |path, status, body| {
+        if path.ends_with("/_trust/tuf/timestamp.json") {
+            crate::hostile::Reply::Full(200, vec![], old.to_vec())
+        } else {
+            crate::hostile::Reply::Full(status, vec![], body)
+        }
+    })
+    .await;
+    tokio::task::spawn_blocking(move || {
+        let before = snapshot_dir(&p.reader.trust_dir());
+        let out = p
+            .reader
+            .cmd()
+            .args(["--server", &proxy.url, "get", &p.image, "approvals"])
+            .output()
+            .unwrap();
+        let err = assert_refused(&out, 5);
+        assert!(err.contains("timestamp"), "{err}");
+        assert!(
+            snapshot_dir(&p.reader.trust_dir()) == before,
+            "cache untouched"
+        );
+    })
+    .await
+    .unwrap();
+}
