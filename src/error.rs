@@ -60,6 +60,10 @@ pub enum Error {
     /// Bad input caught by a command (a malformed flag value, an unusable file).
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    PutInput(#[from] crate::manifesto::put::PutInputError),
+    #[error(transparent)]
+    OutputFile(#[from] crate::manifesto::get::OutputFileError),
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
     /// A gate (`verify`) printed its verdict and did not pass: the most severe failure found.
@@ -87,6 +91,8 @@ impl Error {
             Error::NotFoundMessage(_) => Failure::NotFound,
             Error::Unauthorized(_) => Failure::Untrusted,
             Error::TooOld(_) => Failure::Stale,
+            Error::OutputFile(e) => e.failure(),
+            Error::PutInput(e) => e.failure(),
             Error::Output(_) => Failure::Internal,
             Error::Denied { failure, .. } => *failure,
         }

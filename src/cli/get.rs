@@ -1,7 +1,6 @@
 //! `manifesto get IMAGE TYPE [-O FILE]`: nothing is written unless every check passed.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use super::args::GetArgs;
 use super::delegate::delegation_role;
@@ -9,7 +8,7 @@ use super::{Context, parse_duration};
 use crate::cli::args::OutputFormat;
 use crate::error::Error;
 use crate::manifesto::MetadataType;
-use crate::manifesto::get::{GetRequest, get};
+use crate::manifesto::get::{GetRequest, OutputFile, get};
 use crate::registry::ImageRef;
 use crate::tuf::names::RoleName;
 
@@ -22,13 +21,15 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
         Some("targets") => Some(RoleName::targets()),
         Some(name) => Some(delegation_role(name)?),
     };
-    // The temporary file lives next to the output so publishing it is an atomic rename.
-    let temp_dir = match &args.output_file {
-        Some(path) => path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(".")),
+    // Decided before the download: a refused -O costs nothing, and the temporary file lives
+    // next to a regular output (atomic rename) or in the temp directory for a FIFO or device.
+    let output = args
+        .output_file
+        .as_deref()
+        .map(OutputFile::classify)
+        .transpose()?;
+    let temp_dir = match &output {
+        Some(out) => out.temp_dir(),
         None => std::env::temp_dir(),
     };
     let fetched = get(
@@ -42,11 +43,10 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
         &temp_dir,
     )
     .await?;
-    match &args.output_file {
-        Some(path) => {
-            fetched.content.persist(path).map_err(|e| {
-                Error::Usage(format!("cannot write {}: {}", path.display(), e.error))
-            })?;
+    match &output {
+        Some(out) => {
+            let path = out.path();
+            out.write(fetched.content)?;
             ctx.output.emit(&fetched.report, |w| {
                 writeln!(
                     w,

@@ -5,7 +5,9 @@
 //! a temporary file while its length and sha256 are checked, and its sha512 is checked over the
 //! file. Only a file that passed every check is returned: callers never see unverified bytes.
 
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -169,4 +171,138 @@ pub async fn get(
         },
         content,
     })
+}
+
+/// Where `get -O FILE` puts verified bytes. A regular file (or a new name) is replaced
+/// atomically by a temporary file renamed over it, so readers see old or new content, never a
+/// part. A FIFO or a character device (`/dev/null`, `/dev/stdout`, a process substitution) is
+/// written into: renaming a regular file over it would silently replace the node, and as root
+/// `-O /dev/null` would then break the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputFile {
+    Replace(PathBuf),
+    Stream(PathBuf),
+}
+
+/// Why `-O FILE` cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputFileError {
+    #[error(
+        "cannot write to {path}: it is a {kind}; -O writes a regular file (replaced atomically), a FIFO or a character device"
+    )]
+    Unsupported { path: PathBuf, kind: &'static str },
+    #[error("cannot inspect the output {path}")]
+    Inspect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OutputFileError {
+    pub fn failure(&self) -> crate::failure::Failure {
+        // The user chose the path; a different one fixes it.
+        crate::failure::Failure::Usage
+    }
+}
+
+impl OutputFile {
+    /// Decide how to write `path` (following symlinks: a link to `/dev/null` is a device).
+    /// Checked before anything is fetched, so a refused target costs no download.
+    pub fn classify(path: &Path) -> Result<OutputFile, OutputFileError> {
+        let meta = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(OutputFile::Replace(path.to_owned()));
+            }
+            Err(source) => {
+                return Err(OutputFileError::Inspect {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+            Ok(meta) => meta,
+        };
+        let kind = meta.file_type();
+        if kind.is_file() {
+            Ok(OutputFile::Replace(path.to_owned()))
+        } else if kind.is_fifo() || kind.is_char_device() {
+            Ok(OutputFile::Stream(path.to_owned()))
+        } else {
+            Err(OutputFileError::Unsupported {
+                path: path.to_owned(),
+                kind: kind_name(&kind),
+            })
+        }
+    }
+
+    /// Where the temporary file goes: next to a regular file so publishing it is an atomic
+    /// rename; the system temp directory for a stream (never `/dev`).
+    pub fn temp_dir(&self) -> PathBuf {
+        match self {
+            OutputFile::Replace(path) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            OutputFile::Stream(_) => std::env::temp_dir(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            OutputFile::Replace(p) | OutputFile::Stream(p) => p,
+        }
+    }
+
+    /// Hand over verified `content`.
+    pub fn write(&self, content: tempfile::NamedTempFile) -> Result<(), OutputFileError> {
+        let write_err = |source| OutputFileError::Write {
+            path: self.path().to_owned(),
+            source,
+        };
+        match self {
+            OutputFile::Replace(path) => content
+                .persist(path)
+                .map(drop)
+                .map_err(|e| write_err(e.error)),
+            OutputFile::Stream(path) => {
+                // Opened without create or truncate: whatever `path` became since it was
+                // classified, no new file appears and nothing existing is cut short.
+                let mut out = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(write_err)?;
+                let kind = out.metadata().map_err(write_err)?.file_type();
+                if !(kind.is_fifo() || kind.is_char_device()) {
+                    return Err(OutputFileError::Unsupported {
+                        path: path.clone(),
+                        kind: kind_name(&kind),
+                    });
+                }
+                let mut input = content.reopen().map_err(write_err)?;
+                std::io::copy(&mut input, &mut out).map_err(write_err)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn kind_name(kind: &std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "directory"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
 }

@@ -31,6 +31,59 @@ use crate::tuf::metadata::{FileMeta, Hashes};
 use crate::tuf::names::RoleName;
 use crate::tuf::sign::{Signer, sign_file};
 
+/// The largest content `put` stores: 2 GiB (2147483648 bytes). Metadata (SBOMs, scans,
+/// attestations) is small; 1 GiB must still work (the benchmarks), and a cap keeps a mistaken
+/// `put` of a disk image from uploading for hours (scenario 29). Checked before any upload; stdin
+/// is spooled only up to the cap.
+pub const MAX_CONTENT_BYTES: u64 = 2 << 30;
+
+/// Content `put` refuses before touching the network.
+#[derive(Debug, thiserror::Error)]
+pub enum PutInputError {
+    #[error(
+        "{path} is {size} bytes, larger than the {limit} bytes manifesto stores; keep large artifacts in the registry and put a small document pointing at them"
+    )]
+    FileTooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "stdin holds more than the {limit} bytes manifesto stores; keep large artifacts in the registry and put a small document pointing at them"
+    )]
+    StdinTooLarge { limit: u64 },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PutInputError {
+    pub fn failure(&self) -> crate::failure::Failure {
+        crate::failure::Failure::Usage
+    }
+}
+
+/// Refuse content larger than [`MAX_CONTENT_BYTES`].
+fn check_size(path: &Path) -> Result<(), PutInputError> {
+    let size = std::fs::metadata(path)
+        .map_err(|source| PutInputError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if size > MAX_CONTENT_BYTES {
+        return Err(PutInputError::FileTooLarge {
+            path: path.to_owned(),
+            size,
+            limit: MAX_CONTENT_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// What to store.
 pub struct PutRequest<'a> {
     pub image: &'a ImageRef,
@@ -103,6 +156,8 @@ pub async fn put(
     req: PutRequest<'_>,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<PutReport, Error> {
+    // Before any request: an oversized put costs nothing (scenario 29).
+    check_size(req.file)?;
     let repo = req.image.repository_ref();
     let meta_name_of =
         |image: &crate::registry::Digest| layout::metadata_target(req.metadata_type, image);
@@ -268,10 +323,23 @@ pub async fn put(
 
 /// Spool stdin to a temporary file (bounded memory; the file is removed when dropped).
 pub fn spool_stdin() -> Result<tempfile::NamedTempFile, Error> {
-    let mut tmp = tempfile::NamedTempFile::new()
+    let tmp = tempfile::NamedTempFile::new()
         .map_err(|e| Error::Usage(format!("cannot create a temporary file: {e}")))?;
-    std::io::copy(&mut std::io::stdin().lock(), &mut tmp)
+    spool(std::io::stdin().lock(), tmp, MAX_CONTENT_BYTES)
+}
+
+/// Copy at most `limit` bytes of `input` into `tmp`; more is [`PutInputError::StdinTooLarge`],
+/// found after reading one byte past the cap, so the disk use stays bounded too.
+fn spool(
+    input: impl Read,
+    mut tmp: tempfile::NamedTempFile,
+    limit: u64,
+) -> Result<tempfile::NamedTempFile, Error> {
+    let copied = std::io::copy(&mut input.take(limit + 1), &mut tmp)
         .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+    if copied > limit {
+        return Err(PutInputError::StdinTooLarge { limit }.into());
+    }
     Ok(tmp)
 }
 
@@ -287,5 +355,28 @@ impl Input {
             Input::File(p) => p,
             Input::Stdin(t) => t.path(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_beyond_the_cap_is_refused_with_exit_2_after_reading_one_byte_past_it() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        let err = spool(std::io::repeat(b'x'), tmp, 1000).err().unwrap();
+        assert!(matches!(
+            err,
+            Error::PutInput(PutInputError::StdinTooLarge { limit: 1000 })
+        ));
+        assert_eq!(err.failure().exit_code(), 2);
+    }
+
+    #[test]
+    fn stdin_exactly_at_the_cap_is_kept_whole() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        let kept = spool(&[7u8; 1000][..], tmp, 1000).unwrap();
+        assert_eq!(std::fs::read(kept.path()).unwrap(), vec![7u8; 1000]);
     }
 }

@@ -63,6 +63,17 @@ impl TrustCache {
         &self.dir
     }
 
+    /// `<trust-dir>/tuf/<GUN>`: everything this cache holds for the GUN. Removing it makes the
+    /// next run trust the server's root again (on first use, or by the pinned certificate).
+    pub fn gun_dir(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
+    /// Where the cached file of `role` lives (for messages; it need not exist).
+    pub fn role_path(&self, role: &str) -> Result<PathBuf, NotaryError> {
+        self.path_of(role)
+    }
+
     /// Take the per-GUN lock, waiting at most `timeout`. The lock is an OS file lock, so a
     /// holder killed with SIGKILL releases it.
     pub fn lock(&self, timeout: Duration) -> Result<CacheLock, NotaryError> {
@@ -180,7 +191,8 @@ impl TrustCache {
         write_atomic(lock, &self.state_path(name), bytes)
     }
 
-    fn state_path(&self, name: &str) -> PathBuf {
+    /// Where the bookkeeping file `name` lives (for messages; it need not exist).
+    pub fn state_path(&self, name: &str) -> PathBuf {
         self.dir
             .parent()
             .unwrap_or(&self.dir)
@@ -269,10 +281,14 @@ mod tests {
     #[test]
     fn path_escapes_in_gun_or_role_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(TrustCache::open(dir.path(), "r/../../etc").is_err());
+        let is_refused_path =
+            |r: Result<_, NotaryError>| matches!(r, Err(NotaryError::Cache { .. }));
+        assert!(is_refused_path(
+            TrustCache::open(dir.path(), "r/../../etc").map(drop)
+        ));
         let cache = TrustCache::open(dir.path(), "r/x").unwrap();
-        assert!(cache.read("../root").is_err());
-        assert!(cache.read("targets//x").is_err());
+        assert!(is_refused_path(cache.read("../root").map(drop)));
+        assert!(is_refused_path(cache.read("targets//x").map(drop)));
     }
 
     #[test]

@@ -80,6 +80,38 @@ pub enum NotaryError {
         #[source]
         source: std::io::Error,
     },
+    /// The cached root cannot even be parsed: local damage (a truncated write by another tool, a
+    /// bad disk, an edit), not something a server did, so it is local state, not an attack.
+    #[error(
+        "the cached root {path} is damaged and cannot be read; remove {dir} to trust the server's root again (on first use, or by the certificate pinned in trust_pinning), or restore the file"
+    )]
+    CorruptCachedRoot {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: crate::tuf::envelope::EnvelopeError,
+    },
+    #[error(
+        "the trust cache bookkeeping {path} is damaged; remove {dir} to start over from the server's root"
+    )]
+    CorruptCacheState {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The clock went back behind the last verified update (scenario 13): expired metadata
+    /// could look fresh again, so this is treated like expiry.
+    #[error(
+        "the clock ({now}) is {minutes} minutes behind the last time the trust data of {gun} was verified here ({last}); with a clock stepped back, expired metadata would look fresh. Fix the clock; if that earlier time was wrong, remove {path}"
+    )]
+    ClockBehind {
+        gun: String,
+        now: chrono::DateTime<chrono::Utc>,
+        last: chrono::DateTime<chrono::Utc>,
+        minutes: i64,
+        path: PathBuf,
+    },
     #[error("another manifesto holds the lock on {path}; gave up after {seconds} s")]
     LockTimeout { path: PathBuf, seconds: u64 },
     #[error(transparent)]
@@ -106,7 +138,10 @@ impl NotaryError {
             NotaryError::BadServerUrl { .. } => Failure::Usage,
             NotaryError::Cache { .. }
             | NotaryError::CacheIo { .. }
+            | NotaryError::CorruptCachedRoot { .. }
+            | NotaryError::CorruptCacheState { .. }
             | NotaryError::LockTimeout { .. } => Failure::LocalState,
+            NotaryError::ClockBehind { .. } => Failure::Stale,
             NotaryError::Http(e) => e.failure(),
             NotaryError::Credentials(e) => e.failure(),
         }

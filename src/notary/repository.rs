@@ -16,17 +16,34 @@ use super::http::NotaryHttp;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::registry::reference::RepositoryRef;
-use crate::tuf::trusted::VersionFloors;
+use crate::tuf::envelope::SignedEnvelope;
+use crate::tuf::names::RoleName;
+use crate::tuf::trusted::{ROOT_MAX_BYTES, TrustedState, VersionFloors};
 use crate::tuf::update::{Bootstrap, Cached, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How far the clock may go back behind the last successful update before nothing is trusted
+/// (scenario 13). Notary metadata carries expiry dates but no signing time, so the cache keeps
+/// its own last-seen clock (`clock.json`). A clock stepped back by days makes expired metadata
+/// look fresh (a freeze attack needs only that); NTP corrections and VM resumes step by seconds
+/// or minutes, and an hour is small next to the shortest Notary lifetime (timestamp, 14 days).
+pub const CLOCK_STEP_BACK_TOLERANCE: Duration = Duration::from_secs(3600);
+
+/// The `clock.json` bookkeeping: the latest `now` of an update this cache persisted.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct LastSeen {
+    verified_at: DateTime<Utc>,
+}
 
 /// A verified, up-to-date view of one repository's trust data.
 pub struct TrustedRepository {
     pub updater: Updater<NotaryHttp>,
     cache: TrustCache,
     lock: CacheLock,
+    now: DateTime<Utc>,
+    last_seen: Option<DateTime<Utc>>,
 }
 
 impl TrustedRepository {
@@ -48,7 +65,8 @@ impl TrustedRepository {
                     reason: "the lock task failed".into(),
                 })??
         };
-        let cached = load_cached(&cache)?;
+        let last_seen = check_clock(&cache, &gun, now)?;
+        let cached = load_cached(&cache, &gun)?;
         let bootstrap = Bootstrap {
             pinned_certs: settings.pinning.certs_for(&gun),
             allow_tofu: !settings.pinning.disable_tofu,
@@ -61,35 +79,208 @@ impl TrustedRepository {
             updater,
             cache,
             lock,
+            now,
+            last_seen,
         })
     }
 
     /// Write what this update newly verified into the trust cache. Call only after every check
     /// the command needs has passed.
+    ///
+    /// Each file is replaced atomically, but a crash (SIGKILL, power loss) can stop between two
+    /// files (scenario 34). The order keeps the floors on load never below any cached file's
+    /// version: the root first (its own version is its floor), then `versions.json`, then the other
+    /// roles, so every other cached file is at most as new as the floors beside it. A crash between
+    /// the root and `versions.json` leaves floors older than the root; [`load_cached`] detects that
+    /// and keeps only the floors the new root's keys still vouch for.
     pub fn persist(&self) -> Result<(), NotaryError> {
         let (fresh, floors) = self.updater.to_persist();
-        for (role, bytes) in fresh {
-            self.cache.write(&self.lock, role, bytes)?;
+        if let Some(root) = fresh.get("root") {
+            self.cache.write(&self.lock, "root", root)?;
         }
         let floors = serde_json::to_vec(floors).expect("version floors serialise");
-        self.cache.write_state(&self.lock, "versions", &floors)
+        self.cache.write_state(&self.lock, "versions", &floors)?;
+        for (role, bytes) in fresh.iter().filter(|(role, _)| role.as_str() != "root") {
+            self.cache.write(&self.lock, role, bytes)?;
+        }
+        if self.last_seen.is_none_or(|last| self.now > last) {
+            let seen = LastSeen {
+                verified_at: self.now,
+            };
+            let bytes = serde_json::to_vec(&seen).expect("the clock state serialises");
+            self.cache.write_state(&self.lock, "clock", &bytes)?;
+        }
+        Ok(())
     }
 }
 
+/// Refuse a clock stepped back behind the last update this cache persisted (scenario 13), and
+/// return that time. Only the cache's own bookkeeping is read: a damaged file is local state.
+fn check_clock(
+    cache: &TrustCache,
+    gun: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, NotaryError> {
+    let path = cache.state_path("clock");
+    let Some(bytes) = cache.read_state("clock")? else {
+        return Ok(None);
+    };
+    let last = serde_json::from_slice::<LastSeen>(&bytes)
+        .map_err(|source| NotaryError::CorruptCacheState {
+            path: path.clone(),
+            dir: cache.gun_dir().to_owned(),
+            source,
+        })?
+        .verified_at;
+    let tolerance =
+        chrono::Duration::from_std(CLOCK_STEP_BACK_TOLERANCE).expect("the tolerance fits");
+    if now + tolerance < last {
+        return Err(NotaryError::ClockBehind {
+            gun: gun.to_owned(),
+            now,
+            last,
+            minutes: (last - now).num_minutes(),
+            path,
+        });
+    }
+    Ok(Some(last))
+}
+
 /// Everything earlier runs verified: the role files and the version floors.
-fn load_cached(cache: &TrustCache) -> Result<Cached, NotaryError> {
+///
+/// The floors are `versions.json` raised to the versions of the cached top-level files that
+/// still verify with the cached root's keys, so a lost or older `versions.json` cannot lower them
+/// (scenario 34). Only a root that cannot even be parsed is local state (exit 8, scenario 28); a
+/// root that parses is checked by the update and any failure there is a trust failure. Other
+/// damaged role files are simply not matched and get fetched again.
+fn load_cached(cache: &TrustCache, gun: &str) -> Result<Cached, NotaryError> {
     let mut files = BTreeMap::new();
     for role in cache.cached_roles()? {
         if let Some(bytes) = cache.read(&role)? {
             files.insert(role, bytes);
         }
     }
-    let floors = match cache.read_state("versions")? {
-        Some(bytes) => serde_json::from_slice::<VersionFloors>(&bytes).map_err(|e| NotaryError::Cache {
-            path: cache.dir().to_owned(),
-            reason: format!("versions.json is corrupt ({e}); remove the repository's trust cache to start over"),
+    if let Some(root) = files.get("root") {
+        SignedEnvelope::parse(root, ROOT_MAX_BYTES.max(root.len())).map_err(|source| {
+            NotaryError::CorruptCachedRoot {
+                path: cache.dir().join("root.json"),
+                dir: cache.gun_dir().to_owned(),
+                source,
+            }
+        })?;
+    }
+    let mut floors = match cache.read_state("versions")? {
+        Some(bytes) => serde_json::from_slice::<VersionFloors>(&bytes).map_err(|source| {
+            NotaryError::CorruptCacheState {
+                path: cache.state_path("versions"),
+                dir: cache.gun_dir().to_owned(),
+                source,
+            }
         })?,
         None => VersionFloors::default(),
     };
+    if let Some(state) = files
+        .get("root")
+        .and_then(|root| TrustedState::new(gun, root).ok())
+    {
+        derive_floors(state, &files, &mut floors);
+    }
     Ok(Cached { files, floors })
+}
+
+/// Raise `floors` to the versions of the cached top-level files the cached root still vouches
+/// for. When `versions.json` is older than the cached root (a crash between writing the two),
+/// its floors may belong to keys that root replaced (a fast-forward reset, TUF 5.3.11), so a
+/// role's floor is kept only if its cached file still verifies with the new keys.
+fn derive_floors(
+    mut state: TrustedState,
+    files: &BTreeMap<String, Vec<u8>>,
+    floors: &mut VersionFloors,
+) {
+    let predates_root = floors.root < state.root().version.get();
+    let mut verifies = |role: RoleName| {
+        files
+            .get(role.as_str())
+            .is_some_and(|bytes| state.remember_cached(&role, bytes))
+    };
+    let timestamp = verifies(RoleName::timestamp());
+    let snapshot = verifies(RoleName::snapshot());
+    let targets = verifies(RoleName::targets());
+    if predates_root {
+        if !timestamp {
+            floors.timestamp = 0;
+        }
+        if !snapshot {
+            floors.snapshot = 0;
+        }
+        if !targets {
+            floors.targets.clear();
+        }
+    }
+    let derived = state.floors();
+    floors.root = floors.root.max(derived.root);
+    floors.timestamp = floors.timestamp.max(derived.timestamp);
+    floors.snapshot = floors.snapshot.max(derived.snapshot);
+    for (role, v) in &derived.targets {
+        let e = floors.targets.entry(role.clone()).or_default();
+        *e = (*e).max(*v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, TrustCache, CacheLock) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), "127.0.0.1:5000/team/app").unwrap();
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        (dir, cache, lock)
+    }
+
+    #[test]
+    fn an_unparseable_cached_root_is_local_state_naming_the_file_and_the_gun_dir() {
+        let (_dir, cache, lock) = cache();
+        cache.write(&lock, "root", b"{\"signed\":{\"_ty").unwrap();
+        let err = load_cached(&cache, "127.0.0.1:5000/team/app").unwrap_err();
+        let NotaryError::CorruptCachedRoot { path, dir, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, &cache.dir().join("root.json"));
+        assert_eq!(dir, cache.gun_dir());
+        assert_eq!(err.failure().exit_code(), 8);
+    }
+
+    #[test]
+    fn damaged_version_floors_are_local_state() {
+        let (_dir, cache, lock) = cache();
+        cache.write_state(&lock, "versions", b"{\"root\":").unwrap();
+        let err = load_cached(&cache, "127.0.0.1:5000/team/app").unwrap_err();
+        assert!(
+            matches!(err, NotaryError::CorruptCacheState { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.failure().exit_code(), 8);
+    }
+
+    #[test]
+    fn a_clock_more_than_the_tolerance_behind_the_last_update_is_stale_exit_4() {
+        let (_dir, cache, lock) = cache();
+        let last = Utc::now();
+        let seen = serde_json::to_vec(&LastSeen { verified_at: last }).unwrap();
+        cache.write_state(&lock, "clock", &seen).unwrap();
+        let gun = "127.0.0.1:5000/team/app";
+        let err = check_clock(&cache, gun, last - chrono::Duration::hours(2)).unwrap_err();
+        assert!(
+            matches!(err, NotaryError::ClockBehind { minutes: 120, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.failure().exit_code(), 4);
+        let within = last - chrono::Duration::minutes(59);
+        assert_eq!(check_clock(&cache, gun, within).unwrap(), Some(last));
+        assert_eq!(
+            check_clock(&cache, gun, last + chrono::Duration::days(1)).unwrap(),
+            Some(last)
+        );
+    }
 }

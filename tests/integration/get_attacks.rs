@@ -1,6 +1,7 @@
 //! More verify-first cases on the real servers: a lost publish answer, a target outside its
 //! role's paths, an expired role.
 
+use crate::clock::at_clock;
 use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
 use crate::hostile::answer_losing_proxy;
@@ -183,7 +184,7 @@ fn metadata_of_an_expired_role_is_stale_exit_4() {
             .unwrap(),
         "put",
     );
-    // Re-sign targets with a lifetime of two seconds, then let it lapse.
+    // Re-sign targets with a lifetime of one hour, then read it two hours on (faked clock).
     ok(
         env.signer_cmd()
             .args([
@@ -194,18 +195,20 @@ fn metadata_of_an_expired_role_is_stale_exit_4() {
                 &gun,
                 "targets",
                 "--targets-expires",
-                "2s",
+                "1h",
             ])
             .output()
             .unwrap(),
         "rotate",
     );
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let got = env
-        .cmd()
-        .args(["--server", &s.notary_url, "get", &image, "approvals"])
-        .output()
-        .unwrap();
+    let reader = TestEnv::new();
+    let get = || {
+        let mut cmd = reader.cmd();
+        cmd.args(["--server", &s.notary_url, "get", &image, "approvals"]);
+        cmd
+    };
+    ok(get().output().unwrap(), "get within the lifetime");
+    let got = at_clock(&mut get(), "+7200").output().unwrap();
     assert_eq!(code(&got), 4, "{}", stderr(&got));
     assert!(stdout(&got).is_empty());
     assert!(stderr(&got).contains("expired"), "{}", stderr(&got));

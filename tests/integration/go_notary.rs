@@ -675,7 +675,11 @@ mod tests {
         let targets = go.fetch_signed(&gun, "targets");
         assert_eq!(targets["targets"]["empty"]["length"], 0);
         assert_eq!(targets["targets"]["dir/name with space"]["length"], 7);
-        assert!(go.try_fetch_raw(&gun, "targets/nope").is_err());
+        let missing = go.try_fetch_raw(&gun, "targets/nope").unwrap_err();
+        assert!(
+            missing.contains("404"),
+            "an unknown role is not found: {missing}"
+        );
 
         go.remove_target(&gun, "empty");
         assert_eq!(reader.list(&gun).len(), 2);

@@ -1,11 +1,14 @@
 //! All integration tests, in one test binary so they share one started stack per kind.
 
 mod cli;
+mod clock;
+mod crash;
 mod get_attacks;
 mod go_notary;
 mod harness;
 mod hostile;
 mod keys;
+mod local_faults;
 mod manifesto;
 mod notary_http;
 mod publish;
@@ -17,3 +20,4 @@ mod transport;
 mod trust;
 mod trust_attacks;
 mod verify;
+mod version_edges;

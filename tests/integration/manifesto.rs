@@ -521,11 +521,26 @@ fn count_files(dir: &Path) -> usize {
 /// `get` both ways (stdout, and `-O` into an empty directory) must fail with `expected`, print
 /// nothing and create no file. Returns stderr.
 fn refused_get(sc: &Scene, server: &str, extra: &[&str], ty: &str, expected: i32) -> String {
+    refused_get_at(sc, None, server, extra, ty, expected)
+}
+
+/// [`refused_get`] with the client's clock moved by `clock` (libfaketime offset).
+fn refused_get_at(
+    sc: &Scene,
+    clock: Option<&str>,
+    server: &str,
+    extra: &[&str],
+    ty: &str,
+    expected: i32,
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out");
     let mut errs = String::new();
     for with_file in [false, true] {
         let mut cmd = sc.owner.signer_cmd();
+        if let Some(offset) = clock {
+            crate::clock::at_clock(&mut cmd, offset);
+        }
         cmd.args(["--server", server, "get"])
             .args(extra)
             .args([&sc.image, ty]);
@@ -588,8 +603,15 @@ fn metadata_older_than_max_age_is_stale_exit_4() {
         .stdout,
         content
     );
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let err = refused_get(&sc, sc.server(), &["--max-age", "1s"], "approvals", 4);
+    // Two hours on (faked clock), the one-hour max-age is exceeded.
+    let err = refused_get_at(
+        &sc,
+        Some("+7200"),
+        sc.server(),
+        &["--max-age", "1h"],
+        "approvals",
+        4,
+    );
     assert!(err.contains("max-age"), "{err}");
 }
 

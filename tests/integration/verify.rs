@@ -45,11 +45,16 @@ fn scene(label: &str) -> Scene {
 
 impl Scene {
     fn run_on(&self, env: &TestEnv, server: &str, args: &[&str]) -> Output {
-        env.signer_cmd()
-            .args(["--server", server])
-            .args(args)
-            .output()
-            .unwrap()
+        self.run_on_at(env, None, server, args)
+    }
+
+    /// [`Scene::run_on`] with the client's clock moved by `clock` (libfaketime offset).
+    fn run_on_at(&self, env: &TestEnv, clock: Option<&str>, server: &str, args: &[&str]) -> Output {
+        let mut cmd = env.signer_cmd();
+        if let Some(offset) = clock {
+            crate::clock::at_clock(&mut cmd, offset);
+        }
+        cmd.args(["--server", server]).args(args).output().unwrap()
     }
 
     fn ok(&self, env: &TestEnv, args: &[&str]) -> Output {
@@ -79,12 +84,34 @@ impl Scene {
         images: &[&str],
         specs: &[&str],
     ) -> (i32, Value) {
+        self.verify_on_at(env, None, server, images, specs)
+    }
+
+    /// `verify` of the scene's image with the client's clock moved by `clock`.
+    fn verify_at(&self, clock: &str, specs: &[&str]) -> (i32, Value) {
+        self.verify_on_at(
+            &self.owner,
+            Some(clock),
+            &self.s.notary_url,
+            &[&self.image],
+            specs,
+        )
+    }
+
+    fn verify_on_at(
+        &self,
+        env: &TestEnv,
+        clock: Option<&str>,
+        server: &str,
+        images: &[&str],
+        specs: &[&str],
+    ) -> (i32, Value) {
         let mut args = vec!["-o", "json", "verify"];
         args.extend_from_slice(images);
         for spec in specs {
             args.extend(["--require", spec]);
         }
-        let out = self.run_on(env, server, &args);
+        let out = self.run_on_at(env, clock, server, &args);
         let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "verify -o json prints a verdict ({e}); stdout: {} stderr: {}",
@@ -286,15 +313,17 @@ fn two_qa_delegates_satisfy_min_signers_2_and_one_role_does_not_even_twice() {
 fn a_scan_older_than_max_age_is_stale_exit_4_and_an_unmet_requirement_outranks_it() {
     let sc = scene("vf-stale");
     sc.put("scan", br#"{"findings":[]}"#);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let (rc, v) = sc.verify(&["scan,max-age=1s"]);
+    // Two hours on (faked clock), the scan is older than a one-hour max-age.
+    let (rc, v) = sc.verify(&["scan,max-age=1h"]);
+    assert_eq!(rc, 0, "fresh within the hour: {v:#}");
+    let (rc, v) = sc.verify_at("+7200", &["scan,max-age=1h"]);
     assert_eq!(rc, 4, "{v:#}");
     assert_eq!(statuses(&v), ["stale"]);
     let r = &v["images"][0]["requirements"][0];
     assert!(r["reason"].as_str().unwrap().contains("max-age"), "{r}");
     assert!(r["created_at"].is_string(), "{r}");
     // Stale (4) and missing (10) on one image: the unmet requirement is the more severe.
-    let (rc, v) = sc.verify(&["scan,max-age=1s", "approvals"]);
+    let (rc, v) = sc.verify_at("+7200", &["scan,max-age=1h", "approvals"]);
     assert_eq!(rc, 10, "{v:#}");
     assert_eq!(statuses(&v), ["stale", "missing"]);
     assert_eq!(v["images"][0]["exit_code"], 10);
@@ -656,13 +685,15 @@ fn an_expired_targets_role_is_expired_exit_4_for_every_requirement() {
             &sc.gun,
             "targets",
             "--targets-expires",
-            "2s",
+            "1h",
         ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "rotate: {}", stderr(&out));
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let (rc, v) = sc.verify(&["approvals", "scan"]);
+    let (rc, v) = sc.verify(&["approvals"]);
+    assert_eq!(rc, 0, "unexpired within the hour: {v:#}");
+    // Two hours on (faked clock), the targets role has expired.
+    let (rc, v) = sc.verify_at("+7200", &["approvals", "scan"]);
     assert_eq!(rc, 4, "{v:#}");
     assert_eq!(statuses(&v), ["expired", "expired"], "{v:#}");
 }
