@@ -18,7 +18,8 @@ use crate::error::Error;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::envelope::SignedEnvelope;
 use crate::tuf::names::RoleName;
-use crate::tuf::trusted::{ROOT_MAX_BYTES, TrustedState, VersionFloors};
+use crate::tuf::limits::Limits;
+use crate::tuf::trusted::{TrustedState, VersionFloors};
 use crate::tuf::update::{Bootstrap, Cached, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
@@ -66,7 +67,7 @@ impl TrustedRepository {
                 })??
         };
         let last_seen = check_clock(&cache, &gun, now)?;
-        let cached = load_cached(&cache, &gun)?;
+        let cached = load_cached(&cache, &gun, &settings.limits)?;
         let bootstrap = Bootstrap {
             pinned_certs: settings.pinning.certs_for(&gun),
             allow_tofu: !settings.pinning.disable_tofu,
@@ -153,7 +154,7 @@ fn check_clock(
 /// (scenario 34). Only a root that cannot even be parsed is local state (exit 8, scenario 28); a
 /// root that parses is checked by the update and any failure there is a trust failure. Other
 /// damaged role files are simply not matched and get fetched again.
-fn load_cached(cache: &TrustCache, gun: &str) -> Result<Cached, NotaryError> {
+fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached, NotaryError> {
     let mut files = BTreeMap::new();
     for role in cache.cached_roles()? {
         if let Some(bytes) = cache.read(&role)? {
@@ -161,7 +162,7 @@ fn load_cached(cache: &TrustCache, gun: &str) -> Result<Cached, NotaryError> {
         }
     }
     if let Some(root) = files.get("root") {
-        SignedEnvelope::parse(root, ROOT_MAX_BYTES.max(root.len())).map_err(|source| {
+        SignedEnvelope::parse(root, root.len()).map_err(|source| {
             NotaryError::CorruptCachedRoot {
                 path: cache.dir().join("root.json"),
                 dir: cache.gun_dir().to_owned(),
@@ -181,7 +182,7 @@ fn load_cached(cache: &TrustCache, gun: &str) -> Result<Cached, NotaryError> {
     };
     if let Some(state) = files
         .get("root")
-        .and_then(|root| TrustedState::new(gun, root).ok())
+        .and_then(|root| TrustedState::new(gun, root, limits).ok())
     {
         derive_floors(state, &files, &mut floors);
     }
@@ -242,7 +243,7 @@ mod tests {
     fn an_unparseable_cached_root_is_local_state_naming_the_file_and_the_gun_dir() {
         let (_dir, cache, lock) = cache();
         cache.write(&lock, "root", b"{\"signed\":{\"_ty").unwrap();
-        let err = load_cached(&cache, "127.0.0.1:5000/team/app").unwrap_err();
+        let err = load_cached(&cache, "127.0.0.1:5000/team/app", &Limits::default()).unwrap_err();
         let NotaryError::CorruptCachedRoot { path, dir, .. } = &err else {
             panic!("{err:?}");
         };
@@ -255,7 +256,7 @@ mod tests {
     fn damaged_version_floors_are_local_state() {
         let (_dir, cache, lock) = cache();
         cache.write_state(&lock, "versions", b"{\"root\":").unwrap();
-        let err = load_cached(&cache, "127.0.0.1:5000/team/app").unwrap_err();
+        let err = load_cached(&cache, "127.0.0.1:5000/team/app", &Limits::default()).unwrap_err();
         assert!(
             matches!(err, NotaryError::CorruptCacheState { .. }),
             "{err:?}"

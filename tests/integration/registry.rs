@@ -389,8 +389,9 @@ async fn tls_registry_is_trusted_only_with_the_throwaway_ca() {
         .args(["resolve", &s.image(&repo, "v1")])
         .output()
         .unwrap();
-    // An unverifiable certificate is a connection that could not be made safely: unavailable.
-    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    // An unverifiable certificate is a trust or configuration problem, not "retry later".
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--tls-ca"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
     let no_ca = RegistryClient::connect(&HttpSettings::default(), &s.registry).await;
     if let Ok(c) = no_ca {
