@@ -27,6 +27,8 @@ pub enum Error {
     #[error(transparent)]
     Sign(#[from] crate::tuf::sign::SignError),
     #[error(transparent)]
+    VersionCeiling(#[from] crate::tuf::build::VersionCeiling),
+    #[error(transparent)]
     KeyPem(#[from] crate::tuf::key_pem::KeyPemError),
     #[error(transparent)]
     Delegation(#[from] crate::tuf::build::DelegationError),
@@ -81,6 +83,7 @@ impl Error {
             Error::Update(e) => e.failure(),
             Error::Publish(e) => e.failure(),
             Error::Sign(e) => e.failure(),
+            Error::VersionCeiling(e) => e.failure(),
             Error::KeyPem(e) => e.failure(),
             Error::Delegation(e) => e.failure(),
             Error::Config(e) => e.failure(),

@@ -95,7 +95,7 @@ async fn change_targets(
         // The probe above ran the same edit on the same state, so it cannot fail here.
         let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
             let _ = edit(t);
-        });
+        })?;
         let signer = signer.as_ref().expect("loaded above");
         Ok(Some(vec![UpdatePart {
             role: RoleName::targets(),

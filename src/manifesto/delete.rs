@@ -105,7 +105,7 @@ pub async fn delete(
                     t.targets.remove(&manifesto_name);
                 }
             }
-        });
+        })?;
         let signer = signer.as_ref().expect("loaded above");
         attempted = true;
         Ok(Some(vec![UpdatePart {

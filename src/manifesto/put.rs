@@ -282,7 +282,7 @@ pub async fn put(
             t.targets.insert(meta_name.clone(), blob_meta.clone());
             t.targets
                 .insert(manifesto_name.clone(), manifest_meta.clone());
-        });
+        })?;
         Ok(Some(vec![UpdatePart {
             role: req.role.clone(),
             bytes: sign_file(

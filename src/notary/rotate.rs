@@ -213,7 +213,7 @@ pub async fn rotate(
         let now = Utc::now();
         let next = build::next_root(root, lifetimes.root_expiry(now)?, |r| {
             build::replace_role_key(r, &role_name, &new.public)
-        });
+        })?;
         let mut signers: Vec<&dyn Signer> = vec![root_signer.as_ref().expect("loaded above")];
         if role == RotatedRole::Root {
             signers.push(new.signer.as_ref().expect("a new root key signs"));
@@ -230,7 +230,7 @@ pub async fn rotate(
                 .ok_or_else(|| {
                     Error::NotFoundMessage(format!("{gun} has no targets metadata to re-sign"))
                 })?;
-            let mut targets = build::next_targets(Some(&current), now, |_| {});
+            let mut targets = build::next_targets(Some(&current), now, |_| {})?;
             targets.expires = lifetimes.targets_expiry(now)?;
             let signer = new.signer.as_ref().expect("a new targets key signs");
             parts.push(UpdatePart {

@@ -67,12 +67,39 @@ pub fn initial_root(
 
 /// The next version of root: `edit` applied, version + 1 (the server accepts exactly + 1,
 /// PROTOCOL.md §2.2), expiring at `expires`.
-pub fn next_root(current: &Root, expires: Expires, edit: impl FnOnce(&mut Root)) -> Root {
+pub fn next_root(
+    current: &Root,
+    expires: Expires,
+    edit: impl FnOnce(&mut Root),
+) -> Result<Root, VersionCeiling> {
     let mut next = current.clone();
     edit(&mut next);
-    next.version = current.version.next().unwrap_or(current.version);
+    next.version = next_version(current.version)?;
     next.expires = expires;
-    next
+    Ok(next)
+}
+
+/// A role already at the highest version clients accept (2^53, the largest integer every JSON
+/// reader holds exactly): no next version exists. Re-signing the same version would be refused
+/// by the server as a conflict and retried in vain, so it is its own error.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the role is at version {version}, the highest a client accepts: no further version can be published (a version this high is the mark of a fast-forward attack or a broken writer; rotating the role's key lets readers recover, the repository owner must re-initialise it to write again)"
+)]
+pub struct VersionCeiling {
+    pub version: u64,
+}
+
+impl VersionCeiling {
+    pub fn failure(&self) -> crate::failure::Failure {
+        crate::failure::Failure::Untrusted
+    }
+}
+
+fn next_version(current: Version) -> Result<Version, VersionCeiling> {
+    current.next().ok_or(VersionCeiling {
+        version: current.get(),
+    })
 }
 
 /// Make `key` the only key of the top-level `role` (threshold 1), as the Go client's
@@ -120,17 +147,17 @@ pub fn next_targets(
     current: Option<&Targets>,
     now: DateTime<Utc>,
     edit: impl FnOnce(&mut Targets),
-) -> Targets {
+) -> Result<Targets, VersionCeiling> {
     let mut next = match current {
         Some(t) => t.clone(),
         None => empty_targets(1, now),
     };
     edit(&mut next);
     if let Some(t) = current {
-        next.version = t.version.next().unwrap_or(t.version);
+        next.version = next_version(t.version)?;
     }
     next.expires = expiry(now, TARGETS_LIFETIME_MONTHS);
-    next
+    Ok(next)
 }
 
 /// Why a delegation change was refused before anything was signed.
@@ -307,12 +334,23 @@ mod tests {
         let next = next_targets(Some(&first), now, |t| {
             t.targets
                 .insert("b".into(), crate::tuf::metadata::FileMeta::of(b"b"));
-        });
+        })
+        .unwrap();
         assert_eq!(next.version.get(), 5);
         assert_eq!(next.targets.len(), 2);
         assert!(next.check().is_ok());
-        let fresh = next_targets(None, now, |_| {});
+        let fresh = next_targets(None, now, |_| {}).unwrap();
         assert_eq!(fresh.version.get(), 1);
+    }
+
+    #[test]
+    fn a_role_at_the_highest_version_has_no_next_one_and_is_never_re_signed_at_the_same() {
+        let now = Utc::now();
+        let mut top = empty_targets(1, now);
+        top.version = Version::new(1 << 53).expect("2^53 is the highest version");
+        let err = next_targets(Some(&top), now, |_| {}).unwrap_err();
+        assert_eq!(err.version, 1 << 53);
+        assert_eq!(err.failure(), crate::failure::Failure::Untrusted);
     }
 
     #[test]
@@ -390,7 +428,8 @@ mod tests {
         let expires = expiry_after(now, std::time::Duration::from_secs(90 * 86400)).unwrap();
         let v2 = next_root(&v1, expires.clone(), |r| {
             replace_role_key(r, &RoleName::timestamp(), &key(5))
-        });
+        })
+        .unwrap();
         assert_eq!(v2.version.get(), 2);
         assert_eq!(v2.expires, expires);
         assert_eq!(v2.roles["timestamp"].keyids, vec![key(5).key_id()]);

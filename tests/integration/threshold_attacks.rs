@@ -226,7 +226,8 @@ async fn publish_doubled_delegation(sc: &Scene, key: &SigningKey, signed_file: b
                 paths: vec!["approvals/".into(), "_manifesto/".into()],
                 threshold: 2,
             });
-        });
+        })
+        .unwrap();
         let mut parts = vec![UpdatePart {
             role: RoleName::targets(),
             bytes: sign_file(&top, &[&targets_signer as &dyn Signer]).unwrap(),
@@ -336,11 +337,12 @@ async fn a_root_listing_the_targets_key_bare_and_as_its_certificate_with_thresho
             let role = r.roles.get_mut("targets").unwrap();
             role.keyids.push(cert_id.clone());
             role.threshold = 2;
-        });
+        })
+        .unwrap();
         let current = state
             .targets_role(&RoleName::targets())
             .map(|t| t.get().clone());
-        let mut top = build::next_targets(current.as_ref(), now, |_| {});
+        let mut top = build::next_targets(current.as_ref(), now, |_| {}).unwrap();
         top.targets.extend([approval(&sc.digest)]);
         let twice = [
             Under(&targets_key, targets_id.clone()),
