@@ -150,12 +150,21 @@ mod tests {
             let mut r = Reader::new(&enc);
             assert_eq!(r.next().unwrap(), (TAG_OCTET_STRING, &content[..]));
             assert!(r.is_empty());
-            assert!(Reader::new(&enc[..enc.len() - 1]).next().is_err());
+            assert!(matches!(
+                Reader::new(&enc[..enc.len() - 1]).next(),
+                Err(KeyFormatError::Der(_))
+            ));
         }
         assert!(
-            Reader::new(&[0x30, 0x80, 0, 0]).next().is_err(),
+            matches!(
+                Reader::new(&[0x30, 0x80, 0, 0]).next(),
+                Err(KeyFormatError::Der(_))
+            ),
             "indefinite length"
         );
-        assert!(Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).next().is_err());
+        assert!(matches!(
+            Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).next(),
+            Err(KeyFormatError::Der(_))
+        ));
     }
 }

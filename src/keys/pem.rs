@@ -128,10 +128,18 @@ mod tests {
 
     #[test]
     fn unterminated_or_empty_input_is_refused() {
-        assert!(parse_first(b"-----BEGIN PRIVATE KEY-----\nAAAA\n").is_err());
-        assert!(parse_first(b"hello").is_err());
-        assert!(
-            parse_first(b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n").is_err()
+        let reason = |text: &[u8]| match parse_first(text) {
+            Err(KeyFormatError::Pem(reason)) => reason,
+            other => panic!("expected a PEM error, got {other:?}"),
+        };
+        assert_eq!(
+            reason(b"-----BEGIN PRIVATE KEY-----\nAAAA\n"),
+            "missing END line"
+        );
+        assert_eq!(reason(b"hello"), "no -----BEGIN line");
+        assert_eq!(
+            reason(b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n"),
+            "body is not base64"
         );
     }
 }
