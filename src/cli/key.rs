@@ -273,7 +273,7 @@ fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Er
 fn export_public(ctx: &Context, store: &KeyStore, args: KeyExportPublicArgs) -> Result<(), Error> {
     let id = KeyId::parse(&args.key_id).map_err(|e| Error::Usage(e.to_string()))?;
     let pem = match store.public_key(&id) {
-        Ok((_, public)) => crate::keys::store::public_key_pem(&public),
+        Ok((_, public)) => crate::keys::public::public_key_pem(&public),
         // No public file (a key copied in by hand): decrypt the private key to get it.
         Err(_) if store.contains(&id) => store
             .load(&id, &mut Passphrases::from_environment())?

@@ -13,6 +13,7 @@ pub mod import;
 pub mod passphrase;
 mod pem;
 mod private_key_info;
+pub mod public;
 pub mod signer;
 pub mod store;
 

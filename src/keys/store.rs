@@ -22,9 +22,10 @@ use super::encrypted::{self, DecryptError};
 use super::error::{KeyFormatError, KeyStoreError};
 use super::passphrase::{KeyOrigin, Passphrase, Passphrases};
 use super::pem::{self, PemBlock};
-use super::private_key_info::{self as pki, SpkiKey};
-use super::signer::{KeyAlgorithm, SigningKey};
-use crate::tuf::key::{KeyType, PublicKey};
+use super::private_key_info as pki;
+use super::public::{KeyAlgorithm, public_key_from_spki, public_spki};
+use super::signer::SigningKey;
+use crate::tuf::key::PublicKey;
 use crate::tuf::names::{KeyId, RoleName};
 
 /// A key file in the store, as `key list` shows it (nothing here is secret).
@@ -309,35 +310,6 @@ fn is_scrypt(epki_der: &[u8]) -> bool {
         .ok()
         .and_then(|i| i.encryption_algorithm.pbes2().map(|p| p.kdf.is_scrypt()))
         .unwrap_or(false)
-}
-
-/// The SubjectPublicKeyInfo for a `PUBLIC KEY` PEM of a Notary key.
-pub(crate) fn public_spki(key: &PublicKey) -> Vec<u8> {
-    match key.keytype {
-        KeyType::Ed25519 => pki::ed25519_spki(&key.keyval.public),
-        _ => key.keyval.public.clone(),
-    }
-}
-
-/// A standard `PUBLIC KEY` PEM (no headers) of a Notary `ecdsa` or `ed25519` key.
-pub fn public_key_pem(key: &PublicKey) -> String {
-    pem::encode("PUBLIC KEY", &[], &public_spki(key))
-}
-
-/// A Notary public key from a SubjectPublicKeyInfo (P-256 → `ecdsa`, Ed25519 → `ed25519`).
-pub(crate) fn public_key_from_spki(
-    spki: &[u8],
-) -> Result<(KeyAlgorithm, PublicKey), KeyFormatError> {
-    Ok(match pki::parse_spki(spki)? {
-        SpkiKey::P256(point) => (
-            KeyAlgorithm::Ecdsa,
-            PublicKey::new(KeyType::Ecdsa, pki::p256_spki(point)),
-        ),
-        SpkiKey::Ed25519(raw) => (
-            KeyAlgorithm::Ed25519,
-            PublicKey::new(KeyType::Ed25519, raw.to_vec()),
-        ),
-    })
 }
 
 /// Reads a private-key file, refusing it when group or others have any access to it.
