@@ -42,14 +42,6 @@ pub enum Error {
     /// A signing key could not be made, stored, read or used.
     #[error(transparent)]
     Keys(#[from] KeyStoreError),
-    #[error(
-        "no private key for {role} in {dir} (looked for key ids {wanted}); import it with 'manifesto key import'"
-    )]
-    MissingKey {
-        role: String,
-        wanted: String,
-        dir: std::path::PathBuf,
-    },
     /// A signer without authority for what it tried to sign.
     #[error("{0}")]
     Unauthorized(String),
@@ -90,7 +82,6 @@ impl Error {
             Error::Http(e) => e.failure(),
             Error::Keys(e) => e.failure(),
             Error::Usage(_) => Failure::Usage,
-            Error::MissingKey { .. } => Failure::LocalState,
             Error::NotFoundMessage(_) => Failure::NotFound,
             Error::Unauthorized(_) => Failure::Untrusted,
             Error::TooOld(_) => Failure::Stale,

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::store::KeyStore;
 use crate::manifesto::MetadataType;
-use crate::manifesto::signing::{RoleSigner, signer_among};
+use crate::keys::signing::{RoleSigner, signer_among};
 use crate::notary::TrustedRepository;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
 use crate::registry::reference::RepositoryRef;

@@ -11,7 +11,7 @@ use crate::keys::certificate::root_certificate_key;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signer::{KeyAlgorithm, SigningKey};
 use crate::keys::store::KeyStore;
-use crate::manifesto::signing::RoleSigner;
+use crate::keys::signing::RoleSigner;
 use crate::notary::init::{NewRepositoryKeys, initialise};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::names::RoleName;

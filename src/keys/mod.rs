@@ -15,6 +15,7 @@ mod pem;
 mod private_key_info;
 pub mod public;
 pub mod signer;
+pub mod signing;
 pub mod store;
 
 pub use error::{KeyFormatError, KeyStoreError};

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Subject};
-use super::signing::role_signers;
+use crate::keys::signing::role_signers;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;

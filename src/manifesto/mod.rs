@@ -1,8 +1,8 @@
 //! The manifesto flows: put, get, list, delete and verify, joining the TUF core and the registry.
 //!
 //! One file per flow (`put`, `get`, `delete`, `repair`, `verify`), plus what they share: the
-//! registry layout (`layout`), the `_manifesto` index (`index`), finding signing keys
-//! (`signing`), validated metadata types and requirements, and policy files.
+//! registry layout (`layout`), the `_manifesto` index (`index`), validated
+//! metadata types and requirements, and policy files.
 
 pub mod delete;
 pub mod get;
@@ -13,7 +13,6 @@ pub mod policy;
 pub mod put;
 pub mod repair;
 pub mod requirement;
-pub mod signing;
 pub mod verify;
 
 pub use metadata_type::MetadataType;

@@ -23,7 +23,7 @@ use crate::keys::certificate::root_certificate_key;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signer::{KeyAlgorithm, SigningKey};
 use crate::keys::store::KeyStore;
-use crate::manifesto::signing::{RoleSigner, signer_among};
+use crate::keys::signing::{RoleSigner, signer_among};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;
 use crate::tuf::key::PublicKey;

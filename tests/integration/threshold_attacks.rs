@@ -14,7 +14,7 @@ use manifesto::keys::certificate::root_certificate_key;
 use manifesto::keys::passphrase::{Passphrases, Prompter};
 use manifesto::keys::signer::{KeyAlgorithm, SigningKey};
 use manifesto::keys::store::KeyStore;
-use manifesto::manifesto::signing::signer_among;
+use manifesto::keys::signing::signer_among;
 use manifesto::notary::publish::{Published, UpdatePart, publish_with_retry};
 use manifesto::registry::reference::RepositoryRef;
 use manifesto::tuf::build;

@@ -7,7 +7,7 @@ use chrono::Utc;
 use manifesto::config::Settings;
 use manifesto::keys::KeyStore;
 use manifesto::keys::passphrase::{Passphrases, Prompter};
-use manifesto::manifesto::signing::role_signers;
+use manifesto::keys::signing::role_signers;
 use manifesto::notary::publish::{UpdatePart, publish_with_retry};
 use manifesto::registry::ImageRef;
 use manifesto::tuf::build;
