@@ -80,7 +80,7 @@ async fn change_targets(
     let store = KeyStore::new(&ctx.settings.trust_dir);
     let mut passphrases = Passphrases::from_environment();
     let mut signer: Option<RoleSigner> = None;
-    publish_with_retry(&ctx.settings, repo, async |updater| {
+    publish_with_retry::<_, Error>(&ctx.settings, repo, async |updater| {
         let state = updater.state();
         let current = state
             .targets_role(&RoleName::targets())

@@ -56,7 +56,7 @@ pub async fn delete(
     let mut passphrases = Passphrases::from_environment();
     let mut signer = None;
     let mut attempted = false;
-    let outcome = publish_with_retry(settings, &repo, async |updater| {
+    let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
         updater.load_chain(&role).await.map_err(Error::Update)?;
         let state = updater.state();
         let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {

@@ -233,7 +233,7 @@ pub async fn put(
 
     // 3 + 4. The manifesto manifest and the signed targets, rebuilt on whatever state is current.
     let mut manifest_digest = None;
-    let outcome = publish_with_retry(settings, &repo, async |updater| {
+    let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
         updater.load_chain(&req.role).await.map_err(Error::Update)?;
         let current = updater
             .state()

@@ -14,7 +14,6 @@ use super::cache::{CacheLock, TrustCache};
 use super::error::NotaryError;
 use super::http::NotaryHttp;
 use crate::config::Settings;
-use crate::error::Error;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::envelope::SignedEnvelope;
 use crate::tuf::names::RoleName;
@@ -53,7 +52,7 @@ impl TrustedRepository {
         settings: &Settings,
         repo: &RepositoryRef,
         now: DateTime<Utc>,
-    ) -> Result<TrustedRepository, Error> {
+    ) -> Result<TrustedRepository, NotaryError> {
         let gun = repo.gun();
         let http = NotaryHttp::for_repository(settings, repo).await?;
         let cache = TrustCache::open(&settings.trust_dir, &gun)?;
@@ -74,8 +73,7 @@ impl TrustedRepository {
         };
         tracing::debug!(%gun, cached = cached.files.len(), "updating trust data");
         let updater = Updater::refresh(http, &gun, cached, bootstrap, &settings.limits, now)
-            .await
-            .map_err(Error::Update)?;
+            .await?;
         Ok(TrustedRepository {
             updater,
             cache,

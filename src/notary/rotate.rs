@@ -201,7 +201,7 @@ pub async fn rotate(
     // The root version our publish carried (the read-back below may already see a later one
     // from another writer).
     let mut published_root_version = None;
-    let published = publish_with_retry(settings, repo, async |updater| {
+    let published = publish_with_retry::<_, Error>(settings, repo, async |updater| {
         let state = updater.state();
         let root = state.root().get();
         let listed = role_key_ids(root, &role_name);

@@ -157,7 +157,7 @@ impl Scene {
         let repo = RepositoryRef::parse(&self.gun).unwrap();
         let store = KeyStore::new(&settings.trust_dir);
         let mut pass = passphrases();
-        let published = publish_with_retry(&settings, &repo, async |updater| {
+        let published = publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
             Ok(Some(craft(updater.state(), &store, &mut pass)))
         })
         .await

@@ -47,7 +47,7 @@ async fn publish_targets_at(p: &Published, version: u64) {
         NoTerminal,
     );
     let targets = RoleName::targets();
-    publish_with_retry(&settings, &repo, async |updater| {
+    publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
         let state = updater.state();
         let current = state.targets_role(&targets).map(|t| t.get().clone());
         let mut next = build::next_targets(current.as_ref(), Utc::now(), |_| {})?;
