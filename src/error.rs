@@ -11,6 +11,9 @@ use crate::manifesto::metadata_type::MetadataTypeError;
 use crate::notary::NotaryError;
 use crate::registry::RegistryError;
 use crate::registry::reference::ReferenceError;
+use crate::tuf::names::RoleName;
+use crate::tuf::sign::SignError;
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -42,6 +45,48 @@ pub enum Error {
     /// A signing key could not be made, stored, read or used.
     #[error(transparent)]
     Keys(#[from] KeyStoreError),
+    /// `init` of a repository that already has trust data: it is left as it is.
+    #[error(
+        "{gun} already has trust data on {server}; it is left as it is (inspect it with 'manifesto trust inspect {gun}')"
+    )]
+    AlreadyInitialised { gun: String, server: String },
+    /// `init` lost the race: another client created the repository between our check and POST.
+    #[error("{gun} was created by someone else meanwhile")]
+    CreatedMeanwhile { gun: String },
+    /// A local key could not sign `role`'s metadata.
+    #[error("cannot sign {role} of {gun}")]
+    SignRole {
+        role: RoleName,
+        gun: String,
+        #[source]
+        source: SignError,
+    },
+    /// A lifetime flag past what the Go client can write (the year 9999).
+    #[error("{flag} reaches past the year 9999")]
+    LifetimeTooLong { flag: &'static str },
+    /// `key rotate REPO targets` on a repository without targets metadata.
+    #[error("{gun} has no targets metadata to re-sign")]
+    NothingToResign { gun: String },
+    #[error(
+        "{name:?} is not a delegation name: use lowercase letters, digits, '-' or '_' (e.g. 'qa')"
+    )]
+    NotADelegationName { name: String },
+    #[error("{gun} has no delegation {role}")]
+    NoSuchDelegation { gun: String, role: RoleName },
+    /// A file the user named cannot be read.
+    #[error("cannot read {path}")]
+    InputFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file the user named is not a public key.
+    #[error("{path} is not a usable public key")]
+    PublicKeyFile {
+        path: PathBuf,
+        #[source]
+        source: crate::tuf::key_pem::KeyPemError,
+    },
     /// A signer without authority for what it tried to sign.
     #[error("{0}")]
     Unauthorized(String),
@@ -81,6 +126,19 @@ impl Error {
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Keys(e) => e.failure(),
+            Error::AlreadyInitialised { .. }
+            | Error::CreatedMeanwhile { .. }
+            | Error::LifetimeTooLong { .. }
+            | Error::NotADelegationName { .. }
+            | Error::InputFile { .. }
+            | Error::PublicKeyFile { .. } => Failure::Usage,
+            Error::NothingToResign { .. } | Error::NoSuchDelegation { .. } => Failure::NotFound,
+            // The key would not sign: local key state, whatever the message it was given.
+            Error::SignRole {
+                source: SignError::Sign(_),
+                ..
+            } => Failure::LocalState,
+            Error::SignRole { source, .. } => source.failure(),
             Error::Usage(_) => Failure::Usage,
             Error::NotFoundMessage(_) => Failure::NotFound,
             Error::Unauthorized(_) => Failure::Untrusted,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::args::GetArgs;
-use super::delegate::delegation_role;
+use crate::manifesto::delegate::delegation_role;
 use super::{Context, parse_duration};
 use crate::cli::args::OutputFormat;
 use crate::error::Error;

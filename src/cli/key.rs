@@ -2,7 +2,7 @@
 //!
 //! Keys are stored encrypted in `<trust-dir>/private` (see `keys::store`); passphrases come from
 //! `MANIFESTO_*_PASSPHRASE` (or notary's and Docker's variables) or a terminal prompt. Rotation
-//! publishes a new root (see `notary::rotate`).
+//! publishes a new root (see `manifesto::rotate`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,7 @@ use crate::keys::store::Added;
 use crate::keys::{
     ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
 };
-use crate::notary::rotate::{Lifetimes, RotatedRole, rotate};
+use crate::manifesto::rotate::{Lifetimes, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::names::{KeyId, RoleName};
 

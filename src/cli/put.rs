@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::Context;
 use super::args::PutArgs;
-use super::delegate::delegation_role;
+use crate::manifesto::delegate::delegation_role;
 use crate::error::Error;
 use crate::manifesto::MetadataType;
 use crate::manifesto::put::{Input, PutRequest, put, spool_stdin};

@@ -1,18 +1,22 @@
 //! The manifesto flows: put, get, list, delete and verify, joining the TUF core and the registry.
 //!
-//! One file per flow (`put`, `get`, `delete`, `repair`, `verify`), plus what they share: the
+//! One file per flow (`put`, `get`, `delete`, `repair`, `verify`, `init`, `delegate`, `rotate`),
+//! plus what they share: the
 //! registry layout (`layout`), the `_manifesto` index (`index`), validated
 //! metadata types and requirements, and policy files.
 
+pub mod delegate;
 pub mod delete;
 pub mod get;
 pub mod index;
+pub mod init;
 pub mod layout;
 pub mod metadata_type;
 pub mod policy;
 pub mod put;
 pub mod repair;
 pub mod requirement;
+pub mod rotate;
 pub mod verify;
 
 pub use metadata_type::MetadataType;
