@@ -11,6 +11,7 @@ pub mod error;
 pub mod failure;
 pub mod http;
 pub mod keys;
+mod layers;
 pub mod manifesto;
 pub mod notary;
 pub mod registry;
