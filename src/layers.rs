@@ -120,7 +120,11 @@ fn no_module_imports_a_layer_above_or_beside_it() {
             }
         }
     }
-    assert!(wrong.is_empty(), "{}", wrong.into_iter().collect::<Vec<_>>().join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{}",
+        wrong.into_iter().collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]
@@ -157,11 +161,17 @@ fn no_two_files_of_a_module_import_each_other() {
                 .get(&(module.clone(), b.clone()))
                 .is_some_and(|t| t.contains(a));
             if back && a < b {
-                cycles.insert(format!("{module}/{a}.rs and {module}/{b}.rs import each other"));
+                cycles.insert(format!(
+                    "{module}/{a}.rs and {module}/{b}.rs import each other"
+                ));
             }
         }
     }
-    assert!(cycles.is_empty(), "{}", cycles.into_iter().collect::<Vec<_>>().join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "{}",
+        cycles.into_iter().collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]

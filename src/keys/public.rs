@@ -63,4 +63,3 @@ pub(crate) fn public_key_from_spki(
         ),
     })
 }
-

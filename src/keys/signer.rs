@@ -10,9 +10,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
 
-pub use super::public::KeyAlgorithm;
 use super::error::{KeyFormatError, KeyStoreError};
 use super::private_key_info::{self as pki, KeySecret};
+pub use super::public::KeyAlgorithm;
 use crate::tuf::envelope::Signature;
 use crate::tuf::key::{KeyType, PublicKey};
 use crate::tuf::names::KeyId;

@@ -10,8 +10,8 @@ use super::signer::SigningKey;
 use super::store::KeyStore;
 use crate::tuf::key::PublicKey;
 use crate::tuf::names::{KeyId, RoleName};
-use crate::tuf::trusted::TrustedState;
 use crate::tuf::sign::{SignFailed, Signer};
+use crate::tuf::trusted::TrustedState;
 
 /// A private key plus the id under which a role lists it.
 pub struct RoleSigner {

@@ -55,37 +55,28 @@ pub async fn fetch_verified(
 ) -> Result<(Digest, tempfile::NamedTempFile), Error> {
     let name = &target.name;
     let blob_digest = layout::blob_digest(&target.meta)
-        .ok_or_else(|| Error::Unauthorized(format!("{name} is signed without a sha256 hash")))?;
-    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(|e| {
-        Error::Usage(format!(
-            "cannot create a temporary file in {}: {e}",
-            temp_dir.display()
-        ))
-    })?;
+        .ok_or_else(|| Error::UnsignedSha256 { name: name.clone() })?;
+    let temp = |source| Error::TempFile {
+        dir: temp_dir.to_owned(),
+        source,
+    };
+    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(temp)?;
     {
-        let mut out = tokio::fs::File::from_std(
-            content
-                .as_file()
-                .try_clone()
-                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?,
-        );
+        let mut out = tokio::fs::File::from_std(content.as_file().try_clone().map_err(temp)?);
         registry
             .pull_blob_to(repository, &blob_digest, target.meta.length, &mut out)
             .await?;
     }
     // The registry client checked sha256 and the cap; check the exact length and sha512 too.
-    let (length, hashes) =
-        hash_file(content.path()).map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    let (length, hashes) = hash_file(content.path()).map_err(temp)?;
     if length != target.meta.length || hashes.0.get("sha512") != target.meta.hashes.0.get("sha512")
     {
-        return Err(Error::Unauthorized(format!(
-            "the registry served content for {blob_digest} that does not match the signed length and sha512 of {name}"
-        )));
+        return Err(Error::BlobMismatch {
+            digest: blob_digest,
+            name: name.clone(),
+        });
     }
-    content
-        .as_file()
-        .sync_all()
-        .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    content.as_file().sync_all().map_err(temp)?;
     Ok((blob_digest, content))
 }
 
@@ -122,15 +113,19 @@ pub async fn get(
     };
     let Some(target) = chosen.cloned() else {
         if let (Some(role), Some(other)) = (&req.signed_by, signers.first()) {
-            return Err(Error::Unauthorized(format!(
-                "{} metadata of {} ({}) is signed by {}, not by {role}",
-                req.metadata_type, req.image, image_digest, other.role
-            )));
+            return Err(Error::SignedByOther {
+                metadata_type: req.metadata_type.clone(),
+                image: req.image.to_string(),
+                digest: image_digest,
+                signer: other.role.clone(),
+                wanted: role.clone(),
+            });
         }
-        return Err(Error::NotFoundMessage(format!(
-            "no {} metadata for {} ({}): store it with 'manifesto put {} {} FILE'",
-            req.metadata_type, req.image, image_digest, req.image, req.metadata_type
-        )));
+        return Err(Error::NoMetadata {
+            metadata_type: req.metadata_type.clone(),
+            image: req.image.to_string(),
+            digest: image_digest,
+        });
     };
     let custom = Custom::from_meta(&target.meta);
     if let Some(max_age) = req.max_age {
@@ -139,20 +134,17 @@ pub async fn get(
             .and_then(|c| DateTime::parse_from_rfc3339(&c.created_at).ok())
             .map(|t| t.with_timezone(&Utc));
         let Some(created) = created else {
-            return Err(Error::TooOld(format!(
-                "{name} carries no signed createdAt, so its age cannot be checked against --max-age"
-            )));
+            return Err(Error::NoCreatedAt { name });
         };
         let age = (Utc::now() - created).to_std().unwrap_or_default();
         if age > max_age {
-            return Err(Error::TooOld(format!(
-                "{} metadata of {} was signed at {} ({} ago), older than --max-age {}",
-                req.metadata_type,
-                req.image,
-                created.to_rfc3339(),
-                humantime::format_duration(Duration::from_secs(age.as_secs())),
-                humantime::format_duration(max_age)
-            )));
+            return Err(Error::OlderThanMaxAge {
+                metadata_type: req.metadata_type.clone(),
+                image: req.image.to_string(),
+                signed_at: created.to_rfc3339(),
+                age: Duration::from_secs(age.as_secs()),
+                max_age,
+            });
         }
     }
     let (blob_digest, content) =

@@ -83,18 +83,18 @@ impl Lifetimes {
     fn root_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
         match self.root {
             None => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d)
-                .ok_or(Error::LifetimeTooLong { flag: "--expires" }),
+            Some(d) => {
+                build::expiry_after(now, d).ok_or(Error::LifetimeTooLong { flag: "--expires" })
+            }
         }
     }
 
     fn targets_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
         match self.targets {
             None => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d)
-                .ok_or(Error::LifetimeTooLong {
-                    flag: "--targets-expires",
-                }),
+            Some(d) => build::expiry_after(now, d).ok_or(Error::LifetimeTooLong {
+                flag: "--targets-expires",
+            }),
         }
     }
 }

@@ -16,8 +16,8 @@ use super::http::NotaryHttp;
 use crate::config::Settings;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::envelope::SignedEnvelope;
-use crate::tuf::names::RoleName;
 use crate::tuf::limits::Limits;
+use crate::tuf::names::RoleName;
 use crate::tuf::trusted::{TrustedState, VersionFloors};
 use crate::tuf::update::{Bootstrap, Cached, Updater};
 
@@ -72,8 +72,8 @@ impl TrustedRepository {
             allow_tofu: !settings.pinning.disable_tofu,
         };
         tracing::debug!(%gun, cached = cached.files.len(), "updating trust data");
-        let updater = Updater::refresh(http, &gun, cached, bootstrap, &settings.limits, now)
-            .await?;
+        let updater =
+            Updater::refresh(http, &gun, cached, bootstrap, &settings.limits, now).await?;
         Ok(TrustedRepository {
             updater,
             cache,

@@ -121,7 +121,11 @@ async fn a_publish_on_a_targets_version_at_the_client_ceiling_fails_exit_3_witho
         let go = GoNotary::new(p.stack);
         let out = put(&p, b"{\"status\":\"approved\",\"after\":\"ceiling\"}");
         assert_eq!(code(&out), 3, "{}", stderr(&out));
-        assert!(stderr(&out).contains("highest a client accepts"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("highest a client accepts"),
+            "{}",
+            stderr(&out)
+        );
         assert!(stdout(&out).is_empty(), "{}", stdout(&out));
         assert_eq!(
             go.served_version(&p.gun, "targets"),
