@@ -2,7 +2,7 @@
 //! module of a lower layer (or its own), so the module graph has no cycle.
 //!
 //! From the top: `cli` → `manifesto` (with `error`, the aggregate the flows return) → `notary` →
-//! {`keys`, `registry`} → {`config`} → {`tuf`, `http`} → `failure`. Modules on one layer do not
+//! {`keys`, `registry`} → {`config`} → {`tuf`, `http`} → {`failure`, `fs`}. Modules on one layer do not
 //! import each other. Inside a module, no two files' product code imports each other either
 //! (the check that keeps `keys/signer` and `keys/store` apart); unit tests may use any file of
 //! their own module.
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module's layer: a module may only import modules on a lower layer.
 const LAYERS: &[(&str, u8)] = &[
     ("failure", 0),
+    ("fs", 0),
     ("tuf", 1),
     ("http", 1),
     ("config", 2),

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod failure;
+mod fs;
 pub mod http;
 pub mod keys;
 mod layers;

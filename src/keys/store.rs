@@ -7,11 +7,10 @@
 //! a key file that other users can access is refused (SECURITY-TESTS §4). The public half of each
 //! key is kept next to it, under `public/<keyid>.pem`, so listing and exporting need no passphrase.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pkcs8::EncryptedPrivateKeyInfoRef;
 use pkcs8::der::Decode;
@@ -366,39 +365,12 @@ fn read_all(file: &mut File, path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStore
 
 /// Creates `dir` (and missing parents) with mode 0700.
 fn ensure_private_dir(dir: &Path) -> Result<(), KeyStoreError> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(KeyStoreError::io(dir))
+    crate::fs::create_private_dir(dir).map_err(KeyStoreError::io(dir))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, created with `mode`,
-/// synced, then renamed over `path`; the directory is synced too.
+/// Atomically replaces `path` by `bytes`, created with `mode`.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyStoreError> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = path.parent().expect("key paths have a directory");
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(KeyStoreError::io(path))
+    crate::fs::write_atomic(path, bytes, mode).map_err(KeyStoreError::io(path))
 }
 
 #[cfg(test)]
