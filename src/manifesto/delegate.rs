@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
@@ -18,6 +18,7 @@ use crate::keys::passphrase::Passphrases;
 use crate::keys::signing::{RoleSigner, signer_among};
 use crate::keys::store::KeyStore;
 use crate::notary::TrustedRepository;
+use crate::notary::http::NotaryHttp;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;
@@ -25,6 +26,7 @@ use crate::tuf::key::PublicKey;
 use crate::tuf::names::RoleName;
 use crate::tuf::sign::sign_file;
 use crate::tuf::trusted::TrustedState;
+use crate::tuf::update::MetadataSource;
 
 /// `targets/<name>` from a delegation name given with or without the `targets/` prefix.
 pub fn delegation_role(name: &str) -> Result<RoleName, Error> {
@@ -153,9 +155,20 @@ pub struct Delegation {
     pub types: Vec<String>,
 }
 
-/// The verified delegations of `repo`'s targets role, by role name.
+/// The verified delegations of `repo`'s targets role on its Notary server, by role name.
 pub async fn list(settings: &Settings, repo: &RepositoryRef) -> Result<Vec<Delegation>, Error> {
-    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let http = NotaryHttp::for_repository(settings, repo).await?;
+    list_from(settings, &repo.gun(), http, Utc::now()).await
+}
+
+/// The verified delegations of `gun`'s targets role as `source` serves them.
+pub async fn list_from<S: MetadataSource>(
+    settings: &Settings,
+    gun: &str,
+    source: S,
+    now: DateTime<Utc>,
+) -> Result<Vec<Delegation>, Error> {
+    let trusted = TrustedRepository::open_with(settings, gun, source, now).await?;
     trusted.persist()?;
     let mut out: BTreeMap<String, Delegation> = BTreeMap::new();
     if let Some(t) = trusted.updater.state().targets_role(&RoleName::targets()) {
@@ -180,4 +193,82 @@ pub async fn list(settings: &Settings, repo: &RepositoryRef) -> Result<Vec<Deleg
         }
     }
     Ok(out.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrustPinning;
+    use crate::http::HttpSettings;
+    use crate::tuf::limits::Limits;
+    use crate::tuf::memory_source::MemorySource;
+    use crate::tuf::test_support::{self as ts, GUN, Repo, TestKey};
+
+    fn settings(dir: &std::path::Path) -> Settings {
+        Settings {
+            trust_dir: dir.to_owned(),
+            server: None,
+            http: HttpSettings::default(),
+            pinning: TrustPinning::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn list_shows_the_verified_delegations_with_their_types_and_caches_the_trust_data() {
+        let mut repo = Repo::new();
+        let qa = TestKey::ecdsa();
+        let mut targets = ts::targets_meta(2, ts::far(), &[]);
+        ts::delegate(
+            &mut targets,
+            "targets/qa",
+            &["approvals/", MANIFESTO_PREFIX],
+            &[&qa],
+            1,
+        );
+        repo.set("targets", ts::sign(&targets, &[&repo.tg_key]));
+        repo.publish(2, 2);
+        let source = MemorySource::serving(&repo);
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+
+        let listed = list_from(&settings, GUN, &source, ts::now()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].role, "targets/qa");
+        assert_eq!(listed[0].threshold, 1);
+        assert_eq!(listed[0].paths, ["approvals/", MANIFESTO_PREFIX]);
+        assert_eq!(listed[0].types, ["approvals"]);
+        assert_eq!(listed[0].key_ids, [qa.id.to_string()]);
+        // The verified files were persisted: the trust cache holds the root now.
+        let cached = dir
+            .path()
+            .join("tuf")
+            .join(GUN)
+            .join("metadata")
+            .join("root.json");
+        assert_eq!(std::fs::read(cached).unwrap(), repo.root);
+    }
+
+    #[tokio::test]
+    async fn list_refuses_a_targets_file_signed_by_the_wrong_key_and_caches_nothing_of_it() {
+        let mut repo = Repo::new();
+        let mallory = TestKey::ecdsa();
+        let targets = ts::targets_meta(2, ts::far(), &[]);
+        repo.set("targets", ts::sign(&targets, &[&mallory]));
+        repo.publish(2, 2);
+        let source = MemorySource::serving(&repo);
+        let dir = tempfile::tempdir().unwrap();
+
+        let err = list_from(&settings(dir.path()), GUN, &source, ts::now())
+            .await
+            .unwrap_err();
+        assert_eq!(err.failure().exit_code(), 3, "{err}");
+        let cached = dir
+            .path()
+            .join("tuf")
+            .join(GUN)
+            .join("metadata")
+            .join("targets.json");
+        assert!(!cached.exists());
+    }
 }

@@ -19,7 +19,7 @@ use crate::tuf::envelope::SignedEnvelope;
 use crate::tuf::limits::Limits;
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::{TrustedState, VersionFloors};
-use crate::tuf::update::{Bootstrap, Cached, Updater};
+use crate::tuf::update::{Bootstrap, Cached, MetadataSource, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,9 +37,10 @@ struct LastSeen {
     verified_at: DateTime<Utc>,
 }
 
-/// A verified, up-to-date view of one repository's trust data.
-pub struct TrustedRepository {
-    pub updater: Updater<NotaryHttp>,
+/// A verified, up-to-date view of one repository's trust data, fetched from `S` (the Notary
+/// server by default; an in-memory source in unit tests).
+pub struct TrustedRepository<S = NotaryHttp> {
+    pub updater: Updater<S>,
     cache: TrustCache,
     lock: CacheLock,
     now: DateTime<Utc>,
@@ -53,8 +54,21 @@ impl TrustedRepository {
         repo: &RepositoryRef,
         now: DateTime<Utc>,
     ) -> Result<TrustedRepository, NotaryError> {
-        let gun = repo.gun();
         let http = NotaryHttp::for_repository(settings, repo).await?;
+        TrustedRepository::open_with(settings, &repo.gun(), http, now).await
+    }
+}
+
+impl<S: MetadataSource> TrustedRepository<S> {
+    /// Verify the current trust data of `gun` as `source` serves it, against the trust cache
+    /// under `settings.trust_dir`.
+    pub async fn open_with(
+        settings: &Settings,
+        gun: &str,
+        source: S,
+        now: DateTime<Utc>,
+    ) -> Result<TrustedRepository<S>, NotaryError> {
+        let gun = gun.to_owned();
         let cache = TrustCache::open(&settings.trust_dir, &gun)?;
         let lock = {
             let cache = cache.clone();
@@ -73,7 +87,7 @@ impl TrustedRepository {
         };
         tracing::debug!(%gun, cached = cached.files.len(), "updating trust data");
         let updater =
-            Updater::refresh(http, &gun, cached, bootstrap, &settings.limits, now).await?;
+            Updater::refresh(source, &gun, cached, bootstrap, &settings.limits, now).await?;
         Ok(TrustedRepository {
             updater,
             cache,
