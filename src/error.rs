@@ -171,13 +171,12 @@ pub enum Error {
         "the registry served content for {digest} that does not match the signed length and sha512 of {name}"
     )]
     BlobMismatch { digest: Digest, name: String },
-    #[error(
-        "{metadata_type} metadata of {image} ({digest}) is signed by {signer}, not by {wanted}"
-    )]
+    /// `get --signed-by`: the metadata exists, signed by another role.
+    #[error("{name} of {image} is signed by {signer}, not by {wanted}")]
     SignedByOther {
-        metadata_type: MetadataType,
+        /// The target name (`<type>/<image digest>`).
+        name: String,
         image: String,
-        digest: Digest,
         signer: RoleName,
         wanted: RoleName,
     },

@@ -132,9 +132,8 @@ pub(crate) async fn get_from<S: MetadataSource>(
     let Some(target) = chosen.cloned() else {
         if let (Some(role), Some(other)) = (&req.signed_by, signers.first()) {
             return Err(Error::SignedByOther {
-                metadata_type: req.metadata_type.clone(),
+                name,
                 image: req.image.to_string(),
-                digest: image_digest,
                 signer: other.role.clone(),
                 wanted: role.clone(),
             });
