@@ -398,7 +398,12 @@ mod tests {
         assert_eq!(std::fs::read(fetched.content.path()).unwrap(), CONTENT);
         assert_eq!(fetched.report.blob_digest, sc.blob.to_string());
         assert_eq!(fetched.report.role, "targets");
-        let cached = sc.settings().trust_dir.join("tuf").join(GUN).join("metadata");
+        let cached = sc
+            .settings()
+            .trust_dir
+            .join("tuf")
+            .join(GUN)
+            .join("metadata");
         assert!(cached.join("targets.json").exists());
     }
 
