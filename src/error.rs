@@ -7,10 +7,15 @@ use crate::config::ConfigError;
 use crate::failure::Failure;
 use crate::http::HttpError;
 use crate::keys::KeyStoreError;
+use crate::manifesto::MetadataType;
 use crate::manifesto::metadata_type::MetadataTypeError;
 use crate::notary::NotaryError;
+use crate::registry::Digest;
 use crate::registry::RegistryError;
 use crate::registry::reference::ReferenceError;
+use crate::tuf::names::{NameError, RoleName};
+use crate::tuf::sign::SignError;
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -42,24 +47,169 @@ pub enum Error {
     /// A signing key could not be made, stored, read or used.
     #[error(transparent)]
     Keys(#[from] KeyStoreError),
+    /// `init` of a repository that already has trust data: it is left as it is.
     #[error(
-        "no private key for {role} in {dir} (looked for key ids {wanted}); import it with 'manifesto key import'"
+        "{gun} already has trust data on {server}; it is left as it is (inspect it with 'manifesto trust inspect {gun}')"
     )]
-    MissingKey {
-        role: String,
-        wanted: String,
-        dir: std::path::PathBuf,
+    AlreadyInitialised { gun: String, server: String },
+    /// `init` lost the race: another client created the repository between our check and POST.
+    #[error("{gun} was created by someone else meanwhile")]
+    CreatedMeanwhile { gun: String },
+    /// A local key could not sign `role`'s metadata.
+    #[error("cannot sign {role} of {gun}")]
+    SignRole {
+        role: RoleName,
+        gun: String,
+        #[source]
+        source: SignError,
     },
-    /// A signer without authority for what it tried to sign.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// Signed metadata older than the caller accepts.
-    #[error("{0}")]
-    TooOld(String),
-    /// Something the user named does not exist.
-    #[error("{0}")]
-    NotFoundMessage(String),
-    /// Bad input caught by a command (a malformed flag value, an unusable file).
+    /// A lifetime flag past what the Go client can write (the year 9999).
+    #[error("{flag} reaches past the year 9999")]
+    LifetimeTooLong { flag: &'static str },
+    /// `key rotate REPO targets` on a repository without targets metadata.
+    #[error("{gun} has no targets metadata to re-sign")]
+    NothingToResign { gun: String },
+    #[error(
+        "{name:?} is not a delegation name: use lowercase letters, digits, '-' or '_' (e.g. 'qa')"
+    )]
+    NotADelegationName { name: String },
+    #[error("{gun} has no delegation {role}")]
+    NoSuchDelegation { gun: String, role: RoleName },
+    /// A file the user named cannot be read.
+    #[error("cannot read {path}")]
+    InputFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file the user named is not a public key.
+    #[error("{path} is not a usable public key")]
+    PublicKeyFile {
+        path: PathBuf,
+        #[source]
+        source: crate::tuf::key_pem::KeyPemError,
+    },
+    /// A role name on the command line that does not parse.
+    #[error("not a role: use root, targets, snapshot, timestamp or targets/<name>")]
+    BadRoleName {
+        #[source]
+        source: NameError,
+    },
+    #[error("{given:?} is not a key id")]
+    BadKeyId {
+        given: String,
+        #[source]
+        source: NameError,
+    },
+    #[error("{role} keys belong to one repository: pass --gun REPO")]
+    KeyNeedsGun { role: RoleName },
+    #[error("{flag} {value:?} would expire at once: use e.g. 90d or 3y")]
+    LifetimeZero { flag: &'static str, value: String },
+    #[error(
+        "{role} is a delegation: its keys are listed by its parent role, change them with 'manifesto delegate add'; key rotate handles root, targets, snapshot and timestamp"
+    )]
+    NotRotatable { role: RoleName },
+    #[error("{flag} applies to {applies_to} only")]
+    FlagNotApplicable {
+        flag: &'static str,
+        applies_to: &'static str,
+    },
+    #[error("no HOME: pass {flag} DIR")]
+    NoHome { flag: &'static str },
+    #[error(
+        "verify needs at least one --require {} or a --policy FILE",
+        crate::manifesto::requirement::SPEC_GRAMMAR
+    )]
+    NothingToVerify,
+    #[error("{given:?} is not a duration: use e.g. 30m, 24h or 7d")]
+    BadDuration {
+        given: String,
+        #[source]
+        source: humantime::DurationError,
+    },
+    #[error(
+        "--require {spec:?}: {why} (expected {}, e.g. 'approvals,role=qa,max-age=7d,min-signers=2')",
+        crate::manifesto::requirement::SPEC_GRAMMAR
+    )]
+    BadRequirement { spec: String, why: String },
+    #[error(
+        "--require {spec:?}: {source} (expected {}, e.g. 'approvals,role=qa,max-age=7d,min-signers=2')",
+        crate::manifesto::requirement::SPEC_GRAMMAR
+    )]
+    RequirementType {
+        spec: String,
+        #[source]
+        source: MetadataTypeError,
+    },
+    /// A temporary file could not be made, written or read: the local environment (a full or
+    /// unwritable temporary directory), not the user's input.
+    #[error("cannot use a temporary file in {}", dir.display())]
+    TempFile {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The signer's role may not sign this target name (its delegation lacks the path).
+    #[error(
+        "{role} may not sign {name:?}: its delegation does not include the path '{prefix}/' (see 'manifesto delegate list {gun}')"
+    )]
+    PathNotDelegated {
+        role: RoleName,
+        name: String,
+        prefix: String,
+        gun: String,
+    },
+    #[error(
+        "{role} is not a role of {gun}: use --role targets, or a delegation from 'manifesto delegate list'"
+    )]
+    NotARole { role: RoleName, gun: String },
+    /// A signed target without the sha256 its blob is fetched by.
+    #[error("{name} is signed without a sha256 hash")]
+    UnsignedSha256 { name: String },
+    /// The registry served bytes other than the ones signed.
+    #[error(
+        "the registry served content for {digest} that does not match the signed length and sha512 of {name}"
+    )]
+    BlobMismatch { digest: Digest, name: String },
+    /// `get --signed-by`: the metadata exists, signed by another role.
+    #[error("{name} of {image} is signed by {signer}, not by {wanted}")]
+    SignedByOther {
+        /// The target name (`<type>/<image digest>`).
+        name: String,
+        image: String,
+        signer: RoleName,
+        wanted: RoleName,
+    },
+    #[error(
+        "no {metadata_type} metadata for {image} ({digest}): store it with 'manifesto put {image} {metadata_type} FILE'"
+    )]
+    NoMetadata {
+        metadata_type: MetadataType,
+        image: String,
+        digest: Digest,
+    },
+    #[error("no {metadata_type} metadata signed by {role} for {image} ({digest})")]
+    NoMetadataSignedBy {
+        metadata_type: MetadataType,
+        role: RoleName,
+        image: String,
+        digest: Digest,
+    },
+    #[error("{name} carries no signed createdAt, so its age cannot be checked against --max-age")]
+    NoCreatedAt { name: String },
+    #[error(
+        "{metadata_type} metadata of {image} was signed at {signed_at} ({} ago), older than --max-age {}",
+        humantime::format_duration(*.age),
+        humantime::format_duration(*.max_age)
+    )]
+    OlderThanMaxAge {
+        metadata_type: MetadataType,
+        image: String,
+        signed_at: String,
+        age: std::time::Duration,
+        max_age: std::time::Duration,
+    },
+    /// Bad input found by a policy file check (`verify --policy`; see `manifesto::policy`).
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -89,11 +239,41 @@ impl Error {
             Error::Config(e) => e.failure(),
             Error::Http(e) => e.failure(),
             Error::Keys(e) => e.failure(),
+            Error::AlreadyInitialised { .. }
+            | Error::CreatedMeanwhile { .. }
+            | Error::LifetimeTooLong { .. }
+            | Error::NotADelegationName { .. }
+            | Error::InputFile { .. }
+            | Error::PublicKeyFile { .. }
+            | Error::BadRoleName { .. }
+            | Error::BadKeyId { .. }
+            | Error::KeyNeedsGun { .. }
+            | Error::LifetimeZero { .. }
+            | Error::NotRotatable { .. }
+            | Error::FlagNotApplicable { .. }
+            | Error::NoHome { .. }
+            | Error::NothingToVerify
+            | Error::BadDuration { .. }
+            | Error::BadRequirement { .. }
+            | Error::RequirementType { .. } => Failure::Usage,
+            Error::TempFile { .. } => Failure::LocalState,
+            Error::PathNotDelegated { .. }
+            | Error::UnsignedSha256 { .. }
+            | Error::BlobMismatch { .. }
+            | Error::SignedByOther { .. } => Failure::Untrusted,
+            Error::NoCreatedAt { .. } | Error::OlderThanMaxAge { .. } => Failure::Stale,
+            Error::NothingToResign { .. }
+            | Error::NoSuchDelegation { .. }
+            | Error::NotARole { .. }
+            | Error::NoMetadata { .. }
+            | Error::NoMetadataSignedBy { .. } => Failure::NotFound,
+            // The key would not sign: local key state, whatever the message it was given.
+            Error::SignRole {
+                source: SignError::Sign(_),
+                ..
+            } => Failure::LocalState,
+            Error::SignRole { source, .. } => source.failure(),
             Error::Usage(_) => Failure::Usage,
-            Error::MissingKey { .. } => Failure::LocalState,
-            Error::NotFoundMessage(_) => Failure::NotFound,
-            Error::Unauthorized(_) => Failure::Untrusted,
-            Error::TooOld(_) => Failure::Stale,
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Output(_) => Failure::Internal,

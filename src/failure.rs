@@ -65,9 +65,56 @@ impl Failure {
     ];
 }
 
+/// The messages of `err`'s source chain that are not already said: a cause whose text the
+/// message (or an earlier cause) contains is left out, so `#[error(transparent)]` wrappers and
+/// messages that quote their source are not repeated. The one flattener for reports.
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut said = err.to_string();
+    let mut causes = Vec::new();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !said.contains(&text) {
+            said.push_str(": ");
+            said.push_str(&text);
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    causes
+}
+
+/// `err`'s message followed by its [`causes`], joined with `": "` (one line, for verdicts).
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    for cause in causes(err) {
+        message.push_str(": ");
+        message.push_str(&cause);
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error(transparent)]
+        Wrapped(#[from] Inner),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read /x")]
+    struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn causes_leave_out_what_the_message_already_says() {
+        let err = Outer::from(Inner(std::io::Error::other("disk on fire")));
+        // The transparent wrapper's inner message is the message itself: not repeated.
+        assert_eq!(causes(&err), ["disk on fire"]);
+        assert_eq!(describe(&err), "cannot read /x: disk on fire");
+    }
 
     #[test]
     fn exit_codes_are_distinct_and_match_the_documented_table() {

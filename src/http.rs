@@ -314,9 +314,84 @@ pub fn is_loopback_host(host_port: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// The parameters of `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BearerChallenge {
+    pub(crate) realm: String,
+    pub(crate) service: Option<String>,
+    pub(crate) scope: Option<String>,
+}
+
+/// Parse a `WWW-Authenticate` header of the Bearer scheme (Notary and registries use one form).
+pub(crate) fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let rest = header.trim();
+    let rest = rest
+        .strip_prefix("Bearer ")
+        .or_else(|| rest.strip_prefix("bearer "))?;
+    let mut realm = None;
+    let mut service = None;
+    let mut scope = None;
+    let bytes = rest;
+    let mut start = 0;
+    // key="value" pairs separated by commas; values may contain commas inside quotes.
+    while start < bytes.len() {
+        let eq = bytes[start..].find('=')? + start;
+        let key = bytes[start..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = &bytes[eq + 1..];
+        let (value, consumed) = if let Some(stripped) = after.strip_prefix('"') {
+            let end = stripped.find('"')?;
+            (stripped[..end].to_string(), end + 2)
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), end)
+        };
+        match key.as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            "scope" => scope = Some(value),
+            _ => {}
+        }
+        start = eq + 1 + consumed;
+        while start < bytes.len()
+            && (bytes.as_bytes()[start] == b',' || bytes.as_bytes()[start] == b' ')
+        {
+            start += 1;
+        }
+    }
+    Some(BearerChallenge {
+        realm: realm?,
+        service,
+        scope,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_challenge_with_a_comma_inside_the_scope_is_parsed() {
+        let c = parse_bearer_challenge(
+            r#"Bearer realm="http://127.0.0.1:4446/token",service="notary-server",scope="repository:127.0.0.1:5000/myorg/app:push,pull""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "http://127.0.0.1:4446/token");
+        assert_eq!(c.service.as_deref(), Some("notary-server"));
+        assert_eq!(
+            c.scope.as_deref(),
+            Some("repository:127.0.0.1:5000/myorg/app:push,pull")
+        );
+    }
+
+    #[test]
+    fn a_challenge_without_a_realm_or_not_bearer_is_refused() {
+        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
+        assert!(parse_bearer_challenge(r#"Bearer service="x""#).is_none());
+    }
 
     #[test]
     fn loopback_hosts_are_recognised_with_and_without_ports() {

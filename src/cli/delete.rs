@@ -1,9 +1,9 @@
 //! `manifesto delete IMAGE TYPE [--role ROLE]` and `manifesto repair REPO`.
 
 use super::Context;
-use super::delegate::delegation_role;
 use crate::error::Error;
 use crate::manifesto::MetadataType;
+use crate::manifesto::delegate::delegation_role;
 use crate::manifesto::delete::delete;
 use crate::manifesto::repair::repair;
 use crate::registry::ImageRef;

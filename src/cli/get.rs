@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use super::args::GetArgs;
-use super::delegate::delegation_role;
 use super::{Context, parse_duration};
 use crate::cli::args::OutputFormat;
 use crate::error::Error;
 use crate::manifesto::MetadataType;
+use crate::manifesto::delegate::delegation_role;
 use crate::manifesto::get::{GetRequest, OutputFile, get};
 use crate::registry::ImageRef;
 use crate::tuf::names::RoleName;
@@ -63,10 +63,15 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
             ctx.output.emit(&fetched.report, |_| Ok(()))
         }
         None => {
-            let mut file = fetched
-                .content
-                .reopen()
-                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+            let mut file = fetched.content.reopen().map_err(|source| Error::TempFile {
+                dir: fetched
+                    .content
+                    .path()
+                    .parent()
+                    .map(ToOwned::to_owned)
+                    .unwrap_or_default(),
+                source,
+            })?;
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
             match std::io::copy(&mut file, &mut lock).and_then(|_| lock.flush()) {

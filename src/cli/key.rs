@@ -2,7 +2,7 @@
 //!
 //! Keys are stored encrypted in `<trust-dir>/private` (see `keys::store`); passphrases come from
 //! `MANIFESTO_*_PASSPHRASE` (or notary's and Docker's variables) or a terminal prompt. Rotation
-//! publishes a new root (see `notary::rotate`).
+//! publishes a new root (see `manifesto::rotate`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,7 @@ use crate::keys::store::Added;
 use crate::keys::{
     ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
 };
-use crate::notary::rotate::{Lifetimes, RotatedRole, rotate};
+use crate::manifesto::rotate::{Lifetimes, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::names::{KeyId, RoleName};
 
@@ -33,10 +33,8 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {
     }
 }
 
-fn role_error(e: crate::tuf::names::NameError) -> Error {
-    Error::Usage(format!(
-        "{e}: use root, targets, snapshot, timestamp or targets/<name>"
-    ))
+fn role_error(source: crate::tuf::names::NameError) -> Error {
+    Error::BadRoleName { source }
 }
 
 /// `--gun REPO`, normalised the way image references are (`alpine` → `docker.io/library/alpine`).
@@ -63,18 +61,14 @@ fn generate(ctx: &Context, store: &KeyStore, args: KeyGenerateArgs) -> Result<()
     let role = RoleName::parse(&args.role).map_err(role_error)?;
     let gun = parse_gun(args.gun.as_deref())?;
     if gun.is_none() && matches!(role.as_str(), "targets" | "snapshot" | "timestamp") {
-        return Err(Error::Usage(format!(
-            "{role} keys belong to one repository: pass --gun REPO"
-        )));
+        return Err(Error::KeyNeedsGun { role });
     }
     let algorithm = match args.algorithm {
         AlgorithmArg::Ecdsa => KeyAlgorithm::Ecdsa,
         AlgorithmArg::Ed25519 => KeyAlgorithm::Ed25519,
     };
     if role == RoleName::root() && algorithm != KeyAlgorithm::Ecdsa {
-        return Err(Error::Usage(
-            "root keys must be ECDSA (Notary's root certificates are ecdsa-x509)".into(),
-        ));
+        return Err(crate::keys::KeyStoreError::RootKeyAlgorithm.into());
     }
     let key = SigningKey::generate(algorithm)?;
     let mut passphrases = Passphrases::from_environment();
@@ -111,13 +105,14 @@ fn generate(ctx: &Context, store: &KeyStore, args: KeyGenerateArgs) -> Result<()
 }
 
 /// A `--expires`-style lifetime: a positive duration.
-fn lifetime(flag: &str, value: Option<&str>) -> Result<Option<std::time::Duration>, Error> {
+fn lifetime(flag: &'static str, value: Option<&str>) -> Result<Option<std::time::Duration>, Error> {
     let Some(value) = value else { return Ok(None) };
     let d = super::parse_duration(value)?;
     if d.is_zero() {
-        return Err(Error::Usage(format!(
-            "{flag} {value:?} would expire at once: use e.g. 90d or 3y"
-        )));
+        return Err(Error::LifetimeZero {
+            flag,
+            value: value.to_owned(),
+        });
     }
     Ok(Some(d))
 }
@@ -125,15 +120,14 @@ fn lifetime(flag: &str, value: Option<&str>) -> Result<Option<std::time::Duratio
 async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Result<(), Error> {
     let repo = RepositoryRef::parse(&args.repo)?;
     let parsed = RoleName::parse(&args.role).map_err(role_error)?;
-    let role = RotatedRole::parse(parsed.as_str()).ok_or_else(|| {
-        Error::Usage(format!(
-            "{parsed} is a delegation: its keys are listed by its parent role, change them with 'manifesto delegate add'; key rotate handles root, targets, snapshot and timestamp"
-        ))
+    let role = RotatedRole::parse(parsed.as_str()).ok_or_else(|| Error::NotRotatable {
+        role: parsed.clone(),
     })?;
     if args.targets_expires.is_some() && role != RotatedRole::Targets {
-        return Err(Error::Usage(
-            "--targets-expires applies to 'key rotate REPO targets' only".into(),
-        ));
+        return Err(Error::FlagNotApplicable {
+            flag: "--targets-expires",
+            applies_to: "'key rotate REPO targets'",
+        });
     }
     let lifetimes = Lifetimes {
         root: lifetime("--expires", args.expires.as_deref())?,
@@ -232,7 +226,9 @@ fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Er
         let dir = if dir.as_os_str().is_empty() {
             std::env::home_dir()
                 .map(|h| h.join(".docker").join("trust"))
-                .ok_or_else(|| Error::Usage("no HOME: pass --docker-trust DIR".into()))?
+                .ok_or(Error::NoHome {
+                    flag: "--docker-trust",
+                })?
         } else {
             dir.clone()
         };
@@ -271,9 +267,12 @@ fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Er
 }
 
 fn export_public(ctx: &Context, store: &KeyStore, args: KeyExportPublicArgs) -> Result<(), Error> {
-    let id = KeyId::parse(&args.key_id).map_err(|e| Error::Usage(e.to_string()))?;
+    let id = KeyId::parse(&args.key_id).map_err(|source| Error::BadKeyId {
+        given: args.key_id.clone(),
+        source,
+    })?;
     let pem = match store.public_key(&id) {
-        Ok((_, public)) => crate::keys::store::public_key_pem(&public),
+        Ok((_, public)) => crate::keys::public::public_key_pem(&public),
         // No public file (a key copied in by hand): decrypt the private key to get it.
         Err(_) if store.contains(&id) => store
             .load(&id, &mut Passphrases::from_environment())?

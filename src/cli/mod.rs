@@ -45,17 +45,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli.global.tls_ca.clone(),
     )?;
     if let Some(server) = &settings.server {
-        let url = url::Url::parse(server).map_err(|_| {
-            Error::Usage(format!(
-                "--server {server:?} is not a URL: use e.g. https://notary.example.com:4443"
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Usage(format!(
-                "--server {server:?} must be an http:// or https:// URL"
-            )));
-        }
-        settings.http.check_scheme(&url)?;
+        // Checked before any command runs, by the one rule every Notary connection uses.
+        crate::notary::http::server_url(&settings.http, server)?;
     }
     let ctx = Context { settings, output };
     match cli.command {
@@ -84,6 +75,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 
 /// Durations such as `24h`, `7d`, `90m`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, Error> {
-    humantime::parse_duration(s)
-        .map_err(|_| Error::Usage(format!("{s:?} is not a duration: use e.g. 30m, 24h or 7d")))
+    humantime::parse_duration(s).map_err(|source| Error::BadDuration {
+        given: s.to_owned(),
+        source,
+    })
 }

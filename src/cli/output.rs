@@ -65,17 +65,7 @@ struct ErrorBody<'a> {
 /// Report a failed command on stderr and return its exit code.
 pub fn report_error(err: &Error, format: OutputFormat) -> u8 {
     let failure = err.failure();
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        causes.push(s.to_string());
-        source = s.source();
-    }
-    // `#[error(transparent)]` wrappers repeat their inner message as the first cause.
-    causes.dedup();
-    if causes.first().is_some_and(|c| *c == err.to_string()) {
-        causes.remove(0);
-    }
+    let causes = crate::failure::causes(err);
     match format {
         OutputFormat::Json => {
             let report = ErrorReport {

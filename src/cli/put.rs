@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use super::Context;
 use super::args::PutArgs;
-use super::delegate::delegation_role;
 use crate::error::Error;
 use crate::manifesto::MetadataType;
-use crate::manifesto::put::{Input, PutRequest, put, spool_stdin};
+use crate::manifesto::delegate::delegation_role;
+use crate::manifesto::put::{Input, PutInputError, PutRequest, put, spool_stdin};
 use crate::registry::ImageRef;
 use crate::tuf::names::RoleName;
 
@@ -24,17 +24,19 @@ pub async fn run(ctx: &Context, args: PutArgs) -> Result<(), Error> {
         let (k, v) = a
             .split_once('=')
             .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| Error::Usage(format!("--annotation {a:?} must be KEY=VALUE")))?;
+            .ok_or_else(|| PutInputError::BadAnnotation { given: a.clone() })?;
         annotations.insert(k.to_string(), v.to_string());
     }
     let input = match &args.file {
         None => Input::Stdin(spool_stdin()?),
         Some(p) if p.as_os_str() == "-" => Input::Stdin(spool_stdin()?),
         Some(p) => {
-            let meta = std::fs::metadata(p)
-                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+            let meta = std::fs::metadata(p).map_err(|source| PutInputError::Read {
+                path: p.clone(),
+                source,
+            })?;
             if !meta.is_file() {
-                return Err(Error::Usage(format!("{} is not a file", p.display())));
+                return Err(PutInputError::NotAFile { path: p.clone() }.into());
             }
             Input::File(PathBuf::from(p))
         }

@@ -9,7 +9,7 @@ use super::Context;
 use super::args::VerifyArgs;
 use crate::error::Error;
 use crate::manifesto::policy::Policy;
-use crate::manifesto::requirement::{Requirement, SPEC_GRAMMAR};
+use crate::manifesto::requirement::Requirement;
 use crate::manifesto::verify::{self, ImageInput, Status, Verdict};
 use crate::registry::ImageRef;
 
@@ -32,9 +32,7 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
     // Loaded and compiled before any network access: a bad policy is exit 2.
     let policy = args.policy.as_deref().map(Policy::load).transpose()?;
     if requirements.is_empty() && policy.is_none() {
-        return Err(Error::Usage(format!(
-            "verify needs at least one --require {SPEC_GRAMMAR} or a --policy FILE"
-        )));
+        return Err(Error::NothingToVerify);
     }
     let verdict = verify::verify(
         &ctx.settings,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::failure::Failure;
-use crate::tuf::names::NameError;
+use crate::tuf::names::{NameError, RoleName};
 
 /// A key structure that does not parse (independent of where it came from).
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,18 @@ pub enum KeyStoreError {
     RootKeyAlgorithm,
     #[error("signing failed")]
     Sign,
+    /// No key the store holds is listed for the role (or not enough for its threshold).
+    #[error(
+        "no private key for {role} in {dir} (looked for key ids {wanted}); import it with 'manifesto key import'"
+    )]
+    MissingKey {
+        role: String,
+        wanted: String,
+        dir: PathBuf,
+    },
+    /// The role to sign as is not delegated in the verified repository.
+    #[error("{role} is not delegated in {gun}: add it with 'manifesto delegate add'")]
+    NotDelegated { role: RoleName, gun: String },
     #[error("cannot build the root certificate for {gun}")]
     Certificate {
         gun: String,
@@ -102,7 +114,9 @@ impl KeyStoreError {
             | KeyStoreError::NotFound { .. }
             | KeyStoreError::NoPassphrase { .. }
             | KeyStoreError::WrongPassphrase { .. }
-            | KeyStoreError::Prompt(_) => Failure::LocalState,
+            | KeyStoreError::Prompt(_)
+            | KeyStoreError::MissingKey { .. } => Failure::LocalState,
+            KeyStoreError::NotDelegated { .. } => Failure::NotFound,
             KeyStoreError::BadImport { .. }
             | KeyStoreError::MissingRole { .. }
             | KeyStoreError::MissingGun { .. }

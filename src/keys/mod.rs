@@ -13,7 +13,9 @@ pub mod import;
 pub mod passphrase;
 mod pem;
 mod private_key_info;
+pub mod public;
 pub mod signer;
+pub mod signing;
 pub mod store;
 
 pub use error::{KeyFormatError, KeyStoreError};

@@ -8,40 +8,14 @@ use std::fmt;
 
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::error::{KeyFormatError, KeyStoreError};
 use super::private_key_info::{self as pki, KeySecret};
+pub use super::public::KeyAlgorithm;
 use crate::tuf::envelope::Signature;
 use crate::tuf::key::{KeyType, PublicKey};
 use crate::tuf::names::KeyId;
-
-/// The algorithms manifesto signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyAlgorithm {
-    /// ECDSA on P-256 with SHA-256 (what the Go client generates).
-    Ecdsa,
-    Ed25519,
-}
-
-impl KeyAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyAlgorithm::Ecdsa => "ecdsa",
-            KeyAlgorithm::Ed25519 => "ed25519",
-        }
-    }
-
-    /// The `method` of signatures made with this algorithm.
-    pub fn signature_method(self) -> &'static str {
-        match self {
-            KeyAlgorithm::Ecdsa => "ecdsa",
-            KeyAlgorithm::Ed25519 => "eddsa",
-        }
-    }
-}
 
 enum Pair {
     Ecdsa {
@@ -186,7 +160,7 @@ impl SigningKey {
     /// The public key as a standard `PUBLIC KEY` PEM (SubjectPublicKeyInfo), as `delegate add`
     /// and OpenSSL read it.
     pub fn public_key_pem(&self) -> String {
-        super::store::public_key_pem(&self.public)
+        super::public::public_key_pem(&self.public)
     }
 }
 

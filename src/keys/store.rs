@@ -7,11 +7,10 @@
 //! a key file that other users can access is refused (SECURITY-TESTS §4). The public half of each
 //! key is kept next to it, under `public/<keyid>.pem`, so listing and exporting need no passphrase.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pkcs8::EncryptedPrivateKeyInfoRef;
 use pkcs8::der::Decode;
@@ -22,9 +21,10 @@ use super::encrypted::{self, DecryptError};
 use super::error::{KeyFormatError, KeyStoreError};
 use super::passphrase::{KeyOrigin, Passphrase, Passphrases};
 use super::pem::{self, PemBlock};
-use super::private_key_info::{self as pki, SpkiKey};
-use super::signer::{KeyAlgorithm, SigningKey};
-use crate::tuf::key::{KeyType, PublicKey};
+use super::private_key_info as pki;
+use super::public::{KeyAlgorithm, public_key_from_spki, public_spki};
+use super::signer::SigningKey;
+use crate::tuf::key::PublicKey;
 use crate::tuf::names::{KeyId, RoleName};
 
 /// A key file in the store, as `key list` shows it (nothing here is secret).
@@ -311,35 +311,6 @@ fn is_scrypt(epki_der: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// The SubjectPublicKeyInfo for a `PUBLIC KEY` PEM of a Notary key.
-pub(crate) fn public_spki(key: &PublicKey) -> Vec<u8> {
-    match key.keytype {
-        KeyType::Ed25519 => pki::ed25519_spki(&key.keyval.public),
-        _ => key.keyval.public.clone(),
-    }
-}
-
-/// A standard `PUBLIC KEY` PEM (no headers) of a Notary `ecdsa` or `ed25519` key.
-pub fn public_key_pem(key: &PublicKey) -> String {
-    pem::encode("PUBLIC KEY", &[], &public_spki(key))
-}
-
-/// A Notary public key from a SubjectPublicKeyInfo (P-256 → `ecdsa`, Ed25519 → `ed25519`).
-pub(crate) fn public_key_from_spki(
-    spki: &[u8],
-) -> Result<(KeyAlgorithm, PublicKey), KeyFormatError> {
-    Ok(match pki::parse_spki(spki)? {
-        SpkiKey::P256(point) => (
-            KeyAlgorithm::Ecdsa,
-            PublicKey::new(KeyType::Ecdsa, pki::p256_spki(point)),
-        ),
-        SpkiKey::Ed25519(raw) => (
-            KeyAlgorithm::Ed25519,
-            PublicKey::new(KeyType::Ed25519, raw.to_vec()),
-        ),
-    })
-}
-
 /// Reads a private-key file, refusing it when group or others have any access to it.
 pub(crate) fn read_private_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
     let mut file = File::open(path).map_err(KeyStoreError::io(path))?;
@@ -394,39 +365,12 @@ fn read_all(file: &mut File, path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStore
 
 /// Creates `dir` (and missing parents) with mode 0700.
 fn ensure_private_dir(dir: &Path) -> Result<(), KeyStoreError> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(KeyStoreError::io(dir))
+    crate::fs::create_private_dir(dir).map_err(KeyStoreError::io(dir))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, created with `mode`,
-/// synced, then renamed over `path`; the directory is synced too.
+/// Atomically replaces `path` by `bytes`, created with `mode`.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyStoreError> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = path.parent().expect("key paths have a directory");
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(KeyStoreError::io(path))
+    crate::fs::write_atomic(path, bytes, mode).map_err(KeyStoreError::io(path))
 }
 
 #[cfg(test)]

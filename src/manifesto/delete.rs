@@ -12,10 +12,10 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Subject};
-use super::signing::role_signers;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
+use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
 use crate::registry::client::media_types;
@@ -56,7 +56,7 @@ pub async fn delete(
     let mut passphrases = Passphrases::from_environment();
     let mut signer = None;
     let mut attempted = false;
-    let outcome = publish_with_retry(settings, &repo, async |updater| {
+    let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
         updater.load_chain(&role).await.map_err(Error::Update)?;
         let state = updater.state();
         let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {
@@ -120,9 +120,12 @@ pub async fn delete(
     // Gone without our publish landing means it was never there; gone after an attempt whose
     // answer was lost means our removal landed.
     if outcome == Published::AlreadyThere && !attempted {
-        return Err(Error::NotFoundMessage(format!(
-            "no {metadata_type} metadata signed by {role} for {image} ({image_digest})"
-        )));
+        return Err(Error::NoMetadataSignedBy {
+            metadata_type: metadata_type.clone(),
+            role: role.clone(),
+            image: image.to_string(),
+            digest: image_digest.clone(),
+        });
     }
     if let Err(e) = reconcile_index(settings, &registry, &repo).await {
         tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");

@@ -18,10 +18,12 @@ use super::layout::{self, Custom};
 use super::put::hash_file;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::notary::TrustedRepository;
-use crate::registry::{Digest, ImageRef, RegistryClient};
+use crate::notary::http::NotaryHttp;
+use crate::notary::{NotaryError, TrustedRepository};
+use crate::registry::{Digest, ImageRef, Registry, RegistryClient};
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
+use crate::tuf::update::MetadataSource;
 
 pub struct GetRequest<'a> {
     pub image: &'a ImageRef,
@@ -47,45 +49,36 @@ pub struct GetReport {
 /// while its length (capped at the signed length) and sha256 are checked, then its exact length
 /// and sha512 are checked over the file. Returns the blob's digest and the file only when every
 /// check passed, so callers never see unverified bytes. Shared by `get` and `verify --policy`.
-pub async fn fetch_verified(
-    registry: &RegistryClient,
+pub(crate) async fn fetch_verified(
+    registry: &impl Registry,
     repository: &str,
     target: &TrustedTarget,
     temp_dir: &Path,
 ) -> Result<(Digest, tempfile::NamedTempFile), Error> {
     let name = &target.name;
     let blob_digest = layout::blob_digest(&target.meta)
-        .ok_or_else(|| Error::Unauthorized(format!("{name} is signed without a sha256 hash")))?;
-    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(|e| {
-        Error::Usage(format!(
-            "cannot create a temporary file in {}: {e}",
-            temp_dir.display()
-        ))
-    })?;
+        .ok_or_else(|| Error::UnsignedSha256 { name: name.clone() })?;
+    let temp = |source| Error::TempFile {
+        dir: temp_dir.to_owned(),
+        source,
+    };
+    let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(temp)?;
     {
-        let mut out = tokio::fs::File::from_std(
-            content
-                .as_file()
-                .try_clone()
-                .map_err(|e| Error::Usage(format!("temporary file: {e}")))?,
-        );
+        let mut out = tokio::fs::File::from_std(content.as_file().try_clone().map_err(temp)?);
         registry
             .pull_blob_to(repository, &blob_digest, target.meta.length, &mut out)
             .await?;
     }
     // The registry client checked sha256 and the cap; check the exact length and sha512 too.
-    let (length, hashes) =
-        hash_file(content.path()).map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    let (length, hashes) = hash_file(content.path()).map_err(temp)?;
     if length != target.meta.length || hashes.0.get("sha512") != target.meta.hashes.0.get("sha512")
     {
-        return Err(Error::Unauthorized(format!(
-            "the registry served content for {blob_digest} that does not match the signed length and sha512 of {name}"
-        )));
+        return Err(Error::BlobMismatch {
+            digest: blob_digest,
+            name: name.clone(),
+        });
     }
-    content
-        .as_file()
-        .sync_all()
-        .map_err(|e| Error::Usage(format!("temporary file: {e}")))?;
+    content.as_file().sync_all().map_err(temp)?;
     Ok((blob_digest, content))
 }
 
@@ -100,8 +93,22 @@ pub async fn get(
     req: GetRequest<'_>,
     temp_dir: &Path,
 ) -> Result<Fetched, Error> {
-    let repo = req.image.repository_ref();
     let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
+    let repo = req.image.repository_ref();
+    let notary = async || NotaryHttp::for_repository(settings, &repo).await;
+    get_from(settings, &registry, notary, req, temp_dir).await
+}
+
+/// `get` over any registry and metadata source; the source is opened (`open_source`) only
+/// once the image digest is known, as `get` always did.
+pub(crate) async fn get_from<S: MetadataSource>(
+    settings: &Settings,
+    registry: &impl Registry,
+    open_source: impl AsyncFnOnce() -> Result<S, NotaryError>,
+    req: GetRequest<'_>,
+    temp_dir: &Path,
+) -> Result<Fetched, Error> {
+    let repo = req.image.repository_ref();
     // A digest needs no resolving: the metadata is keyed by it and everything read is checked
     // against signed hashes. Only a tag costs a manifest request.
     let image_digest = match req.image.digest() {
@@ -110,7 +117,9 @@ pub async fn get(
     };
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
-    let mut trusted = TrustedRepository::open(settings, &repo, Utc::now()).await?;
+    let source = open_source().await?;
+    let mut trusted =
+        TrustedRepository::open_with(settings, &repo.gun(), source, Utc::now()).await?;
     let signers = trusted
         .updater
         .signers_of(&name)
@@ -122,15 +131,18 @@ pub async fn get(
     };
     let Some(target) = chosen.cloned() else {
         if let (Some(role), Some(other)) = (&req.signed_by, signers.first()) {
-            return Err(Error::Unauthorized(format!(
-                "{} metadata of {} ({}) is signed by {}, not by {role}",
-                req.metadata_type, req.image, image_digest, other.role
-            )));
+            return Err(Error::SignedByOther {
+                name,
+                image: req.image.to_string(),
+                signer: other.role.clone(),
+                wanted: role.clone(),
+            });
         }
-        return Err(Error::NotFoundMessage(format!(
-            "no {} metadata for {} ({}): store it with 'manifesto put {} {} FILE'",
-            req.metadata_type, req.image, image_digest, req.image, req.metadata_type
-        )));
+        return Err(Error::NoMetadata {
+            metadata_type: req.metadata_type.clone(),
+            image: req.image.to_string(),
+            digest: image_digest,
+        });
     };
     let custom = Custom::from_meta(&target.meta);
     if let Some(max_age) = req.max_age {
@@ -139,24 +151,21 @@ pub async fn get(
             .and_then(|c| DateTime::parse_from_rfc3339(&c.created_at).ok())
             .map(|t| t.with_timezone(&Utc));
         let Some(created) = created else {
-            return Err(Error::TooOld(format!(
-                "{name} carries no signed createdAt, so its age cannot be checked against --max-age"
-            )));
+            return Err(Error::NoCreatedAt { name });
         };
         let age = (Utc::now() - created).to_std().unwrap_or_default();
         if age > max_age {
-            return Err(Error::TooOld(format!(
-                "{} metadata of {} was signed at {} ({} ago), older than --max-age {}",
-                req.metadata_type,
-                req.image,
-                created.to_rfc3339(),
-                humantime::format_duration(Duration::from_secs(age.as_secs())),
-                humantime::format_duration(max_age)
-            )));
+            return Err(Error::OlderThanMaxAge {
+                metadata_type: req.metadata_type.clone(),
+                image: req.image.to_string(),
+                signed_at: created.to_rfc3339(),
+                age: Duration::from_secs(age.as_secs()),
+                max_age,
+            });
         }
     }
     let (blob_digest, content) =
-        fetch_verified(&registry, repo.repository(), &target, temp_dir).await?;
+        fetch_verified(registry, repo.repository(), &target, temp_dir).await?;
     trusted.persist()?;
     Ok(Fetched {
         report: GetReport {
@@ -304,5 +313,145 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
         "regular file"
     } else {
         "special file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `get` end to end over an in-memory registry and metadata source.
+
+    use super::*;
+    use crate::config::TrustPinning;
+    use crate::http::HttpSettings;
+    use crate::registry::MemoryRegistry;
+    use crate::registry::client::sha256_digest;
+    use crate::tuf::limits::Limits;
+    use crate::tuf::memory_source::MemorySource;
+    use crate::tuf::metadata::Hashes;
+    use crate::tuf::test_support::{self as ts, GUN, Repo};
+
+    const CONTENT: &[u8] = b"{\"approved\":true}";
+
+    struct Scene {
+        repo: Repo,
+        image: ImageRef,
+        metadata_type: MetadataType,
+        blob: Digest,
+        dir: tempfile::TempDir,
+    }
+
+    /// A repository whose targets sign `approvals/<image>` as `signed` (length, hashes).
+    fn scene(signed: &[u8]) -> Scene {
+        let image_digest = sha256_digest(b"an image manifest");
+        let image = ImageRef::parse(&format!("{GUN}@{image_digest}")).unwrap();
+        let metadata_type = MetadataType::parse("approvals").unwrap();
+        let name = layout::metadata_target(&metadata_type, &image_digest);
+        let mut repo = Repo::new();
+        let targets = ts::targets_meta(2, ts::far(), &[(&name, signed)]);
+        repo.set("targets", ts::sign(&targets, &[&repo.tg_key]));
+        repo.publish(2, 2);
+        Scene {
+            repo,
+            image,
+            metadata_type,
+            blob: sha256_digest(signed),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    impl Scene {
+        fn settings(&self) -> Settings {
+            Settings {
+                trust_dir: self.dir.path().join("trust"),
+                server: None,
+                http: HttpSettings::default(),
+                pinning: TrustPinning::default(),
+                limits: Limits::default(),
+            }
+        }
+
+        async fn get(&self, registry: &MemoryRegistry, temp_dir: &Path) -> Result<Fetched, Error> {
+            let source = MemorySource::serving(&self.repo);
+            let req = GetRequest {
+                image: &self.image,
+                metadata_type: &self.metadata_type,
+                signed_by: None,
+                max_age: None,
+            };
+            get_from(
+                &self.settings(),
+                registry,
+                async || Ok(&source),
+                req,
+                temp_dir,
+            )
+            .await
+        }
+    }
+
+    #[tokio::test]
+    async fn get_returns_the_signed_blob_it_fetched() {
+        let sc = scene(CONTENT);
+        let registry = MemoryRegistry::default();
+        registry.serve(&sc.blob, CONTENT);
+        let fetched = sc.get(&registry, sc.dir.path()).await.unwrap();
+        assert_eq!(std::fs::read(fetched.content.path()).unwrap(), CONTENT);
+        assert_eq!(fetched.report.blob_digest, sc.blob.to_string());
+        assert_eq!(fetched.report.role, "targets");
+        let cached = sc
+            .settings()
+            .trust_dir
+            .join("tuf")
+            .join(GUN)
+            .join("metadata");
+        assert!(cached.join("targets.json").exists());
+    }
+
+    #[tokio::test]
+    async fn get_refuses_a_blob_whose_bytes_do_not_match_the_signed_sha512_exit_3() {
+        // Same length and sha256 as signed (what the registry client checks while streaming),
+        // but the signed sha512 is of other bytes.
+        let mut sc = scene(CONTENT);
+        let image_digest = sc.image.digest().unwrap().clone();
+        let name = layout::metadata_target(&sc.metadata_type, &image_digest);
+        let mut targets = ts::targets_meta(3, ts::far(), &[(&name, CONTENT)]);
+        let meta = targets.targets.get_mut(&name).unwrap();
+        let other = Hashes::of(b"{\"approved\":false}");
+        meta.hashes
+            .0
+            .insert("sha512".into(), other.0["sha512"].clone());
+        sc.repo
+            .set("targets", ts::sign(&targets, &[&sc.repo.tg_key]));
+        sc.repo.publish(3, 3);
+        let registry = MemoryRegistry::default();
+        registry.serve(&sc.blob, CONTENT);
+        let err = sc.get(&registry, sc.dir.path()).await.err().unwrap();
+        assert!(matches!(err, Error::BlobMismatch { .. }), "{err:?}");
+        assert_eq!(err.failure().exit_code(), 3);
+        assert_eq!(registry.pulls.lock().unwrap().len(), 1);
+        // Nothing this run verified was persisted: no cached targets.
+        let cached = sc
+            .settings()
+            .trust_dir
+            .join("tuf")
+            .join(GUN)
+            .join("metadata");
+        assert!(!cached.join("targets.json").exists());
+    }
+
+    #[tokio::test]
+    async fn an_unusable_temporary_directory_is_local_state_exit_8_not_usage() {
+        let sc = scene(CONTENT);
+        let registry = MemoryRegistry::default();
+        registry.serve(&sc.blob, CONTENT);
+        let missing = sc.dir.path().join("no-such-dir");
+        let err = sc.get(&registry, &missing).await.err().unwrap();
+        assert!(
+            matches!(&err, Error::TempFile { dir, .. } if *dir == missing),
+            "{err:?}"
+        );
+        assert_eq!(err.failure().exit_code(), 8);
+        // Refused before any download.
+        assert!(registry.pulls.lock().unwrap().is_empty());
     }
 }

@@ -1,19 +1,24 @@
 //! The manifesto flows: put, get, list, delete and verify, joining the TUF core and the registry.
 //!
-//! One file per flow (`put`, `get`, `delete`, `repair`, `verify`), plus what they share: the
-//! registry layout (`layout`), the `_manifesto` index (`index`), finding signing keys
-//! (`signing`), validated metadata types and requirements, and policy files.
+//! One file per flow (`put`, `get`, `list`, `delete`, `repair`, `verify`, `init`, `delegate`,
+//! `rotate`, `inspect`), plus what they share: the registry layout (`layout`), the `_manifesto`
+//! index (`index`), validated metadata types and requirements, and policy files. Signing keys
+//! are found in `crate::keys::signing`.
 
+pub mod delegate;
 pub mod delete;
 pub mod get;
 pub mod index;
+pub mod init;
+pub mod inspect;
 pub mod layout;
+pub mod list;
 pub mod metadata_type;
 pub mod policy;
 pub mod put;
 pub mod repair;
 pub mod requirement;
-pub mod signing;
+pub mod rotate;
 pub mod verify;
 
 pub use metadata_type::MetadataType;

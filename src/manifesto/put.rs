@@ -17,10 +17,10 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
-use super::signing::role_signers;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
+use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
 use crate::notary::TrustedRepository;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
@@ -58,6 +58,12 @@ pub enum PutInputError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is not a file")]
+    NotAFile { path: PathBuf },
+    #[error("--annotation {given:?} must be KEY=VALUE")]
+    BadAnnotation { given: String },
+    #[error("cannot read stdin")]
+    Stdin(#[source] std::io::Error),
 }
 
 impl PutInputError {
@@ -147,8 +153,11 @@ fn sniff_media_type(path: &Path) -> std::io::Result<String> {
     .to_string())
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::Usage(format!("cannot read {}: {e}", path.display()))
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PutInputError + '_ {
+    move |source| PutInputError::Read {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 pub async fn put(
@@ -182,19 +191,18 @@ pub async fn put(
             match state.role_may_sign(&req.role, name) {
                 Some(true) => {}
                 Some(false) => {
-                    return Err(Error::Unauthorized(format!(
-                        "{} may not sign {name:?}: its delegation does not include the path '{}/' (see 'manifesto delegate list {}')",
-                        req.role,
-                        name.split('/').next().unwrap_or_default(),
-                        repo.gun()
-                    )));
+                    return Err(Error::PathNotDelegated {
+                        role: req.role.clone(),
+                        name: name.clone(),
+                        prefix: name.split('/').next().unwrap_or_default().to_owned(),
+                        gun: repo.gun(),
+                    });
                 }
                 None => {
-                    return Err(Error::NotFoundMessage(format!(
-                        "{} is not a role of {}: use --role targets, or a delegation from 'manifesto delegate list'",
-                        req.role,
-                        repo.gun()
-                    )));
+                    return Err(Error::NotARole {
+                        role: req.role.clone(),
+                        gun: repo.gun(),
+                    });
                 }
             }
         }
@@ -233,7 +241,7 @@ pub async fn put(
 
     // 3 + 4. The manifesto manifest and the signed targets, rebuilt on whatever state is current.
     let mut manifest_digest = None;
-    let outcome = publish_with_retry(settings, &repo, async |updater| {
+    let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
         updater.load_chain(&req.role).await.map_err(Error::Update)?;
         let current = updater
             .state()
@@ -323,8 +331,10 @@ pub async fn put(
 
 /// Spool stdin to a temporary file (bounded memory; the file is removed when dropped).
 pub fn spool_stdin() -> Result<tempfile::NamedTempFile, Error> {
-    let tmp = tempfile::NamedTempFile::new()
-        .map_err(|e| Error::Usage(format!("cannot create a temporary file: {e}")))?;
+    let tmp = tempfile::NamedTempFile::new().map_err(|source| Error::TempFile {
+        dir: std::env::temp_dir(),
+        source,
+    })?;
     spool(std::io::stdin().lock(), tmp, MAX_CONTENT_BYTES)
 }
 
@@ -335,8 +345,8 @@ fn spool(
     mut tmp: tempfile::NamedTempFile,
     limit: u64,
 ) -> Result<tempfile::NamedTempFile, Error> {
-    let copied = std::io::copy(&mut input.take(limit + 1), &mut tmp)
-        .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+    let copied =
+        std::io::copy(&mut input.take(limit + 1), &mut tmp).map_err(PutInputError::Stdin)?;
     if copied > limit {
         return Err(PutInputError::StdinTooLarge { limit }.into());
     }

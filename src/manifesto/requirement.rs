@@ -36,9 +36,10 @@ pub struct Requirement {
 pub const SPEC_GRAMMAR: &str = "TYPE[,role=R[|R2…]][,max-age=DUR][,min-signers=N]";
 
 fn bad(spec: &str, why: impl fmt::Display) -> Error {
-    Error::Usage(format!(
-        "--require {spec:?}: {why} (expected {SPEC_GRAMMAR}, e.g. 'approvals,role=qa,max-age=7d,min-signers=2')"
-    ))
+    Error::BadRequirement {
+        spec: spec.to_owned(),
+        why: why.to_string(),
+    }
 }
 
 /// `targets`, `qa` (→ `targets/qa`) or `targets/qa/x`.
@@ -75,7 +76,10 @@ impl Requirement {
                 format!("{ty:?} is an option, but TYPE comes first"),
             ));
         }
-        let metadata_type = MetadataType::parse(ty).map_err(|e| bad(spec, e))?;
+        let metadata_type = MetadataType::parse(ty).map_err(|source| Error::RequirementType {
+            spec: spec.to_owned(),
+            source,
+        })?;
         let mut req = Requirement {
             metadata_type,
             roles: Vec::new(),
@@ -170,7 +174,7 @@ mod tests {
 
     fn usage(spec: &str) -> String {
         match Requirement::parse(spec) {
-            Err(e @ Error::Usage(_)) => {
+            Err(e @ (Error::BadRequirement { .. } | Error::RequirementType { .. })) => {
                 assert_eq!(e.failure().exit_code(), 2);
                 e.to_string()
             }

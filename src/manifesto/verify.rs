@@ -608,7 +608,7 @@ async fn verify_repository(
     // Look every needed target up once in the verified state, then release the cache lock.
     let mut signed: HashMap<String, Result<Vec<TrustedTarget>, Fault>> = HashMap::new();
     let repo_fault = match trusted {
-        Err(e) => Some(Fault::of(&e)),
+        Err(e) => Some(Fault::of(&Error::from(e))),
         Ok(mut trusted) => {
             let mut lookup_failed = false;
             for digest in digests.iter().flatten() {

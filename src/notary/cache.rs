@@ -6,8 +6,7 @@
 //! entirely old or entirely new. Symlinks are refused: the cache must be our own files.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -34,11 +33,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NotaryError + '_ {
 
 /// Create `dir` and missing parents with mode 0700.
 fn create_private_dir(dir: &Path) -> Result<(), NotaryError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err(dir))
+    crate::fs::create_private_dir(dir).map_err(io_err(dir))
 }
 
 impl TrustCache {
@@ -209,32 +204,11 @@ impl TrustCache {
     }
 }
 
-/// Temp file (0600) in the same directory, fsync, rename over `path`, fsync the directory.
+/// Atomically replace `path` (mode 0600) in its private directory.
 fn write_atomic(_lock: &CacheLock, path: &Path, bytes: &[u8]) -> Result<(), NotaryError> {
-    let dir = path.parent().expect("cache paths have a parent").to_owned();
-    create_private_dir(&dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("role"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io_err(path))
+    let dir = path.parent().expect("cache paths have a parent");
+    create_private_dir(dir)?;
+    crate::fs::write_atomic(path, bytes, 0o600).map_err(io_err(path))
 }
 
 #[cfg(test)]

@@ -116,6 +116,9 @@ pub enum NotaryError {
     LockTimeout { path: PathBuf, seconds: u64 },
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// The trust data did not verify (or could not be fetched).
+    #[error(transparent)]
+    Update(#[from] crate::tuf::update::UpdateError),
     /// Credentials for the token service could not be read (a helper failed or hung).
     #[error(transparent)]
     Credentials(#[from] CredentialError),
@@ -144,6 +147,7 @@ impl NotaryError {
             NotaryError::ClockBehind { .. } => Failure::Stale,
             NotaryError::Http(e) => e.failure(),
             NotaryError::Credentials(e) => e.failure(),
+            NotaryError::Update(e) => e.failure(),
         }
     }
 }

@@ -6,10 +6,8 @@
 pub mod cache;
 pub mod error;
 pub mod http;
-pub mod init;
 pub mod publish;
 pub mod repository;
-pub mod rotate;
 mod source;
 
 pub use cache::TrustCache;

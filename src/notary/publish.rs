@@ -15,7 +15,6 @@ use super::error::NotaryError;
 use super::http::NotaryHttp;
 use super::repository::TrustedRepository;
 use crate::config::Settings;
-use crate::error::Error;
 use crate::failure::Failure;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::key::PublicKey;
@@ -201,13 +200,17 @@ pub enum Published {
 /// signed files for that state (`None` when the state already holds it; it may load delegations
 /// and push registry content first), POST, and on `400 VERSION` start over on the new state
 /// after a random pause.
-pub async fn publish_with_retry<F>(
+///
+/// The error type is the caller's (`build` returns it), so this wire-level loop never needs to
+/// know the layers above it.
+pub async fn publish_with_retry<F, E>(
     settings: &Settings,
     repo: &RepositoryRef,
     mut build: F,
-) -> Result<Published, Error>
+) -> Result<Published, E>
 where
-    F: AsyncFnMut(&mut Updater<NotaryHttp>) -> Result<Option<Vec<UpdatePart>>, Error>,
+    F: AsyncFnMut(&mut Updater<NotaryHttp>) -> Result<Option<Vec<UpdatePart>>, E>,
+    E: From<NotaryError> + From<PublishError>,
 {
     let gun = repo.gun();
     for attempt in 1..=PUBLISH_ATTEMPTS {

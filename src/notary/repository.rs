@@ -14,13 +14,12 @@ use super::cache::{CacheLock, TrustCache};
 use super::error::NotaryError;
 use super::http::NotaryHttp;
 use crate::config::Settings;
-use crate::error::Error;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::envelope::SignedEnvelope;
-use crate::tuf::names::RoleName;
 use crate::tuf::limits::Limits;
+use crate::tuf::names::RoleName;
 use crate::tuf::trusted::{TrustedState, VersionFloors};
-use crate::tuf::update::{Bootstrap, Cached, Updater};
+use crate::tuf::update::{Bootstrap, Cached, MetadataSource, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,9 +37,10 @@ struct LastSeen {
     verified_at: DateTime<Utc>,
 }
 
-/// A verified, up-to-date view of one repository's trust data.
-pub struct TrustedRepository {
-    pub updater: Updater<NotaryHttp>,
+/// A verified, up-to-date view of one repository's trust data, fetched from `S` (the Notary
+/// server by default; an in-memory source in unit tests).
+pub struct TrustedRepository<S = NotaryHttp> {
+    pub updater: Updater<S>,
     cache: TrustCache,
     lock: CacheLock,
     now: DateTime<Utc>,
@@ -53,9 +53,22 @@ impl TrustedRepository {
         settings: &Settings,
         repo: &RepositoryRef,
         now: DateTime<Utc>,
-    ) -> Result<TrustedRepository, Error> {
-        let gun = repo.gun();
+    ) -> Result<TrustedRepository, NotaryError> {
         let http = NotaryHttp::for_repository(settings, repo).await?;
+        TrustedRepository::open_with(settings, &repo.gun(), http, now).await
+    }
+}
+
+impl<S: MetadataSource> TrustedRepository<S> {
+    /// Verify the current trust data of `gun` as `source` serves it, against the trust cache
+    /// under `settings.trust_dir`.
+    pub async fn open_with(
+        settings: &Settings,
+        gun: &str,
+        source: S,
+        now: DateTime<Utc>,
+    ) -> Result<TrustedRepository<S>, NotaryError> {
+        let gun = gun.to_owned();
         let cache = TrustCache::open(&settings.trust_dir, &gun)?;
         let lock = {
             let cache = cache.clone();
@@ -73,9 +86,8 @@ impl TrustedRepository {
             allow_tofu: !settings.pinning.disable_tofu,
         };
         tracing::debug!(%gun, cached = cached.files.len(), "updating trust data");
-        let updater = Updater::refresh(http, &gun, cached, bootstrap, &settings.limits, now)
-            .await
-            .map_err(Error::Update)?;
+        let updater =
+            Updater::refresh(source, &gun, cached, bootstrap, &settings.limits, now).await?;
         Ok(TrustedRepository {
             updater,
             cache,

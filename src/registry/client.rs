@@ -232,7 +232,7 @@ impl RegistryClient {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            if let Some(params) = crate::notary::http::parse_bearer_challenge(&challenge) {
+            if let Some(params) = crate::http::parse_bearer_challenge(&challenge) {
                 let token = self.fetch_token(repository, &params).await?;
                 self.tokens
                     .lock()
@@ -282,7 +282,7 @@ impl RegistryClient {
     async fn fetch_token(
         &self,
         repository: &str,
-        params: &crate::notary::http::BearerChallenge,
+        params: &crate::http::BearerChallenge,
     ) -> Result<Zeroizing<String>, RegistryError> {
         let failed = |reason: &'static str| RegistryError::TokenService {
             registry: self.registry.clone(),

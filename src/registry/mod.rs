@@ -6,8 +6,13 @@
 pub mod client;
 pub mod credentials;
 pub mod error;
+mod operations;
 pub mod reference;
 
 pub use client::{RegistryClient, ResolvedImage};
 pub use error::RegistryError;
 pub use reference::{Digest, ImageRef};
+
+pub(crate) use operations::Registry;
+#[cfg(test)]
+pub(crate) use operations::double::MemoryRegistry;

@@ -24,8 +24,8 @@ pub mod write;
 #[cfg(test)]
 mod attack_tests;
 #[cfg(test)]
-mod memory_source;
+pub(crate) mod memory_source;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod update_tests;

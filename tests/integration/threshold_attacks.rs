@@ -13,8 +13,8 @@ use manifesto::config::Settings;
 use manifesto::keys::certificate::root_certificate_key;
 use manifesto::keys::passphrase::{Passphrases, Prompter};
 use manifesto::keys::signer::{KeyAlgorithm, SigningKey};
+use manifesto::keys::signing::signer_among;
 use manifesto::keys::store::KeyStore;
-use manifesto::manifesto::signing::signer_among;
 use manifesto::notary::publish::{Published, UpdatePart, publish_with_retry};
 use manifesto::registry::reference::RepositoryRef;
 use manifesto::tuf::build;
@@ -157,11 +157,12 @@ impl Scene {
         let repo = RepositoryRef::parse(&self.gun).unwrap();
         let store = KeyStore::new(&settings.trust_dir);
         let mut pass = passphrases();
-        let published = publish_with_retry(&settings, &repo, async |updater| {
-            Ok(Some(craft(updater.state(), &store, &mut pass)))
-        })
-        .await
-        .unwrap();
+        let published =
+            publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
+                Ok(Some(craft(updater.state(), &store, &mut pass)))
+            })
+            .await
+            .unwrap();
         assert!(matches!(published, Published::Now { .. }));
     }
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use manifesto::config::Settings;
 use manifesto::keys::KeyStore;
 use manifesto::keys::passphrase::{Passphrases, Prompter};
-use manifesto::manifesto::signing::role_signers;
+use manifesto::keys::signing::role_signers;
 use manifesto::notary::publish::{UpdatePart, publish_with_retry};
 use manifesto::registry::ImageRef;
 use manifesto::tuf::build;
@@ -47,7 +47,7 @@ async fn publish_targets_at(p: &Published, version: u64) {
         NoTerminal,
     );
     let targets = RoleName::targets();
-    publish_with_retry(&settings, &repo, async |updater| {
+    publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
         let state = updater.state();
         let current = state.targets_role(&targets).map(|t| t.get().clone());
         let mut next = build::next_targets(current.as_ref(), Utc::now(), |_| {})?;
@@ -121,7 +121,11 @@ async fn a_publish_on_a_targets_version_at_the_client_ceiling_fails_exit_3_witho
         let go = GoNotary::new(p.stack);
         let out = put(&p, b"{\"status\":\"approved\",\"after\":\"ceiling\"}");
         assert_eq!(code(&out), 3, "{}", stderr(&out));
-        assert!(stderr(&out).contains("highest a client accepts"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("highest a client accepts"),
+            "{}",
+            stderr(&out)
+        );
         assert!(stdout(&out).is_empty(), "{}", stdout(&out));
         assert_eq!(
             go.served_version(&p.gun, "targets"),

@@ -4,13 +4,14 @@
 //! of their bare public key. This joins the two, so a command asks "sign as targets of this
 //! repository" and gets the right key or a message naming the ids it looked for.
 
-use crate::error::Error;
-use crate::keys::passphrase::Passphrases;
-use crate::keys::signer::SigningKey;
-use crate::keys::store::KeyStore;
+use super::error::KeyStoreError;
+use super::passphrase::Passphrases;
+use super::signer::SigningKey;
+use super::store::KeyStore;
 use crate::tuf::key::PublicKey;
-use crate::tuf::names::KeyId;
+use crate::tuf::names::{KeyId, RoleName};
 use crate::tuf::sign::{SignFailed, Signer};
+use crate::tuf::trusted::TrustedState;
 
 /// A private key plus the id under which a role lists it.
 pub struct RoleSigner {
@@ -39,7 +40,7 @@ pub fn signer_among<'a>(
     passphrases: &mut Passphrases,
     role: &str,
     listed: impl IntoIterator<Item = (&'a KeyId, &'a PublicKey)>,
-) -> Result<RoleSigner, Error> {
+) -> Result<RoleSigner, KeyStoreError> {
     Ok(signers_among(store, passphrases, role, listed, 1)?.remove(0))
 }
 
@@ -53,7 +54,7 @@ pub fn signers_among<'a>(
     role: &str,
     listed: impl IntoIterator<Item = (&'a KeyId, &'a PublicKey)>,
     threshold: u32,
-) -> Result<Vec<RoleSigner>, Error> {
+) -> Result<Vec<RoleSigner>, KeyStoreError> {
     let threshold = threshold.max(1) as usize;
     let mut signers: Vec<RoleSigner> = Vec::new();
     let mut materials = Vec::new();
@@ -82,7 +83,7 @@ pub fn signers_among<'a>(
         }
     }
     if signers.len() < threshold {
-        return Err(Error::MissingKey {
+        return Err(KeyStoreError::MissingKey {
             role: format!(
                 "{role} (threshold {threshold}: {} of its distinct keys are in the store)",
                 signers.len()
@@ -98,17 +99,14 @@ pub fn signers_among<'a>(
 /// with keys root lists for it, a delegation with keys its parent lists for it. The parent must
 /// be loaded.
 pub fn role_signers(
-    state: &crate::tuf::trusted::TrustedState,
-    role: &crate::tuf::names::RoleName,
+    state: &TrustedState,
+    role: &RoleName,
     store: &KeyStore,
     passphrases: &mut Passphrases,
-) -> Result<Vec<RoleSigner>, Error> {
-    use crate::tuf::names::RoleName;
-    let not_delegated = || {
-        Error::NotFoundMessage(format!(
-            "{role} is not delegated in {}: add it with 'manifesto delegate add'",
-            state.gun()
-        ))
+) -> Result<Vec<RoleSigner>, KeyStoreError> {
+    let not_delegated = || KeyStoreError::NotDelegated {
+        role: role.clone(),
+        gun: state.gun().to_owned(),
     };
     let (listed, threshold): (Vec<(&KeyId, &PublicKey)>, u32) = match role.parent() {
         None if *role == RoleName::targets() => {

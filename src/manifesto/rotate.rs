@@ -15,15 +15,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::publish::{PublishError, Published, UpdatePart, publish_with_retry};
-use super::repository::TrustedRepository;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signer::{KeyAlgorithm, SigningKey};
+use crate::keys::signing::{RoleSigner, signer_among};
 use crate::keys::store::KeyStore;
-use crate::manifesto::signing::{RoleSigner, signer_among};
+use crate::notary::TrustedRepository;
+use crate::notary::publish::{PublishError, Published, UpdatePart, publish_with_retry};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;
 use crate::tuf::key::PublicKey;
@@ -83,16 +83,18 @@ impl Lifetimes {
     fn root_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
         match self.root {
             None => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d)
-                .ok_or_else(|| Error::Usage("--expires reaches past the year 9999".into())),
+            Some(d) => {
+                build::expiry_after(now, d).ok_or(Error::LifetimeTooLong { flag: "--expires" })
+            }
         }
     }
 
     fn targets_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
         match self.targets {
             None => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d)
-                .ok_or_else(|| Error::Usage("--targets-expires reaches past the year 9999".into())),
+            Some(d) => build::expiry_after(now, d).ok_or(Error::LifetimeTooLong {
+                flag: "--targets-expires",
+            }),
         }
     }
 }
@@ -152,9 +154,7 @@ pub async fn rotate(
                 .targets_role(&RoleName::targets())
                 .is_none()
         {
-            return Err(Error::NotFoundMessage(format!(
-                "{gun} has no targets metadata to re-sign"
-            )));
+            return Err(Error::NothingToResign { gun });
         }
         let new = match role {
             RotatedRole::Snapshot | RotatedRole::Timestamp => NewKey {
@@ -201,7 +201,7 @@ pub async fn rotate(
     // The root version our publish carried (the read-back below may already see a later one
     // from another writer).
     let mut published_root_version = None;
-    let published = publish_with_retry(settings, repo, async |updater| {
+    let published = publish_with_retry::<_, Error>(settings, repo, async |updater| {
         let state = updater.state();
         let root = state.root().get();
         let listed = role_key_ids(root, &role_name);
@@ -227,9 +227,7 @@ pub async fn rotate(
             let current = state
                 .targets_role(&RoleName::targets())
                 .map(|t| t.get().clone())
-                .ok_or_else(|| {
-                    Error::NotFoundMessage(format!("{gun} has no targets metadata to re-sign"))
-                })?;
+                .ok_or_else(|| Error::NothingToResign { gun: gun.clone() })?;
             let mut targets = build::next_targets(Some(&current), now, |_| {})?;
             targets.expires = lifetimes.targets_expiry(now)?;
             let signer = new.signer.as_ref().expect("a new targets key signs");

@@ -1,0 +1,274 @@
+//! The delegation flows behind `manifesto delegate add|remove|list`: who may sign which metadata
+//! types.
+//!
+//! A delegation `targets/<name>` may sign the paths `<type>/` for each `--type`, plus
+//! `_manifesto/` (the per-image manifesto its signers publish). The owner's targets key signs the
+//! change; on a race with another writer it is rebuilt on the new state and signed again.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::MetadataType;
+use super::layout::MANIFESTO_PREFIX;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::keys::passphrase::Passphrases;
+use crate::keys::signing::{RoleSigner, signer_among};
+use crate::keys::store::KeyStore;
+use crate::notary::TrustedRepository;
+use crate::notary::http::NotaryHttp;
+use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
+use crate::registry::reference::RepositoryRef;
+use crate::tuf::build;
+use crate::tuf::key::PublicKey;
+use crate::tuf::names::RoleName;
+use crate::tuf::sign::sign_file;
+use crate::tuf::trusted::TrustedState;
+use crate::tuf::update::MetadataSource;
+
+/// `targets/<name>` from a delegation name given with or without the `targets/` prefix.
+pub fn delegation_role(name: &str) -> Result<RoleName, Error> {
+    let full = if name.starts_with("targets/") {
+        name.to_string()
+    } else {
+        format!("targets/{name}")
+    };
+    RoleName::parse(&full)
+        .ok()
+        .filter(|r| r.is_delegation() && r.parent() == Some(RoleName::targets()))
+        .ok_or_else(|| Error::NotADelegationName {
+            name: name.to_owned(),
+        })
+}
+
+/// The owner's targets signer, loaded once (a passphrase prompt at most once per command).
+fn targets_signer(
+    state: &TrustedState,
+    store: &KeyStore,
+    passphrases: &mut Passphrases,
+    cached: &mut Option<RoleSigner>,
+) -> Result<(), Error> {
+    if cached.is_none() {
+        let root = state.root();
+        let listed = root
+            .role(&RoleName::targets())
+            .map(|r| r.keyids.clone())
+            .unwrap_or_default();
+        let keys: Vec<_> = listed
+            .iter()
+            .filter_map(|id| root.keys.get(id).map(|k| (id, k)))
+            .collect();
+        *cached = Some(signer_among(store, passphrases, "targets", keys)?);
+    }
+    Ok(())
+}
+
+/// Publish a change to the top-level targets role, rebuilt on whatever state is current.
+async fn change_targets(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    edit: impl Fn(&mut crate::tuf::metadata::Targets) -> Result<bool, Error>,
+) -> Result<Published, Error> {
+    let store = KeyStore::new(&settings.trust_dir);
+    let mut passphrases = Passphrases::from_environment();
+    let mut signer: Option<RoleSigner> = None;
+    publish_with_retry::<_, Error>(settings, repo, async |updater| {
+        let state = updater.state();
+        let current = state
+            .targets_role(&RoleName::targets())
+            .map(|t| t.get().clone());
+        let mut probe = current
+            .clone()
+            .unwrap_or_else(|| build::empty_targets(1, Utc::now()));
+        if !edit(&mut probe)? {
+            return Ok(None);
+        }
+        targets_signer(state, &store, &mut passphrases, &mut signer)?;
+        // The probe above ran the same edit on the same state, so it cannot fail here.
+        let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
+            let _ = edit(t);
+        })?;
+        let signer = signer.as_ref().expect("loaded above");
+        Ok(Some(vec![UpdatePart {
+            role: RoleName::targets(),
+            bytes: sign_file(&next, &[signer])?,
+        }]))
+    })
+    .await
+}
+
+/// Add (or replace) the delegation `role` with `keys`, allowed to sign `<type>/` for each of
+/// `types` plus the manifesto prefix, and publish it.
+pub async fn add(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    role: &RoleName,
+    keys: &[PublicKey],
+    types: &[MetadataType],
+    threshold: u32,
+) -> Result<Published, Error> {
+    let mut paths: Vec<String> = types.iter().map(|t| format!("{t}/")).collect();
+    paths.push(MANIFESTO_PREFIX.to_string());
+    // Before any network use: one key given twice (in any form) or a threshold the distinct
+    // keys cannot meet is the user's input error, and nothing is published.
+    build::distinct_keys(role, keys, threshold)?;
+    change_targets(settings, repo, |t| {
+        // Checked again against the delegation as the server has it: a key it already lists
+        // under another id is refused too.
+        Ok(build::add_delegation(t, role, keys, &paths, threshold)?)
+    })
+    .await
+}
+
+/// Remove the delegation `role` and publish; a delegation that does not exist is not found.
+pub async fn remove(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    role: &RoleName,
+) -> Result<Published, Error> {
+    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let exists = trusted
+        .updater
+        .state()
+        .targets_role(&RoleName::targets())
+        .is_some_and(|t| t.delegations.roles.iter().any(|d| &d.name == role));
+    drop(trusted);
+    if !exists {
+        return Err(Error::NoSuchDelegation {
+            gun: repo.gun(),
+            role: role.clone(),
+        });
+    }
+    change_targets(settings, repo, |t| Ok(build::remove_delegation(t, role))).await
+}
+
+/// One delegation of the top-level targets role, as `delegate list` shows it.
+#[derive(Debug, Serialize)]
+pub struct Delegation {
+    pub role: String,
+    pub threshold: u32,
+    pub paths: Vec<String>,
+    pub key_ids: Vec<String>,
+    /// The metadata types among `paths` (the manifesto prefix left out).
+    pub types: Vec<String>,
+}
+
+/// The verified delegations of `repo`'s targets role on its Notary server, by role name.
+pub async fn list(settings: &Settings, repo: &RepositoryRef) -> Result<Vec<Delegation>, Error> {
+    let http = NotaryHttp::for_repository(settings, repo).await?;
+    list_from(settings, &repo.gun(), http, Utc::now()).await
+}
+
+/// The verified delegations of `gun`'s targets role as `source` serves them.
+pub async fn list_from<S: MetadataSource>(
+    settings: &Settings,
+    gun: &str,
+    source: S,
+    now: DateTime<Utc>,
+) -> Result<Vec<Delegation>, Error> {
+    let trusted = TrustedRepository::open_with(settings, gun, source, now).await?;
+    trusted.persist()?;
+    let mut out: BTreeMap<String, Delegation> = BTreeMap::new();
+    if let Some(t) = trusted.updater.state().targets_role(&RoleName::targets()) {
+        for d in &t.delegations.roles {
+            out.insert(
+                d.name.to_string(),
+                Delegation {
+                    role: d.name.to_string(),
+                    threshold: d.threshold,
+                    paths: d.paths.clone(),
+                    key_ids: d.keyids.iter().map(|k| k.to_string()).collect(),
+                    types: d
+                        .paths
+                        .iter()
+                        .filter(|p| p.as_str() != MANIFESTO_PREFIX)
+                        .filter_map(|p| p.strip_suffix('/'))
+                        .filter(|p| MetadataType::parse(p).is_ok())
+                        .map(str::to_string)
+                        .collect(),
+                },
+            );
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrustPinning;
+    use crate::http::HttpSettings;
+    use crate::tuf::limits::Limits;
+    use crate::tuf::memory_source::MemorySource;
+    use crate::tuf::test_support::{self as ts, GUN, Repo, TestKey};
+
+    fn settings(dir: &std::path::Path) -> Settings {
+        Settings {
+            trust_dir: dir.to_owned(),
+            server: None,
+            http: HttpSettings::default(),
+            pinning: TrustPinning::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn list_shows_the_verified_delegations_with_their_types_and_caches_the_trust_data() {
+        let mut repo = Repo::new();
+        let qa = TestKey::ecdsa();
+        let mut targets = ts::targets_meta(2, ts::far(), &[]);
+        ts::delegate(
+            &mut targets,
+            "targets/qa",
+            &["approvals/", MANIFESTO_PREFIX],
+            &[&qa],
+            1,
+        );
+        repo.set("targets", ts::sign(&targets, &[&repo.tg_key]));
+        repo.publish(2, 2);
+        let source = MemorySource::serving(&repo);
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+
+        let listed = list_from(&settings, GUN, &source, ts::now()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].role, "targets/qa");
+        assert_eq!(listed[0].threshold, 1);
+        assert_eq!(listed[0].paths, ["approvals/", MANIFESTO_PREFIX]);
+        assert_eq!(listed[0].types, ["approvals"]);
+        assert_eq!(listed[0].key_ids, [qa.id.to_string()]);
+        // The verified files were persisted: the trust cache holds the root now.
+        let cached = dir
+            .path()
+            .join("tuf")
+            .join(GUN)
+            .join("metadata")
+            .join("root.json");
+        assert_eq!(std::fs::read(cached).unwrap(), repo.root);
+    }
+
+    #[tokio::test]
+    async fn list_refuses_a_targets_file_signed_by_the_wrong_key_and_caches_nothing_of_it() {
+        let mut repo = Repo::new();
+        let mallory = TestKey::ecdsa();
+        let targets = ts::targets_meta(2, ts::far(), &[]);
+        repo.set("targets", ts::sign(&targets, &[&mallory]));
+        repo.publish(2, 2);
+        let source = MemorySource::serving(&repo);
+        let dir = tempfile::tempdir().unwrap();
+
+        let err = list_from(&settings(dir.path()), GUN, &source, ts::now())
+            .await
+            .unwrap_err();
+        assert_eq!(err.failure().exit_code(), 3, "{err}");
+        let cached = dir
+            .path()
+            .join("tuf")
+            .join(GUN)
+            .join("metadata")
+            .join("targets.json");
+        assert!(!cached.exists());
+    }
+}

@@ -1,0 +1,75 @@
+//! The `list` flow: what is signed for an image (or a whole repository), verified first.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::index::all_signed;
+use super::layout::{self, Custom};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::notary::TrustedRepository;
+use crate::registry::reference::RepositoryRef;
+use crate::registry::{Digest, ImageRef, RegistryClient};
+
+#[derive(Serialize)]
+pub struct Listed {
+    pub image_digest: String,
+    #[serde(rename = "type")]
+    pub metadata_type: String,
+    pub role: String,
+    pub blob_digest: String,
+    pub size: u64,
+    pub media_type: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// The verified signed metadata of `repo`, of the image `only` when given, sorted by image,
+/// type and role.
+pub async fn listing(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    only: Option<&Digest>,
+) -> Result<Vec<Listed>, Error> {
+    let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let signed = all_signed(&mut trusted.updater).await?;
+    trusted.persist()?;
+    let mut rows: Vec<Listed> = signed
+        .iter()
+        .filter_map(|t| {
+            let (ty, image) = layout::parse_metadata_target(&t.name)?;
+            if only.is_some_and(|d| d != &image) {
+                return None;
+            }
+            let custom = Custom::from_meta(&t.meta);
+            Some(Listed {
+                image_digest: image.to_string(),
+                metadata_type: ty.to_string(),
+                role: t.role.to_string(),
+                blob_digest: layout::blob_digest(&t.meta)?.to_string(),
+                size: t.meta.length,
+                media_type: custom.as_ref().map(|c| c.media_type.clone()),
+                created_at: custom.map(|c| c.created_at),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.image_digest, &a.metadata_type, &a.role).cmp(&(
+            &b.image_digest,
+            &b.metadata_type,
+            &b.role,
+        ))
+    });
+    Ok(rows)
+}
+
+/// `list IMAGE`: the metadata of one image (a tag is resolved first).
+pub async fn list_image(settings: &Settings, image: &ImageRef) -> Result<Vec<Listed>, Error> {
+    let digest = match image.digest() {
+        Some(d) => d.clone(),
+        None => {
+            let registry = RegistryClient::connect(&settings.http, image.registry()).await?;
+            registry.resolve(image).await?.digest
+        }
+    };
+    listing(settings, &image.repository_ref(), Some(&digest)).await
+}
