@@ -9,6 +9,11 @@ pub mod get;
 pub mod index;
 pub mod layout;
 pub mod metadata_type;
+#[cfg(feature = "policy")]
+pub mod policy;
+/// Without the `policy` feature, `verify --policy` is refused (exit 2); same API, no Rego.
+#[cfg(not(feature = "policy"))]
+#[path = "policy_unsupported.rs"]
 pub mod policy;
 pub mod put;
 pub mod repair;
