@@ -5,8 +5,11 @@
 
 pub mod client;
 pub mod credentials;
+pub mod digest;
 pub mod error;
+pub mod host;
 pub mod reference;
+pub mod reference_error;
 
 pub use client::{RegistryClient, ResolvedImage};
 pub use error::RegistryError;
