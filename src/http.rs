@@ -328,7 +328,8 @@ pub fn is_loopback_host(host_port: &str) -> bool {
         Some(_) => return false,
         None => host_port,
     };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

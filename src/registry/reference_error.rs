@@ -46,7 +46,12 @@ pub struct ReferenceError {
 }
 
 impl ReferenceError {
-    pub(super) fn new(kind: ReferenceErrorKind, subject: &'static str, input: &str, detail: String) -> Self {
+    pub(super) fn new(
+        kind: ReferenceErrorKind,
+        subject: &'static str,
+        input: &str,
+        detail: String,
+    ) -> Self {
         ReferenceError {
             kind,
             subject,
