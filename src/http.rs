@@ -305,12 +305,13 @@ pub fn host_of(host_port: &str) -> &str {
 }
 
 /// Whether `host[:port]` is this machine, the one rule for every caller (plain HTTP to the
-/// registry or the Notary server, and [`crate::registry::reference::ImageRef::is_loopback_registry`]):
+/// registry or the Notary server, and `is_loopback_registry` of image references):
 /// `localhost` in any case, a dotted-quad IPv4 address in 127.0.0.0/8, or the IPv6 loopback `::1`
-/// in brackets (`[::1]`, `[::1]:5000`) or bare without a port. These are the hosts Docker speaks
-/// plain HTTP to by default. Nothing is resolved, so look-alikes that resolve elsewhere
-/// (`localhost.example.com`, `127.0.0.1.nip.io`) do not count, and neither does anything malformed
-/// (an unclosed bracket, text after it, a port that is not a number).
+/// in brackets (`[::1]`, `[::1]:5000`) or bare without a port. Docker treats 127.0.0.0/8 (and so
+/// `localhost`) as an insecure registry by default; `::1` is its IPv6 counterpart. Nothing is
+/// resolved, so look-alikes that resolve elsewhere (`localhost.example.com`, `127.0.0.1.nip.io`)
+/// do not count, and neither does anything malformed (an unclosed bracket, text after it, a port
+/// that is not a number).
 pub fn is_loopback_host(host_port: &str) -> bool {
     let is_port = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = host_port.strip_prefix('[') {
