@@ -5,7 +5,7 @@
 //! lists as insecure, and separate connect, read and total deadlines so a slow server cannot hang a
 //! CI job.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -304,14 +304,33 @@ pub fn host_of(host_port: &str) -> &str {
     }
 }
 
-/// Loopback: `localhost`, 127.0.0.0/8 and ::1, with any port.
+/// Whether `host[:port]` is this machine, the one rule for every caller (plain HTTP to the
+/// registry or the Notary server, and `is_loopback_registry` of image references):
+/// `localhost` in any case, a dotted-quad IPv4 address in 127.0.0.0/8, or the IPv6 loopback `::1`
+/// in brackets (`[::1]`, `[::1]:5000`) or bare without a port. Docker treats 127.0.0.0/8 (and so
+/// `localhost`) as an insecure registry by default; `::1` is its IPv6 counterpart. Nothing is
+/// resolved, so look-alikes that resolve elsewhere (`localhost.example.com`, `127.0.0.1.nip.io`)
+/// do not count, and neither does anything malformed (an unclosed bracket, text after it, a port
+/// that is not a number).
 pub fn is_loopback_host(host_port: &str) -> bool {
-    let host = host_of(host_port);
+    let is_port = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host_port.strip_prefix('[') {
+        let Some((inner, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return port_ok && inner.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    if let Ok(ip) = host_port.parse::<Ipv6Addr>() {
+        return ip.is_loopback();
+    }
+    let host = match host_port.split_once(':') {
+        Some((host, port)) if is_port(port) => host,
+        Some(_) => return false,
+        None => host_port,
+    };
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The parameters of `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`.
@@ -373,6 +392,7 @@ pub(crate) fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
 mod tests {
     use super::*;
 
+    /// The one loopback rule, as a table: `localhost`, 127.0.0.0/8, `::1`, with or without a port.
     #[test]
     fn bearer_challenge_with_a_comma_inside_the_scope_is_parsed() {
         let c = parse_bearer_challenge(
@@ -395,25 +415,51 @@ mod tests {
 
     #[test]
     fn loopback_hosts_are_recognised_with_and_without_ports() {
-        for h in [
-            "localhost",
-            "localhost:5000",
-            "127.0.0.1",
-            "127.3.4.5:80",
-            "[::1]:5000",
-            "::1",
-        ] {
-            assert!(is_loopback_host(h), "{h}");
-        }
-        for h in [
-            "example.com",
-            "10.0.0.1:5000",
-            "127.0.0.1.example.com",
-            "[2001:db8::1]:443",
-            "localhostx",
-        ] {
-            assert!(!is_loopback_host(h), "{h}");
-        }
+        let cases: &[(&str, bool)] = &[
+            ("localhost", true),
+            ("LocalHost", true),
+            ("localhost:5000", true),
+            ("127.0.0.1", true),
+            ("127.0.0.1:5000", true),
+            ("127.3.4.5:80", true),
+            ("127.255.255.255", true),
+            ("[::1]", true),
+            ("[::1]:5000", true),
+            ("[0:0:0:0:0:0:0:1]:5000", true),
+            ("::1", true),
+            ("0:0:0:0:0:0:0:1", true),
+            // Look-alikes resolve elsewhere.
+            ("localhostx", false),
+            ("localhost.example.com", false),
+            ("127.0.0.1.example.com", false),
+            ("127.0.0.1.nip.io:5000", false),
+            // Other addresses.
+            ("example.com", false),
+            ("10.0.0.1:5000", false),
+            ("128.0.0.1", false),
+            ("0.0.0.0", false),
+            ("[::]:5000", false),
+            ("[::2]:5000", false),
+            ("[2001:db8::1]:443", false),
+            ("[::ffff:127.0.0.1]", false),
+            // Not the canonical spelling of an address.
+            ("127.0.0.01", false),
+            ("127.1", false),
+            ("2130706433", false),
+            ("127.0.0.1:http", false),
+            ("", false),
+            // Malformed: these four were loopback for the old `host_of`-based rule.
+            ("localhost:", false),
+            ("[::1", false),
+            ("[::1]x", false),
+            ("[::1]:", false),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|&&(h, expected)| is_loopback_host(h) != expected)
+            .map(|(h, expected)| format!("{h:?}: expected {expected}"))
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

@@ -14,6 +14,11 @@ pub mod inspect;
 pub mod layout;
 pub mod list;
 pub mod metadata_type;
+#[cfg(feature = "policy")]
+pub mod policy;
+/// Without the `policy` feature, `verify --policy` is refused (exit 2); same API, no Rego.
+#[cfg(not(feature = "policy"))]
+#[path = "policy_unsupported.rs"]
 pub mod policy;
 pub mod put;
 pub mod repair;

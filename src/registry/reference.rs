@@ -3,14 +3,20 @@
 //! `docker pull` agree on which repository, and therefore which Notary GUN, a name means. The
 //! grammar is checked by hand rather than by one regex so that every refusal can say precisely what
 //! is wrong and what to type instead.
+//!
+//! The pieces live beside this file: [`super::digest`] (content digests), [`super::host`] (the
+//! registry host grammar) and [`super::reference_error`] (the error all of them return).
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::failure::Failure;
+use super::digest::check_digest;
+pub use super::digest::{Digest, DigestAlgorithm};
+use super::host::{check_registry, is_loopback, names_registry, registry_host, registry_port};
+use super::reference_error::quoted;
+pub use super::reference_error::{ReferenceError, ReferenceErrorKind};
 
 /// Docker Hub as it appears in normalised names.
 const DEFAULT_REGISTRY: &str = "docker.io";
@@ -23,254 +29,6 @@ const DEFAULT_TAG: &str = "latest";
 const NAME_MAX: usize = 255;
 /// Docker's tag grammar `[\w][\w.-]{0,127}`.
 const TAG_MAX: usize = 128;
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------
-
-/// What was wrong with a reference, for callers (and tests) that branch on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReferenceErrorKind {
-    /// Nothing was given.
-    Empty,
-    /// Whitespace, a control character or a non-ASCII character.
-    InvalidCharacter,
-    /// A URL (`https://…`) was given where a reference belongs.
-    UrlScheme,
-    /// A bare 64-hex string, which Docker refuses as ambiguous with an image ID.
-    ImageId,
-    /// A tag or digest with no repository name before it (`:tag`, `@sha256:…`).
-    MissingName,
-    /// Uppercase in the repository path.
-    Uppercase,
-    /// The registry host or port is malformed.
-    InvalidRegistry,
-    /// A repository path component is malformed (empty, `..`, bad separator, bad character).
-    InvalidRepository,
-    /// The tag is empty, too long or has a character tags may not have.
-    InvalidTag,
-    /// The digest is malformed or uses an unsupported algorithm.
-    InvalidDigest,
-    /// `registry/repository` is longer than 255 characters.
-    NameTooLong,
-    /// A tag or digest was given where only a repository is wanted.
-    UnexpectedTagOrDigest,
-}
-
-/// A reference, repository name, tag or digest that could not be parsed. Always the user's to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ReferenceError {
-    kind: ReferenceErrorKind,
-    /// What was being parsed ("image reference", "digest", …), for the message.
-    subject: &'static str,
-    input: String,
-    detail: String,
-}
-
-impl ReferenceError {
-    fn new(kind: ReferenceErrorKind, subject: &'static str, input: &str, detail: String) -> Self {
-        ReferenceError {
-            kind,
-            subject,
-            input: input.to_string(),
-            detail,
-        }
-    }
-
-    pub fn kind(&self) -> ReferenceErrorKind {
-        self.kind
-    }
-
-    /// The text that was refused, as given.
-    pub fn input(&self) -> &str {
-        &self.input
-    }
-
-    /// Every parse error is bad input the user can correct.
-    pub fn failure(&self) -> Failure {
-        Failure::Usage
-    }
-}
-
-impl fmt::Display for ReferenceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} {}: {}",
-            self.subject,
-            Shown(&self.input),
-            self.detail
-        )
-    }
-}
-
-/// Quotes user input for a message: escaped (so NUL and control characters are visible) and cut
-/// short, so that a 10 kB argument does not drown the explanation.
-struct Shown<'a>(&'a str);
-
-impl fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const LIMIT: usize = 72;
-        let count = self.0.chars().count();
-        if count <= LIMIT {
-            write!(f, "{:?}", self.0)
-        } else {
-            let head: String = self.0.chars().take(LIMIT).collect();
-            write!(f, "{head:?}… ({count} characters)")
-        }
-    }
-}
-
-fn quoted(s: &str) -> String {
-    Shown(s).to_string()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Digest
-// ---------------------------------------------------------------------------------------------
-
-/// A digest algorithm registered by the OCI image spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DigestAlgorithm {
-    Sha256,
-    Sha512,
-}
-
-impl DigestAlgorithm {
-    /// The name used before the `:` (`sha256`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DigestAlgorithm::Sha256 => "sha256",
-            DigestAlgorithm::Sha512 => "sha512",
-        }
-    }
-
-    /// Number of hex characters in an encoded digest of this algorithm.
-    pub const fn hex_len(self) -> usize {
-        match self {
-            DigestAlgorithm::Sha256 => 64,
-            DigestAlgorithm::Sha512 => 128,
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "sha256" => Some(DigestAlgorithm::Sha256),
-            "sha512" => Some(DigestAlgorithm::Sha512),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for DigestAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A validated content digest, `sha256:` + 64 lowercase hex or `sha512:` + 128 lowercase hex.
-///
-/// Only the canonical lowercase spelling is accepted (as go-digest does), so two equal digests are
-/// always equal strings and can be compared, hashed and used as keys directly.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest {
-    algorithm: DigestAlgorithm,
-    /// The whole `algorithm:hex` string, kept so `as_str` and `Display` need no allocation.
-    value: String,
-}
-
-impl Digest {
-    /// Parse `algorithm:hex`.
-    pub fn parse(s: &str) -> Result<Digest, ReferenceError> {
-        check_digest(s).map_err(|detail| {
-            ReferenceError::new(ReferenceErrorKind::InvalidDigest, "digest", s, detail)
-        })
-    }
-
-    /// Build a digest from an algorithm and its hex encoding (e.g. a freshly computed hash).
-    pub fn from_hex(algorithm: DigestAlgorithm, hex: &str) -> Result<Digest, ReferenceError> {
-        Digest::parse(&format!("{}:{hex}", algorithm.as_str()))
-    }
-
-    pub fn algorithm(&self) -> DigestAlgorithm {
-        self.algorithm
-    }
-
-    /// The hex part, without the `algorithm:` prefix.
-    pub fn hex(&self) -> &str {
-        &self.value[self.algorithm.as_str().len() + 1..]
-    }
-
-    /// The full `algorithm:hex` string.
-    pub fn as_str(&self) -> &str {
-        &self.value
-    }
-}
-
-/// Validates a digest; the error is the detail of a message (the caller adds what was parsed).
-fn check_digest(s: &str) -> Result<Digest, String> {
-    const FORM: &str = "write a digest as 'sha256:' followed by 64 lowercase hex characters";
-    if s.is_empty() {
-        return Err(format!("the digest is empty; {FORM}"));
-    }
-    let Some((name, hex)) = s.split_once(':') else {
-        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "the digest has no algorithm: try {}",
-                quoted(&format!("sha256:{}", s.to_ascii_lowercase()))
-            ));
-        }
-        return Err(format!("the digest has no ':'; {FORM}"));
-    };
-    let Some(algorithm) = DigestAlgorithm::from_name(name) else {
-        if let Some(lower) = DigestAlgorithm::from_name(&name.to_ascii_lowercase()) {
-            return Err(format!(
-                "digest algorithms are lowercase: try {}",
-                quoted(&format!("{}:{}", lower.as_str(), hex.to_ascii_lowercase()))
-            ));
-        }
-        return Err(format!(
-            "unsupported digest algorithm {}: use sha256 (or sha512)",
-            quoted(name)
-        ));
-    };
-    if let Some(bad) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "the digest contains {bad:?}; only hex characters 0-9 and a-f may follow '{name}:'"
-        ));
-    }
-    if hex.len() != algorithm.hex_len() {
-        return Err(format!(
-            "{name} digests have {} hex characters after '{name}:', this one has {}",
-            algorithm.hex_len(),
-            hex.len()
-        ));
-    }
-    if hex.bytes().any(|b| b.is_ascii_uppercase()) {
-        // go-digest refuses uppercase hex; accepting it would make equal digests unequal strings.
-        return Err(format!(
-            "digest hex must be lowercase: try {}",
-            quoted(&format!("{name}:{}", hex.to_ascii_lowercase()))
-        ));
-    }
-    Ok(Digest {
-        algorithm,
-        value: s.to_string(),
-    })
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.value)
-    }
-}
-
-impl FromStr for Digest {
-    type Err = ReferenceError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Digest::parse(s)
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Image and repository references
@@ -379,7 +137,7 @@ impl ImageRef {
 
     /// Whether the registry is on this machine (`localhost`, `127.0.0.0/8`, `[::1]`, any port).
     pub fn is_loopback_registry(&self) -> bool {
-        is_loopback_host(registry_host(&self.registry))
+        is_loopback(&self.registry)
     }
 
     /// The registry host without the port; IPv6 stays in brackets so it can go into a URL.
@@ -474,7 +232,7 @@ impl RepositoryRef {
     }
 
     pub fn is_loopback_registry(&self) -> bool {
-        is_loopback_host(registry_host(&self.registry))
+        is_loopback(&self.registry)
     }
 
     pub fn registry_host(&self) -> &str {
@@ -510,42 +268,6 @@ fn push_suffix(out: &mut String, tag: Option<&str>, digest: Option<&Digest>) {
         out.push('@');
         out.push_str(digest.as_str());
     }
-}
-
-/// Splits `host[:port]`; an IPv6 host keeps its brackets. Only called on validated registries.
-fn split_host_port(registry: &str) -> (&str, Option<&str>) {
-    if registry.starts_with('[') {
-        if let Some(end) = registry.find(']') {
-            let (host, rest) = registry.split_at(end + 1);
-            return (host, rest.strip_prefix(':'));
-        }
-        return (registry, None);
-    }
-    match registry.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (registry, None),
-    }
-}
-
-fn registry_host(registry: &str) -> &str {
-    split_host_port(registry).0
-}
-
-fn registry_port(registry: &str) -> Option<u16> {
-    split_host_port(registry).1.and_then(|p| p.parse().ok())
-}
-
-/// Loopback only when certain: `localhost`, a dotted-quad in 127.0.0.0/8, or a bracketed IPv6
-/// loopback. Look-alikes (`localhost.example.com`, `127.0.0.1.nip.io`) resolve elsewhere, and
-/// callers use this to allow plain HTTP, so they must not count.
-fn is_loopback_host(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-    }
-    host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,11 +482,6 @@ fn parse_parts(input: &str, subject: &'static str) -> Result<Parts, ReferenceErr
     })
 }
 
-/// Docker's test for "this first component is a registry host".
-fn names_registry(first: &str) -> bool {
-    first == "localhost" || first.contains(['.', ':'])
-}
-
 /// Docker's tag grammar `[\w][\w.-]{0,127}` (ASCII `\w`).
 fn check_tag(tag: &str) -> Result<(), String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -788,102 +505,6 @@ fn check_tag(tag: &str) -> Result<(), String> {
             "tag {} contains {bad:?}; tags use letters, digits, '_', '.' and '-'",
             quoted(tag)
         ));
-    }
-    Ok(())
-}
-
-/// Docker's `domainAndPort`: a DNS-like name, a dotted IPv4 or a bracketed IPv6, then `:port`.
-fn check_registry(registry: &str) -> Result<(), String> {
-    let (host, port) = if let Some(inner_and_rest) = registry.strip_prefix('[') {
-        let Some((inner, rest)) = inner_and_rest.split_once(']') else {
-            return Err(format!(
-                "the IPv6 registry address {} is missing its closing ']'",
-                quoted(registry)
-            ));
-        };
-        // Docker allows hex digits and ':' only (no zone, no dotted IPv4 tail); additionally
-        // insist on a real address, since nothing else could be connected to.
-        if inner.is_empty()
-            || !inner.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
-            || inner.parse::<Ipv6Addr>().is_err()
-        {
-            return Err(format!(
-                "[{inner}] is not an IPv6 address a registry can be reached at"
-            ));
-        }
-        let port = match rest {
-            "" => None,
-            _ => match rest.strip_prefix(':') {
-                Some(port) => Some(port),
-                None => {
-                    return Err(format!(
-                        "unexpected {} after the IPv6 address; only ':port' may follow it",
-                        quoted(rest)
-                    ));
-                }
-            },
-        };
-        (None, port)
-    } else {
-        match registry.split_once(':') {
-            Some((host, port)) if port.contains(':') || host.is_empty() => {
-                return Err(if registry.parse::<Ipv6Addr>().is_ok() {
-                    format!(
-                        "IPv6 registry addresses go in brackets, e.g. \"[{registry}]/app\" or \"[{registry}]:5000/app\""
-                    )
-                } else {
-                    format!(
-                        "registry {} must be a host name or address with at most one ':port'",
-                        quoted(registry)
-                    )
-                });
-            }
-            Some((host, port)) => (Some(host), Some(port)),
-            None => (Some(registry), None),
-        }
-    };
-    if let Some(host) = host {
-        for label in host.split('.') {
-            if label.is_empty() {
-                return Err(format!(
-                    "registry host {} has an empty label (a leading, trailing or doubled '.')",
-                    quoted(host)
-                ));
-            }
-            if let Some(bad) = label
-                .chars()
-                .find(|&c| !(c.is_ascii_alphanumeric() || c == '-'))
-            {
-                return Err(format!(
-                    "registry host {} contains {bad:?}; host names use letters, digits, '-' and '.'",
-                    quoted(host)
-                ));
-            }
-            if label.starts_with('-') || label.ends_with('-') {
-                return Err(format!(
-                    "registry host {} has a label starting or ending with '-'",
-                    quoted(host)
-                ));
-            }
-        }
-    }
-    if let Some(port) = port {
-        if port.is_empty() {
-            return Err("':' after the registry host must be followed by a port number, e.g. \"localhost:5000\"".into());
-        }
-        if !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "the registry port {} is not a number",
-                quoted(port)
-            ));
-        }
-        // Docker accepts any digit string; refusing what no socket can use gives an early, clear
-        // error instead of a confusing connection failure, and lets `registry_port` be a u16.
-        if !port.parse::<u16>().is_ok_and(|p| p != 0) {
-            return Err(format!(
-                "the registry port {port} is out of range; use 1 to 65535"
-            ));
-        }
     }
     Ok(())
 }
@@ -1013,11 +634,12 @@ macro_rules! serde_as_string {
     )*};
 }
 
-serde_as_string!(ImageRef, RepositoryRef, Digest);
+serde_as_string!(ImageRef, RepositoryRef);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Failure;
     use ReferenceErrorKind as K;
 
     const HEX256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -1394,39 +1016,6 @@ mod tests {
         let msg = ImageRef::parse(&input).unwrap_err().to_string();
         assert!(msg.len() < 400, "{msg}");
         assert!(msg.contains("10000 characters"), "{msg}");
-    }
-
-    #[test]
-    fn digest_accepts_sha256_and_sha512_only_in_canonical_form() {
-        let d = Digest::parse(&d256()).unwrap();
-        assert_eq!(d.algorithm(), DigestAlgorithm::Sha256);
-        assert_eq!(d.hex(), HEX256);
-        assert_eq!(d.to_string(), d256());
-        let d = Digest::from_hex(DigestAlgorithm::Sha512, HEX512).unwrap();
-        assert_eq!((d.algorithm().as_str(), d.hex()), ("sha512", HEX512));
-        for bad in [
-            "",
-            "sha256",
-            "sha256:",
-            HEX256,
-            &format!("SHA256:{HEX256}"),
-            &format!("sha512:{HEX256}"),
-            &format!("sha256:{HEX512}"),
-            &format!("sha256:{HEX256}0"),
-        ] {
-            let e = Digest::parse(bad).unwrap_err();
-            assert_eq!(
-                (e.kind(), e.failure()),
-                (K::InvalidDigest, Failure::Usage),
-                "{bad:?}"
-            );
-        }
-        assert!(
-            Digest::parse(&format!("SHA256:{HEX256}"))
-                .unwrap_err()
-                .to_string()
-                .contains("lowercase")
-        );
     }
 
     #[test]

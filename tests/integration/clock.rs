@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use crate::harness::{code, ok, stderr, stdout};
-use crate::local_faults::{APPROVAL, published, snapshot_dir};
+use crate::local_faults::{APPROVAL, published};
+use crate::scene::snapshot_dir;
 
 /// `libfaketime.so.1`, wherever the distribution put it.
 pub fn libfaketime() -> PathBuf {

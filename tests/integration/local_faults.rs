@@ -3,32 +3,12 @@
 //! local state, exit 8, other damaged roles are fetched again), and an oversized `put`
 //! (scenario 29: refused with exit 2 before any upload).
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::go_notary::GoNotary;
 use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
-
-/// Every file under `dir` with its bytes (an absent dir is empty).
-pub fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+pub use crate::scene::snapshot_dir;
 
 pub const APPROVAL: &[u8] = b"{\"status\":\"approved\"}";
 

@@ -15,6 +15,7 @@ mod publish;
 mod registry;
 mod repair;
 mod rotate;
+mod scene;
 mod threshold_attacks;
 mod transport;
 mod trust;

@@ -11,46 +11,26 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::go_notary::{GoNotary, sha256_hex};
-use crate::harness::{
-    Stack, StackKind, TestEnv, code, flip_first_byte, stack, stderr, stdout, unique_repo,
-};
+use crate::harness::{TestEnv, code, flip_first_byte, stderr, stdout};
 use crate::hostile::{Reply, intercepting_proxy, tampering_proxy};
+use crate::scene::{self, Owner, copy_dir};
 
 const ARTIFACT_TYPE: &str = "application/vnd.manifesto.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// One repository with a pushed image and an owner who ran `manifesto init`.
-struct Scene {
-    s: &'static Stack,
-    repo: String,
-    gun: String,
-    /// The image by tag (`host:port/test/x-…:v1`).
-    image: String,
-    digest: String,
-    owner: TestEnv,
+struct Scene(scene::Scene);
+
+impl std::ops::Deref for Scene {
+    type Target = scene::Scene;
+    fn deref(&self) -> &scene::Scene {
+        &self.0
+    }
 }
 
 fn scene(label: &str) -> Scene {
-    let s = stack(StackKind::Plain);
-    let repo = unique_repo(label);
-    let digest = s.push_image(&repo, "v1");
-    let gun = format!("{}/{repo}", s.registry);
-    let owner = TestEnv::new();
-    let out = owner
-        .signer_cmd()
-        .args(["--server", &s.notary_url, "init", &gun])
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 0, "init {gun}: {}", stderr(&out));
-    Scene {
-        image: s.image(&repo, "v1"),
-        s,
-        repo,
-        gun,
-        digest,
-        owner,
-    }
+    Scene(scene::Scene::new(label, Owner::Manifesto, false))
 }
 
 impl Scene {
@@ -182,18 +162,6 @@ fn binary_content(seed: &str, len: usize) -> Vec<u8> {
         out[i] = 0;
     }
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Entries of a listing (the JSON of `list`) as (type, role) pairs.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
+use crate::scene::copy_dir;
 
 fn init(env: &TestEnv, server: &str, gun: &str) {
     let out = env
@@ -236,18 +237,6 @@ fn twenty_racing_writers_all_land_with_strictly_increasing_versions() {
         before + 20,
         "one version per change, none reused"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

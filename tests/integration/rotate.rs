@@ -8,6 +8,7 @@ use chrono::{Datelike, Utc};
 
 use crate::go_notary::{DelegateKey, GoNotary, ListedDelegation, ListedTarget};
 use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
+use crate::scene::copy_dir;
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
@@ -643,16 +644,4 @@ fn racing_rotations_of_different_roles_both_land_one_root_version_apart() {
     }
     assert_eq!(sorted(fx.go_reader.list(&fx.gun)), fx.targets_before);
     assert_eq!(sorted(go.list(&fx.gun)), fx.targets_before);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

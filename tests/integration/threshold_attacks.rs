@@ -4,7 +4,6 @@
 //! a targets file above `limits.targets_max_bytes` is refused before it is downloaded. Every
 //! refused read exits with its code, prints nothing on stdout and leaves the trust cache as it was.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -30,23 +29,7 @@ use crate::harness::{
     unique_repo,
 };
 use crate::hostile::{Reply, tampering_proxy};
-
-/// Every file under `dir` with its bytes.
-fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use crate::scene::{self, Owner, snapshot_existing_dir as snapshot_dir};
 
 /// The test passphrases, without a terminal.
 fn passphrases() -> Passphrases {
@@ -91,46 +74,17 @@ impl Signer for Under<'_> {
 }
 
 /// A repository initialised by manifesto, an image in it, and a reader whose cache trusts it.
-struct Scene {
-    gun: String,
-    image: String,
-    digest: String,
-    owner: TestEnv,
-    reader: TestEnv,
-    notary_url: String,
+struct Scene(scene::Scene);
+
+impl std::ops::Deref for Scene {
+    type Target = scene::Scene;
+    fn deref(&self) -> &scene::Scene {
+        &self.0
+    }
 }
 
 fn scene(label: &str) -> Scene {
-    let s = stack(StackKind::Plain);
-    let repo = unique_repo(label);
-    let digest = s.push_image(&repo, "v1");
-    let gun = format!("{}/{repo}", s.registry);
-    let owner = TestEnv::new();
-    ok(
-        owner
-            .signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
-    let reader = TestEnv::new();
-    ok(
-        reader
-            .cmd()
-            .args(["--server", &s.notary_url, "trust", "inspect", &gun])
-            .output()
-            .unwrap(),
-        "the reader trusts the honest repository",
-    );
-    Scene {
-        image: format!("{gun}@{digest}"),
-        gun,
-        digest,
-        owner,
-        reader,
-        notary_url: s.notary_url.clone(),
-    }
+    Scene(scene::Scene::new(label, Owner::Manifesto, true))
 }
 
 impl Scene {
@@ -173,7 +127,7 @@ impl Scene {
         let out = self
             .reader
             .cmd()
-            .args(["--server", server, "get", &self.image, "approvals"])
+            .args(["--server", server, "get", &self.pinned, "approvals"])
             .output()
             .unwrap();
         assert_eq!(code(&out), expected, "exit code; stderr: {}", stderr(&out));
@@ -277,7 +231,7 @@ async fn put_does_not_sign_two_of_two_with_one_key_listed_twice_exit_8_and_publi
     let pass = passphrases().for_new_key(&qa, "the qa key").unwrap();
     store.add(&key, &qa, Some(&sc.gun), &pass).unwrap();
     let go = GoNotary::new(stack(StackKind::Plain));
-    let (gun, image, url) = (sc.gun.clone(), sc.image.clone(), sc.notary_url.clone());
+    let (gun, image, url) = (sc.gun.clone(), sc.pinned.clone(), sc.notary_url.clone());
     let out = tokio::task::spawn_blocking(move || {
         delegate
             .signer_cmd()
@@ -473,7 +427,7 @@ async fn a_targets_file_above_the_configured_cap_is_refused_before_download_exit
                 "--server",
                 &sc.notary_url,
                 "put",
-                &sc.image,
+                &sc.pinned,
                 "approvals",
                 "-",
             ])

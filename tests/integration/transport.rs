@@ -4,7 +4,6 @@
 //! `manifesto` binary and checks the exit code, an empty stdout and, where a trust cache exists,
 //! that it is byte-for-byte unchanged.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,26 +15,7 @@ use tokio::net::TcpListener;
 use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
 use crate::hostile::{Reply, serve, tampering_proxy};
-
-/// Every file under `dir` with its bytes (empty when `dir` does not exist).
-fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use crate::scene::snapshot_dir;
 
 /// Nothing but the cache's lock file is written for a repository whose first read failed.
 fn assert_no_trust_data(env: &TestEnv, what: &str) {

@@ -2,62 +2,31 @@
 //! notary-server: each is refused with its documented exit code, prints nothing on stdout, and
 //! leaves the trust cache byte-for-byte as it was.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
 use crate::hostile::{Reply, tampering_proxy};
-
-/// Every file under `dir` with its bytes.
-fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use crate::scene::{self, Owner, snapshot_existing_dir as snapshot_dir};
 
 /// A repository by the Go client plus a client whose cache already trusts it.
-struct Scene {
-    go: GoNotary,
-    gun: String,
-    env: TestEnv,
-    notary_url: String,
+struct Scene(scene::Scene);
+
+impl std::ops::Deref for Scene {
+    type Target = scene::Scene;
+    fn deref(&self) -> &scene::Scene {
+        &self.0
+    }
 }
 
 fn scene(label: &str) -> Scene {
-    let s = stack(StackKind::Plain);
-    let gun = format!("{}/{}", s.registry, unique_repo(label));
-    let go = GoNotary::new(s);
-    go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
-    let scene = Scene {
-        go,
-        gun,
-        env: TestEnv::new(),
-        notary_url: s.notary_url.clone(),
-    };
-    assert_eq!(
-        scene.inspect(&scene.notary_url).0,
-        0,
-        "the honest server is trusted"
-    );
-    scene
+    Scene(scene::Scene::new(label, Owner::Go(&[("v1", b"one")]), true))
 }
 
 impl Scene {
     fn inspect(&self, server: &str) -> (i32, String, String) {
         let out = self
-            .env
+            .reader
             .cmd()
             .args(["--server", server, "trust", "inspect", &self.gun])
             .output()
@@ -67,11 +36,11 @@ impl Scene {
 
     /// Run `trust inspect` through `proxy_url`, expecting `expected`, no output and an untouched cache.
     fn refused_through(&self, proxy_url: &str, expected: i32) -> String {
-        let before = snapshot_dir(&self.env.trust_dir());
+        let before = snapshot_dir(&self.reader.trust_dir());
         let (rc, out, err) = self.inspect(proxy_url);
         assert_eq!(rc, expected, "exit code; stderr: {err}");
         assert!(out.is_empty(), "nothing printed on a refused read: {out}");
-        let after = snapshot_dir(&self.env.trust_dir());
+        let after = snapshot_dir(&self.reader.trust_dir());
         assert!(before == after, "the trust cache is untouched");
         err
     }

@@ -8,39 +8,22 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::go_notary::GoNotary;
-use crate::harness::{Stack, StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
+use crate::harness::{TestEnv, code, stderr, stdout, unique_repo};
 use crate::hostile::{Reply, tampering_proxy};
+use crate::scene::{self, Owner};
 
-/// One repository with two pushed images (`v1`, `v2`) and an owner who ran `manifesto init`.
-struct Scene {
-    s: &'static Stack,
-    repo: String,
-    gun: String,
-    image: String,
-    digest: String,
-    owner: TestEnv,
+/// One repository with a pushed image (`v1`) and an owner who ran `manifesto init`.
+struct Scene(scene::Scene);
+
+impl std::ops::Deref for Scene {
+    type Target = scene::Scene;
+    fn deref(&self) -> &scene::Scene {
+        &self.0
+    }
 }
 
 fn scene(label: &str) -> Scene {
-    let s = stack(StackKind::Plain);
-    let repo = unique_repo(label);
-    let digest = s.push_image(&repo, "v1");
-    let gun = format!("{}/{repo}", s.registry);
-    let owner = TestEnv::new();
-    let out = owner
-        .signer_cmd()
-        .args(["--server", &s.notary_url, "init", &gun])
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 0, "init {gun}: {}", stderr(&out));
-    Scene {
-        image: s.image(&repo, "v1"),
-        s,
-        repo,
-        gun,
-        digest,
-        owner,
-    }
+    Scene(scene::Scene::new(label, Owner::Manifesto, false))
 }
 
 impl Scene {

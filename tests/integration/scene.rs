@@ -1,0 +1,128 @@
+//! The set-up most integration tests start from, in one place: a repository on the shared stack,
+//! created by manifesto (with an image `v1` pushed) or by the Go notary client, optionally with a
+//! reader whose trust cache already trusts it. Test files wrap [`Scene`] in their own newtype
+//! (dereferencing to it) for the helpers only they use. Also the file-tree helpers the cache
+//! checks share ([`snapshot_dir`], [`copy_dir`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::go_notary::GoNotary;
+use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, unique_repo};
+
+/// Who creates the repository.
+pub enum Owner {
+    /// An image `v1` is pushed and `manifesto init` runs as [`Scene::owner`].
+    Manifesto,
+    /// [`Scene::go`] runs `notary init` and publishes these targets; no image is pushed.
+    Go(&'static [(&'static str, &'static [u8])]),
+}
+
+/// One repository on the plain stack (see the module documentation).
+pub struct Scene {
+    pub s: &'static Stack,
+    pub repo: String,
+    /// `<registry>/<repo>`.
+    pub gun: String,
+    pub notary_url: String,
+    /// The image `v1` by tag, and pinned by its manifest digest; empty for [`Owner::Go`].
+    pub image: String,
+    pub pinned: String,
+    pub digest: String,
+    /// The owner's environment: with the keys for [`Owner::Manifesto`], empty for [`Owner::Go`].
+    pub owner: TestEnv,
+    /// A Go notary client on the same server: the owner for [`Owner::Go`], otherwise unused.
+    pub go: GoNotary,
+    /// A client whose cache trusts the repository when `with_reader` was asked for, else fresh.
+    pub reader: TestEnv,
+}
+
+impl Scene {
+    /// A repository `label-…` created by `owner`; with `with_reader`, [`Scene::reader`] runs
+    /// `trust inspect` against the honest server first (exit 0 asserted).
+    pub fn new(label: &str, owner: Owner, with_reader: bool) -> Scene {
+        let s = stack(StackKind::Plain);
+        let repo = unique_repo(label);
+        let gun = format!("{}/{repo}", s.registry);
+        let go = GoNotary::new(s);
+        let env = TestEnv::new();
+        let (image, pinned, digest) = match owner {
+            Owner::Manifesto => {
+                let digest = s.push_image(&repo, "v1");
+                let out = env
+                    .signer_cmd()
+                    .args(["--server", &s.notary_url, "init", &gun])
+                    .output()
+                    .unwrap();
+                assert_eq!(code(&out), 0, "init {gun}: {}", stderr(&out));
+                (s.image(&repo, "v1"), format!("{gun}@{digest}"), digest)
+            }
+            Owner::Go(targets) => {
+                go.init_with_targets(&gun, targets);
+                (String::new(), String::new(), String::new())
+            }
+        };
+        let reader = TestEnv::new();
+        if with_reader {
+            ok(
+                reader
+                    .cmd()
+                    .args(["--server", &s.notary_url, "trust", "inspect", &gun])
+                    .output()
+                    .unwrap(),
+                "the reader trusts the honest repository",
+            );
+        }
+        Scene {
+            s,
+            repo,
+            gun,
+            notary_url: s.notary_url.clone(),
+            image,
+            pinned,
+            digest,
+            owner: env,
+            go,
+            reader,
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes; an absent `dir` is empty.
+pub fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// [`snapshot_dir`] of a directory that must exist (a trust cache a test relies on).
+pub fn snapshot_existing_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    assert!(dir.is_dir(), "{} is a directory", dir.display());
+    snapshot_dir(dir)
+}
+
+/// Copy the tree `from` into `to` (created as needed).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
