@@ -209,9 +209,9 @@ pub enum Error {
         age: std::time::Duration,
         max_age: std::time::Duration,
     },
-    /// Bad input found by a policy file check (`verify --policy`; see `manifesto::policy`).
-    #[error("{0}")]
-    Usage(String),
+    /// A policy file refused when it was loaded (`verify --policy`).
+    #[error(transparent)]
+    Policy(#[from] crate::manifesto::policy_error::PolicyError),
     #[error(transparent)]
     PutInput(#[from] crate::manifesto::put::PutInputError),
     #[error(transparent)]
@@ -273,7 +273,7 @@ impl Error {
                 ..
             } => Failure::LocalState,
             Error::SignRole { source, .. } => source.failure(),
-            Error::Usage(_) => Failure::Usage,
+            Error::Policy(e) => e.failure(),
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Output(_) => Failure::Internal,

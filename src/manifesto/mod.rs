@@ -16,6 +16,7 @@ pub mod list;
 pub mod metadata_type;
 #[cfg(feature = "policy")]
 pub mod policy;
+pub mod policy_error;
 /// Without the `policy` feature, `verify --policy` is refused (exit 2); same API, no Rego.
 #[cfg(not(feature = "policy"))]
 #[path = "policy_unsupported.rs"]

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::policy_error::PolicyError;
 use super::requirement::Requirement;
-use crate::error::Error;
 
 /// The Rego package the rules must declare, and the rule that denies.
 pub const PACKAGE: &str = "data.manifesto";
@@ -66,7 +66,7 @@ enum Roles {
 
 impl RequirementEntry {
     /// The equivalent `--require` SPEC, parsed by the same code (and shown in verdicts).
-    fn to_requirement(&self, at: &str) -> Result<Requirement, Error> {
+    fn to_requirement(&self, at: &str) -> Result<Requirement, PolicyError> {
         let mut spec = self.metadata_type.clone();
         let roles: Vec<&str> = match &self.role {
             None => Vec::new(),
@@ -75,9 +75,10 @@ impl RequirementEntry {
         };
         for r in roles {
             if r.contains([',', '|']) {
-                return Err(Error::Usage(format!(
-                    "{at}: role {r:?} is not a role name (list several roles as a YAML/JSON list)"
-                )));
+                return Err(PolicyError::RoleNotAName {
+                    at: at.into(),
+                    role: r.into(),
+                });
             }
             spec.push_str(&format!(",role={r}"));
         }
@@ -88,16 +89,19 @@ impl RequirementEntry {
             spec.push_str(&format!(",min-signers={n}"));
         }
         if self.metadata_type.contains(',') {
-            return Err(Error::Usage(format!(
-                "{at}: type {:?} is not a metadata type",
-                self.metadata_type
-            )));
+            return Err(PolicyError::TypeNotAType {
+                at: at.into(),
+                metadata_type: self.metadata_type.clone(),
+            });
         }
-        Requirement::parse(&spec).map_err(|e| Error::Usage(format!("{at}: {e}")))
+        Requirement::parse(&spec).map_err(|e| PolicyError::Requirement {
+            at: at.into(),
+            source: Box::new(e),
+        })
     }
 }
 
-fn requirements(entries: &[RequirementEntry], at: &str) -> Result<Vec<Requirement>, Error> {
+fn requirements(entries: &[RequirementEntry], at: &str) -> Result<Vec<Requirement>, PolicyError> {
     entries
         .iter()
         .enumerate()
@@ -108,28 +112,29 @@ fn requirements(entries: &[RequirementEntry], at: &str) -> Result<Vec<Requiremen
 impl Policy {
     /// Read and validate a policy file: YAML when it ends in `.yaml`/`.yml`, else JSON (a YAML
     /// parser also reads JSON, so content that does not parse as JSON is tried as YAML).
-    pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Usage(format!("--policy {}: cannot read it: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
         })?;
         Policy::parse(&text, &path.display().to_string())
     }
 
     /// Parse a policy from its text; `origin` names it in messages.
-    pub fn parse(text: &str, origin: &str) -> Result<Policy, Error> {
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let file: File = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(json) => {
                 let trimmed = text.trim_start();
                 if trimmed.starts_with('{') {
-                    return Err(Error::Usage(format!(
-                        "--policy {origin}: not a valid policy file (JSON): {json}"
-                    )));
+                    return Err(PolicyError::Json {
+                        origin: origin.into(),
+                        source: json,
+                    });
                 }
-                serde_yaml_ng::from_str(text).map_err(|e| {
-                    Error::Usage(format!(
-                        "--policy {origin}: not a valid policy file (YAML): {e}"
-                    ))
+                serde_yaml_ng::from_str(text).map_err(|source| PolicyError::Yaml {
+                    origin: origin.into(),
+                    source,
                 })?
             }
         };
@@ -141,9 +146,10 @@ impl Policy {
         };
         for (pattern, entries) in &file.repositories {
             if pattern.trim().is_empty() || pattern.contains(char::is_whitespace) {
-                return Err(Error::Usage(format!(
-                    "{at}: repositories: {pattern:?} is not a repository pattern (e.g. \"registry.example.com/payments/*\")"
-                )));
+                return Err(PolicyError::RepositoryPattern {
+                    at: at.clone(),
+                    pattern: pattern.clone(),
+                });
             }
             let reqs = requirements(entries, &format!("{at}: repositories.{pattern:?}"))?;
             policy.repositories.push((pattern.clone(), reqs));
@@ -155,9 +161,7 @@ impl Policy {
             && policy.repositories.is_empty()
             && policy.rules.is_none()
         {
-            return Err(Error::Usage(format!(
-                "{at}: the policy names no requirements, repositories or rules"
-            )));
+            return Err(PolicyError::Empty { at });
         }
         Ok(policy)
     }
@@ -222,19 +226,29 @@ fn deny(engine: &mut regorus::Engine, input: &serde_json::Value) -> Result<Vec<S
 
 /// Compile the rules and evaluate them once over an empty input, so parse and compile errors
 /// are reported now (exit 2), before any network access.
-fn compile(rules: &str, at: &str) -> Result<regorus::Engine, Error> {
+fn compile(rules: &str, at: &str) -> Result<regorus::Engine, PolicyError> {
     let mut engine = regorus::Engine::new();
     let package = engine
         .add_policy("policy.rego".to_string(), rules.to_string())
-        .map_err(|e| Error::Usage(format!("{at}: the Rego rules do not parse: {e}")))?;
+        .map_err(|e| PolicyError::RegoParse {
+            at: at.into(),
+            reason: e.to_string(),
+        })?;
     if package != PACKAGE {
-        return Err(Error::Usage(format!(
-            "{at}: the Rego rules must be in `package manifesto`, not `package {}`",
-            package.strip_prefix("data.").unwrap_or(&package)
-        )));
+        return Err(PolicyError::RegoPackage {
+            at: at.into(),
+            package: package
+                .strip_prefix("data.")
+                .unwrap_or(&package)
+                .to_string(),
+        });
     }
-    deny(&mut engine.clone(), &serde_json::json!({"metadata": {}}))
-        .map_err(|e| Error::Usage(format!("{at}: {e}")))?;
+    deny(&mut engine.clone(), &serde_json::json!({"metadata": {}})).map_err(|reason| {
+        PolicyError::RegoEval {
+            at: at.into(),
+            reason,
+        }
+    })?;
     Ok(engine)
 }
 
@@ -266,9 +280,9 @@ mod tests {
 
     fn usage(text: &str) -> String {
         match Policy::parse(text, "p") {
-            Err(e @ Error::Usage(_)) => {
+            Err(e) => {
                 assert_eq!(e.failure().exit_code(), 2);
-                e.to_string()
+                crate::failure::describe(&e)
             }
             other => panic!("should be a usage error, got {other:?}"),
         }

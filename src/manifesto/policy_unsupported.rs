@@ -7,8 +7,8 @@
 use std::convert::Infallible;
 use std::path::Path;
 
+use super::policy_error::PolicyError;
 use super::requirement::Requirement;
-use crate::error::Error;
 
 /// A policy, which this build cannot hold: the `Infallible` field makes it uninhabited.
 #[derive(Debug)]
@@ -18,12 +18,10 @@ pub struct Policy {
 
 impl Policy {
     /// Always refused: this build has no policy support.
-    pub fn load(path: &Path) -> Result<Policy, Error> {
-        Err(Error::Usage(format!(
-            "--policy {}: this build of manifesto has no policy support (it was built without the \
-             `policy` feature); use --require SPEC, or a build with default features",
-            path.display()
-        )))
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        Err(PolicyError::Unsupported {
+            path: path.to_owned(),
+        })
     }
 
     pub fn requirements_for(&self, _repository: &str) -> Vec<Requirement> {

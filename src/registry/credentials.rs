@@ -410,11 +410,12 @@ async fn run_helper(
 /// SIGKILL a helper's process group (it was made its leader with `process_group(0)`). Only
 /// called while the helper is not yet reaped, so the group id cannot belong to anyone else.
 fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: kill(2) with a negative pid signals that process group and touches no memory.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
+    let group = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(group) = group {
+        // Already gone is fine: the group exited between the deadline and this call.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     }
 }
 
