@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, image: &str) -> Result<(), Error> {
         },
     };
     ctx.output.emit(&out, |w| {
-        writeln!(w, "{}", image)?;
+        writeln!(w, "{image}")?;
         writeln!(w, "  digest      {}", out.digest)?;
         writeln!(w, "  media type  {}", out.media_type)?;
         writeln!(w, "  size        {} bytes", out.size)?;

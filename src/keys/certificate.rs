@@ -102,12 +102,14 @@ pub fn root_certificate(
         now.day()
     };
     // rcgen takes `time` values; the date and time of day are set field by field.
+    // chrono's month, day, hour, minute and second are always small: the conversion cannot fail.
+    let small = |v: u32| u8::try_from(v).expect("a calendar field fits a byte");
     macro_rules! at {
         ($year:expr, $day:expr) => {
-            rcgen::date_time_ymd($year, now.month() as u8, $day as u8)
-                .replace_hour(now.hour() as u8)
-                .and_then(|t| t.replace_minute(now.minute() as u8))
-                .and_then(|t| t.replace_second(now.second() as u8))
+            rcgen::date_time_ymd($year, small(now.month()), small($day))
+                .replace_hour(small(now.hour()))
+                .and_then(|t| t.replace_minute(small(now.minute())))
+                .and_then(|t| t.replace_second(small(now.second())))
                 .expect("a chrono time of day is always in range")
         };
     }

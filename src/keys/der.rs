@@ -108,13 +108,16 @@ impl<'a> Reader<'a> {
 fn length_octets(len: usize) -> ([u8; 5], usize) {
     let mut out = [0u8; 5];
     if len < 0x80 {
-        out[0] = len as u8;
+        out[0] = u8::try_from(len).expect("below 0x80");
         return (out, 1);
     }
-    let bytes = (len as u32).to_be_bytes();
+    // Our DER values are key structures, far below 4 GiB.
+    let bytes = u32::try_from(len)
+        .expect("a DER value under 4 GiB")
+        .to_be_bytes();
     let skip = bytes.iter().take_while(|b| **b == 0).count();
     let n = 4 - skip;
-    out[0] = 0x80 | n as u8;
+    out[0] = 0x80 | u8::try_from(n).expect("at most 4 length octets");
     out[1..=n].copy_from_slice(&bytes[skip..]);
     (out, n + 1)
 }

@@ -356,7 +356,7 @@ fn read_all(file: &mut File, path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStore
         });
     }
     // Sized once so the secret is never reallocated (SECURITY-TESTS §4 "Memory").
-    let mut buf = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+    let mut buf = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1));
     file.take(MAX_KEY_FILE)
         .read_to_end(&mut buf)
         .map_err(KeyStoreError::io(path))?;

@@ -212,7 +212,7 @@ pub async fn rotate(
         load_root_signer(store, passphrases, root, &mut root_signer)?;
         let now = Utc::now();
         let next = build::next_root(root, lifetimes.root_expiry(now)?, |r| {
-            build::replace_role_key(r, &role_name, &new.public)
+            build::replace_role_key(r, &role_name, &new.public);
         })?;
         let mut signers: Vec<&dyn Signer> = vec![root_signer.as_ref().expect("loaded above")];
         if role == RotatedRole::Root {

@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700);
         let leftovers: Vec<_> = std::fs::read_dir(cache.dir())
             .unwrap()
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty(), "no temp files left behind");

@@ -427,7 +427,7 @@ mod tests {
         let v1 = initial_root(&key(1), &key(2), &key(3), &key(4), now);
         let expires = expiry_after(now, std::time::Duration::from_secs(90 * 86400)).unwrap();
         let v2 = next_root(&v1, expires.clone(), |r| {
-            replace_role_key(r, &RoleName::timestamp(), &key(5))
+            replace_role_key(r, &RoleName::timestamp(), &key(5));
         })
         .unwrap();
         assert_eq!(v2.version.get(), 2);

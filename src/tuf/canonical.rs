@@ -137,7 +137,10 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
     if !(-TWO_POW_63..TWO_POW_63).contains(&f) {
         return Err(CanonicalError::OutOfRange(n.to_string()));
     }
-    out.extend_from_slice((f as i64).to_string().as_bytes());
+    // In range (checked above) and integral: the conversion is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let integral = f as i64;
+    out.extend_from_slice(integral.to_string().as_bytes());
     Ok(())
 }
 

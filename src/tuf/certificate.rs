@@ -49,7 +49,9 @@ impl CertificateInfo {
         let validity = tbs.validity();
         let to_chrono = |t: x509_cert::time::Time| {
             let d = t.to_unix_duration();
-            DateTime::<Utc>::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
+            i64::try_from(d.as_secs())
+                .ok()
+                .and_then(|secs| DateTime::<Utc>::from_timestamp(secs, d.subsec_nanos()))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC)
         };
         let spki_der = tbs

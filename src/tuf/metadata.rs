@@ -637,7 +637,7 @@ mod tests {
             targets_with(|s| s["expires"] = "2029-11-26 21:21:32".into()),
             targets_with(|s| s["delegations"]["roles"][0]["name"] = "targets/../x".into()),
             targets_with(|s| {
-                s["delegations"]["roles"][0]["path_hash_prefixes"] = serde_json::json!([])
+                s["delegations"]["roles"][0]["path_hash_prefixes"] = serde_json::json!([]);
             }),
         ]
         .into_iter()

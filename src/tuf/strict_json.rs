@@ -126,7 +126,7 @@ mod tests {
             Err(JsonError::Syntax(_))
         ));
         let err = parse(br#"{"signed":{"x":[{"k":1,"k":1}]}}"#, BIG).unwrap_err();
-        assert!(format!("{:?}", err).contains("duplicate key"), "{err:?}");
+        assert!(format!("{err:?}").contains("duplicate key"), "{err:?}");
     }
 
     #[test]

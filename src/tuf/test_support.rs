@@ -324,9 +324,18 @@ pub fn message<T: Metadata>(meta: &T) -> Vec<u8> {
 fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     match body.len() {
-        n if n < 0x80 => out.push(n as u8),
-        n if n < 0x100 => out.extend_from_slice(&[0x81, n as u8]),
-        n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        n if n < 0x100 => {
+            let n = u8::try_from(n).expect("below 0x100");
+            if n < 0x80 {
+                out.push(n);
+            } else {
+                out.extend_from_slice(&[0x81, n]);
+            }
+        }
+        n => {
+            let [hi, lo] = u16::try_from(n).expect("test DER under 64 KiB").to_be_bytes();
+            out.extend_from_slice(&[0x82, hi, lo]);
+        }
     }
     out.extend_from_slice(body);
     out
@@ -458,7 +467,7 @@ pub fn delegate(
     parent.delegations.roles.push(DelegatedRole {
         keyids: keys.iter().map(|k| k.id.clone()).collect(),
         name: RoleName::parse(name).unwrap(),
-        paths: paths.iter().map(|p| p.to_string()).collect(),
+        paths: paths.iter().map(std::string::ToString::to_string).collect(),
         threshold,
     });
 }

@@ -285,7 +285,7 @@ fn raw_ecdsa_to_der(raw: &[u8], scalar_len: usize) -> Option<Vec<u8>> {
         let trimmed = &bytes[start..];
         let pad = trimmed[0] & 0x80 != 0;
         out.push(0x02);
-        out.push((trimmed.len() + pad as usize) as u8);
+        out.push(u8::try_from(trimmed.len() + usize::from(pad)).expect("a scalar under 128 bytes"));
         if pad {
             out.push(0);
         }
@@ -294,7 +294,8 @@ fn raw_ecdsa_to_der(raw: &[u8], scalar_len: usize) -> Option<Vec<u8>> {
     let mut body = Vec::with_capacity(2 * scalar_len + 6);
     integer(&raw[..scalar_len], &mut body);
     integer(&raw[scalar_len..], &mut body);
-    let mut der = vec![0x30, body.len() as u8]; // at most 2*(2+1+48) = 102 < 128: short form
+    // At most 2*(2+1+48) = 102 < 128: short form.
+    let mut der = vec![0x30, u8::try_from(body.len()).expect("under 128 bytes")];
     der.extend_from_slice(&body);
     Some(der)
 }

@@ -181,7 +181,7 @@ fn gets_killed_at_random_points_while_persisting_never_tear_a_file_or_lower_a_fl
         let stop_on_exit = StopOnDrop(&stop);
         let mut rng = Rng::seeded();
         let mut killed_mid_run = 0;
-        let typical = typical.as_micros() as u64;
+        let typical = u64::try_from(typical.as_micros()).expect("a run under 500,000 years");
         for run in 0..150 {
             // Every other kill lands near the end of the run, where persist writes the cache.
             let delay = if run % 2 == 0 {

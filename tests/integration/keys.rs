@@ -447,7 +447,7 @@ fn verbose_logs_of_generate_and_import_hold_no_passphrase_or_key_material() {
     );
     let imported_scalar = ec_scalar(&pem_body(&plain_text));
     secrets.push(hex::encode(&imported_scalar));
-    secrets.push(format!("{:?}", imported_scalar));
+    secrets.push(format!("{imported_scalar:?}"));
     for secret in secrets {
         assert!(!logs.contains(&secret), "logs leak {secret:?}:\n{logs}");
     }

@@ -55,7 +55,7 @@ async fn run(
 }
 
 fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+    list.iter().map(std::string::ToString::to_string).collect()
 }
 
 // Scenario 1 (slow retrieval), Notary side: a correct Content-Length, then one byte a second.
@@ -179,7 +179,7 @@ async fn dripping_registry_proxy(upstream: &str, drip: Arc<AtomicBool>) -> Strin
                     return;
                 }
                 if method == "GET" && path.contains("/blobs/") && drip.load(Ordering::SeqCst) {
-                    for b in bytes.iter() {
+                    for b in &bytes {
                         if sock.write_all(&[*b]).await.is_err() {
                             return;
                         }

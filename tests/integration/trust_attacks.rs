@@ -178,7 +178,7 @@ fn a_root_that_differs_from_the_pinned_one_is_untrusted_exit_3() {
             env.trust_dir().join("config.json"),
             serde_json::json!({"trust_pinning": {"certs": {gun.clone(): [id]}}}).to_string(),
         )
-        .unwrap()
+        .unwrap();
     };
     pin(&"ab".repeat(32));
     let out = env

@@ -69,7 +69,7 @@ pub fn evaluate(
     }
     let accepted: Vec<&TrustedTarget> = signers.iter().filter(|t| req.accepts(&t.role)).collect();
     if accepted.is_empty() {
-        let wanted: Vec<&str> = req.roles.iter().map(|r| r.as_str()).collect();
+        let wanted: Vec<&str> = req.roles.iter().map(crate::tuf::names::RoleName::as_str).collect();
         return with_signers(verdict(
             req,
             Status::UnauthorizedSigner,
@@ -154,7 +154,7 @@ pub fn evaluate(
     let oldest = members.iter().filter_map(|t| created(t)).min();
     let fill = |mut v: RequirementVerdict, roles: Vec<String>| {
         v.roles = roles;
-        v.blob_digest = digest.as_ref().map(|d| d.to_string());
+        v.blob_digest = digest.as_ref().map(std::string::ToString::to_string);
         v.created_at = oldest.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         with_signers(v)
     };

@@ -40,7 +40,7 @@ fn snapshot_not_named_by_the_timestamp_is_refused() {
 fn oversized_timestamp_is_refused() {
     let repo = Repo::new();
     let mut s = trusting_root(&repo);
-    let huge = vec![b' '; Limits::default().timestamp_max_bytes as usize + 1];
+    let huge = vec![b' '; usize::try_from(Limits::default().timestamp_max_bytes).unwrap() + 1];
     assert!(matches!(
         s.update_timestamp(&huge, now()),
         Err(TrustError::Envelope { .. })
