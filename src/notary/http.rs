@@ -83,13 +83,20 @@ impl NotaryHttp {
             .server
             .clone()
             .unwrap_or_else(|| default_server_for(repo.registry()));
-        NotaryHttp::new(
+        let mut http = NotaryHttp::new(
             &settings.http,
             &settings.limits,
             server_url(&settings.http, &server)?,
             &repo.gun(),
         )
-        .await
+        .await?;
+        // Docker's rule: with no credentials of its own for the Notary host, the registry's
+        // credentials log in to the token service the Notary server names (`docker login
+        // <registry>` is enough for `docker trust`). They go only to that realm.
+        if matches!(http.credentials, Credentials::Anonymous) {
+            http.credentials = credentials::lookup(repo.registry()).await?;
+        }
+        Ok(http)
     }
 
     /// A client for `gun` on `server`, bounded by `limits`. Credentials for the token service
@@ -329,8 +336,12 @@ impl NotaryHttp {
     }
 
     fn unauthorized(&self) -> NotaryError {
+        let host = self.server.host_str().unwrap_or_default();
         NotaryError::Unauthorized {
-            server: self.server.host_str().unwrap_or_default().to_string(),
+            server: match self.server.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            },
         }
     }
 
