@@ -367,6 +367,7 @@ fn twenty_concurrent_puts_spread_over_two_notary_servers_all_land() {
         })
         .collect();
     let barrier = std::sync::Barrier::new(jobs.len());
+    let mut attempts = Vec::new();
     std::thread::scope(|scope| {
         let handles: Vec<_> = writers
             .iter()
@@ -391,8 +392,13 @@ fn twenty_concurrent_puts_spread_over_two_notary_servers_all_land() {
                 "put {ty} via server {server} failed: {}",
                 stderr(&out)
             );
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            attempts.push(report["attempts"].as_u64().unwrap_or(0));
         }
     });
+    // Informative: how hard they raced (publish attempts per writer).
+    attempts.sort_unstable();
+    eprintln!("20 puts over two notary-servers: publish attempts {attempts:?}");
 
     let expected: BTreeSet<String> = jobs.iter().map(|(ty, _, _)| ty.clone()).collect();
     let reader = TestEnv::new();
