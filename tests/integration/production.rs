@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::go_notary::{parse_list, sha256_hex};
 use crate::harness::{
-    Stack, StackKind, TEST_PASSWORD, TEST_USER, TestEnv, code, project_root, stack, stderr,
-    stdout, unique_repo,
+    Stack, StackKind, TEST_PASSWORD, TEST_USER, TestEnv, code, project_root, stack, stderr, stdout,
+    unique_repo,
 };
 
 static STACK_LOCK: RwLock<()> = RwLock::new(());
@@ -195,7 +195,11 @@ fn production_round_trip_with_credentials_on_both_notary_servers() {
     let sc = scene("prod-trip");
     let approvals = sc.content("approvals");
     let report = sc.put(&sc.owner, 1, "approvals", &approvals);
-    assert_eq!(report["image_digest"].as_str(), Some(sc.digest.as_str()), "{report}");
+    assert_eq!(
+        report["image_digest"].as_str(),
+        Some(sc.digest.as_str()),
+        "{report}"
+    );
 
     // byte-exact, from the instance that took the write and from the other one
     assert_eq!(sc.get(&sc.owner, 1, "approvals"), approvals);
@@ -227,8 +231,8 @@ fn production_round_trip_with_credentials_on_both_notary_servers() {
 
     // Docker's config with a login for the registry only is enough for the Notary server too.
     let docker_user = TestEnv::new();
-    let auth = base64::engine::general_purpose::STANDARD
-        .encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
     docker_user.write_docker_config(
         &serde_json::json!({ "auths": { sc.p.s.registry.clone(): { "auth": auth } } }),
     );
@@ -262,14 +266,21 @@ fn an_anonymous_client_is_refused_with_a_message_about_credentials() {
             err.contains("credentials") || err.contains("REGISTRY_USERNAME"),
             "anonymous {args:?}: the message is about credentials: {err}"
         );
-        assert!(out.stdout.is_empty(), "anonymous {args:?} printed {}", stdout(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "anonymous {args:?} printed {}",
+            stdout(&out)
+        );
     }
 
     // anonymous init of a new repository: refused by the Notary server itself
     let out = anon
         .signer_cmd()
         .args(base)
-        .args(["init", &format!("{}/{}", sc.p.s.registry, unique_repo("prod-anon-init"))])
+        .args([
+            "init",
+            &format!("{}/{}", sc.p.s.registry, unique_repo("prod-anon-init")),
+        ])
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -374,8 +385,7 @@ fn twenty_concurrent_puts_spread_over_two_notary_servers_all_land() {
             .zip(&jobs)
             .map(|(w, (ty, content, server))| {
                 let file = content_file(w, content);
-                let mut cmd =
-                    sc.cmd(w, *server, &["-o", "json", "put", &sc.image, ty]);
+                let mut cmd = sc.cmd(w, *server, &["-o", "json", "put", &sc.image, ty]);
                 cmd.arg(&file);
                 let barrier = &barrier;
                 scope.spawn(move || {
@@ -409,4 +419,155 @@ fn twenty_concurrent_puts_spread_over_two_notary_servers_all_land() {
         let other = if *server == 1 { 2 } else { 1 };
         assert_eq!(&sc.get(&reader, other, ty), content, "get {ty}");
     }
+}
+
+/// `psql` as the stack's admin over its private socket; returns stdout (unaligned, no headers).
+fn psql(p: &Prod, db: &str, sql: &str) -> String {
+    let port = std::fs::read_to_string(p.s.dir.join("postgres.port")).unwrap();
+    let out = Command::new("psql")
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(p.s.dir.join("postgres/run"))
+        .args(["-p", port.trim(), "-U", "stack_admin", "-d", db, "-c", sql])
+        .env_remove("PGPASSWORD")
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "psql {sql}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+/// The server's own storage turned against its clients: metadata altered in PostgreSQL is
+/// refused (exit 3), and a database rolled back to older versions is refused by a client that
+/// has seen newer ones (exit 5). Served through the second instance, whose metadata cache has
+/// never seen this repository.
+#[test]
+fn metadata_altered_or_rolled_back_in_postgresql_is_refused() {
+    let _g = shared();
+    let sc = scene("prod-db-attack");
+    let approvals = sc.content("approvals");
+    sc.put(&sc.owner, 1, "approvals", &approvals);
+    sc.put(&sc.owner, 1, "scan", &sc.content("scan"));
+    let reader = TestEnv::new();
+    assert_eq!(sc.get(&reader, 1, "approvals"), approvals);
+    let gun = sc.gun.replace('\'', "''");
+    let latest = |role: &str| {
+        format!(
+            "gun = '{gun}' AND role = '{role}' AND version = \
+             (SELECT max(version) FROM tuf_files WHERE gun = '{gun}' AND role = '{role}')"
+        )
+    };
+
+    // one byte more in the newest targets.json (a space before a key: still valid JSON, same
+    // canonical form, so the signature alone would not notice; the snapshot's hash and length do)
+    let n = psql(
+        &sc.p,
+        "notaryserver",
+        &format!(
+            "UPDATE tuf_files SET data = convert_to(replace(convert_from(data, 'UTF8'), \
+             '\"expires\"', ' \"expires\"'), 'UTF8') WHERE {}",
+            latest("targets")
+        ),
+    );
+    assert_eq!(n, "UPDATE 1");
+    let out = sc.run(&TestEnv::new(), 2, &["get", &sc.image, "approvals"]);
+    assert_eq!(code(&out), 3, "altered targets: {}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing printed: {}", stdout(&out));
+
+    // drop the newest targets, snapshot and timestamp: the server now serves the previous state
+    let n = psql(
+        &sc.p,
+        "notaryserver",
+        &format!(
+            "DELETE FROM tuf_files WHERE ({}) OR ({}) OR ({})",
+            latest("targets"),
+            latest("snapshot"),
+            latest("timestamp")
+        ),
+    );
+    assert_eq!(n, "DELETE 3");
+    let out = sc.run(&reader, 2, &["get", &sc.image, "approvals"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 5, "rolled back: {err}");
+    assert!(err.contains("older than"), "{err}");
+}
+
+/// A delegation and key rotations on the production stack; the timestamp key rotation makes
+/// notary-signer create a new key (a new row in its database).
+#[test]
+fn delegation_and_key_rotations_work_with_the_remote_signer() {
+    let _g = shared();
+    let sc = scene("prod-deleg");
+    let ci_pem = sc.owner.home.path().join("ci.pem");
+    let out = sc
+        .owner
+        .signer_cmd()
+        .args(["key", "generate", "--role", "targets/ci", "--public-out"])
+        .arg(&ci_pem)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "key generate: {}", stderr(&out));
+    let pem = ci_pem.to_str().unwrap();
+    sc.ok(
+        &sc.owner,
+        1,
+        &[
+            "delegate",
+            "add",
+            &sc.gun,
+            "ci",
+            "--key",
+            pem,
+            "--type",
+            "approvals",
+        ],
+    );
+    let approvals = sc.content("approvals");
+    let file = content_file(&sc.owner, &approvals);
+    sc.ok(
+        &sc.owner,
+        2,
+        &[
+            "put",
+            &sc.image,
+            "approvals",
+            file.to_str().unwrap(),
+            "--role",
+            "targets/ci",
+        ],
+    );
+    let reader = TestEnv::new();
+    assert_eq!(sc.get(&reader, 1, "approvals"), approvals);
+    let out = sc.ok(&reader, 1, &["-o", "json", "list", &sc.image]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["role"], "targets/ci", "{rows}");
+
+    let gun = sc.gun.replace('\'', "''");
+    let keys = |role: &str| {
+        psql(
+            &sc.p,
+            "notarysigner",
+            &format!("SELECT count(*) FROM private_keys WHERE gun = '{gun}' AND role = '{role}'"),
+        )
+    };
+    assert_eq!(keys("timestamp"), "1");
+    for role in ["timestamp", "targets"] {
+        let out = sc.ok(
+            &sc.owner,
+            1,
+            &["-o", "json", "key", "rotate", &sc.gun, role],
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["published"], true, "rotate {role}: {report}");
+    }
+    assert_eq!(
+        keys("timestamp"),
+        "2",
+        "the signer made a new timestamp key"
+    );
+
+    // the reader follows the rotations; a fresh reader starts from the new root
+    assert_eq!(sc.get(&reader, 2, "approvals"), approvals);
+    let scan = sc.content("scan");
+    sc.put(&sc.owner, 1, "scan", &scan);
+    assert_eq!(sc.get(&reader, 2, "scan"), scan);
+    assert_eq!(sc.get(&TestEnv::new(), 1, "approvals"), approvals);
 }
