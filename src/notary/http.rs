@@ -83,13 +83,16 @@ impl NotaryHttp {
             .server
             .clone()
             .unwrap_or_else(|| default_server_for(repo.registry()));
-        NotaryHttp::new(
-            &settings.http,
-            &settings.limits,
-            server_url(&settings.http, &server)?,
-            &repo.gun(),
-        )
-        .await
+        let url = server_url(&settings.http, &server)?;
+        let same_host = host_and_port(&url) == repo.registry();
+        let mut http = NotaryHttp::new(&settings.http, &settings.limits, url, &repo.gun()).await?;
+        // Docker's rule: with no credentials of its own for the Notary host, the registry's
+        // credentials log in to the token service the Notary server names (`docker login
+        // <registry>` is enough for `docker trust`). They go only to that realm.
+        if !same_host && matches!(http.credentials, Credentials::Anonymous) {
+            http.credentials = credentials::lookup(repo.registry()).await?;
+        }
+        Ok(http)
     }
 
     /// A client for `gun` on `server`, bounded by `limits`. Credentials for the token service
@@ -330,7 +333,7 @@ impl NotaryHttp {
 
     fn unauthorized(&self) -> NotaryError {
         NotaryError::Unauthorized {
-            server: self.server.host_str().unwrap_or_default().to_string(),
+            server: host_and_port(&self.server),
         }
     }
 
@@ -412,6 +415,16 @@ impl NotaryHttp {
             .filter(|t| !t.is_empty())
             .map(|t| Zeroizing::new(t.clone()))
             .ok_or_else(|| token_err("the token response holds no token".into()))
+    }
+}
+
+/// `host[:port]` of a server URL (the port only when the URL names one), as credentials are
+/// keyed and as `docker login` takes it.
+fn host_and_port(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
     }
 }
 

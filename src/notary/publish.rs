@@ -21,8 +21,10 @@ use crate::tuf::key::PublicKey;
 use crate::tuf::names::RoleName;
 use crate::tuf::update::Updater;
 
-/// Attempts of one publish when other writers keep winning.
-pub const PUBLISH_ATTEMPTS: u32 = 10;
+/// Attempts of one publish when other writers keep winning. 20 racing writers needed up to 7
+/// against the in-memory notary-server and up to 11 against the production deployment
+/// (PostgreSQL, remote signer: slower POSTs, more overlap); see docs/decisions.md.
+pub const PUBLISH_ATTEMPTS: u32 = 20;
 
 /// One role's new file in an update.
 #[derive(Debug, Clone)]
@@ -155,6 +157,25 @@ impl NotaryHttp {
                 code,
                 message,
             });
+        }
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // notary-server 0.7 on PostgreSQL: two writers racing for the same version make the
+            // loser's INSERT hit the (gun, role, version) unique constraint, which it reports as
+            // `500 UPDATING` (only MySQL's duplicate-key error becomes `400 VERSION`). The
+            // transaction was rolled back, so this is a lost race: start over on the new state
+            // (bounded by PUBLISH_ATTEMPTS, like `400 VERSION`).
+            let bytes = self.read_small(response).await.unwrap_or_default();
+            if explain(&bytes).is_some_and(|(code, _)| code == "UPDATING") {
+                return Err(PublishError::Stale {
+                    gun: self.gun().into(),
+                });
+            }
+            return Err(NotaryError::Server {
+                url,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).trim().to_string(),
+            }
+            .into());
         }
         Err(self.server_error(&url, response).await.into())
     }

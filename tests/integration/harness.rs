@@ -20,6 +20,9 @@ pub enum StackKind {
     Tls,
     /// Plain HTTP registry with htpasswd (basic) auth.
     BasicAuth,
+    /// `scripts/stack start --production`: PostgreSQL, notary-signer, two notary-servers, TLS,
+    /// token auth for both servers with TEST_USER / TEST_PASSWORD (see tests/integration/production.rs).
+    Production,
 }
 
 pub const TEST_USER: &str = "ci-user";
@@ -47,6 +50,7 @@ pub fn project_root() -> PathBuf {
 static PLAIN: OnceLock<Stack> = OnceLock::new();
 static TLS: OnceLock<Stack> = OnceLock::new();
 static BASIC: OnceLock<Stack> = OnceLock::new();
+static PRODUCTION: OnceLock<Stack> = OnceLock::new();
 
 /// The stack of `kind`, started on first use.
 pub fn stack(kind: StackKind) -> &'static Stack {
@@ -54,6 +58,7 @@ pub fn stack(kind: StackKind) -> &'static Stack {
         StackKind::Plain => &PLAIN,
         StackKind::Tls => &TLS,
         StackKind::BasicAuth => &BASIC,
+        StackKind::Production => &PRODUCTION,
     };
     cell.get_or_init(|| start_stack(kind))
 }
@@ -70,6 +75,10 @@ fn start_stack(kind: StackKind) -> Stack {
         }
         StackKind::BasicAuth => {
             cmd.arg("--htpasswd")
+                .arg(format!("{TEST_USER}:{TEST_PASSWORD}"));
+        }
+        StackKind::Production => {
+            cmd.args(["--production", "--notary-replicas", "2", "--user"])
                 .arg(format!("{TEST_USER}:{TEST_PASSWORD}"));
         }
     }
@@ -121,7 +130,9 @@ impl Stack {
         if let Some(ca) = &self.ca_file {
             cmd.arg("--cacert").arg(ca);
         }
-        if self.registry_url.starts_with("http") && self.dir.join("htpasswd").exists() {
+        if self.registry_url.starts_with("http")
+            && (self.dir.join("htpasswd").exists() || self.dir.join("token-service.json").exists())
+        {
             cmd.arg("--user")
                 .arg(format!("{TEST_USER}:{TEST_PASSWORD}"));
         }

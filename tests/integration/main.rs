@@ -11,6 +11,7 @@ mod keys;
 mod local_faults;
 mod manifesto;
 mod notary_http;
+mod production;
 mod publish;
 mod registry;
 mod repair;
