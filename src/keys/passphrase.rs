@@ -434,7 +434,11 @@ mod tests {
             ],
             true,
         );
-        assert!(p.for_new_key(&role("targets"), "k").is_err());
+        // Three attempts: a mismatch, one too short, a mismatch; the last refusal is reported.
+        assert!(matches!(
+            p.for_new_key(&role("targets"), "k"),
+            Err(KeyStoreError::PassphraseMismatch)
+        ));
     }
 
     #[test]

@@ -109,7 +109,8 @@ mod tests {
             "_manifesto",
             &"a".repeat(65),
         ] {
-            assert!(MetadataType::parse(bad).is_err(), "{bad}");
+            let err = MetadataType::parse(bad).expect_err(bad);
+            assert_eq!(err.failure(), crate::failure::Failure::Usage, "{bad}");
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::failure::Failure;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::key::PublicKey;
 use crate::tuf::names::RoleName;
-use crate::tuf::update::Updater;
+use crate::tuf::update::{MetadataSource, Updater};
 
 /// Attempts of one publish when other writers keep winning. 20 racing writers needed up to 7
 /// against the in-memory notary-server and up to 11 against the production deployment
@@ -208,6 +208,23 @@ impl NotaryHttp {
     }
 }
 
+/// Where a publish goes: the Notary server in production ([`NotaryHttp::post_update`]), a double
+/// in unit tests. It is also where the state to build on is read from, so one value serves both
+/// halves of the loop.
+pub trait UpdateSink: MetadataSource {
+    /// POST one atomic update of several roles.
+    fn publish(
+        &self,
+        parts: &[UpdatePart],
+    ) -> impl std::future::Future<Output = Result<(), PublishError>> + Send;
+}
+
+impl UpdateSink for NotaryHttp {
+    async fn publish(&self, parts: &[UpdatePart]) -> Result<(), PublishError> {
+        self.post_update(parts).await
+    }
+}
+
 /// How a publish ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
@@ -227,20 +244,41 @@ pub enum Published {
 pub async fn publish_with_retry<F, E>(
     settings: &Settings,
     repo: &RepositoryRef,
-    mut build: F,
+    build: F,
 ) -> Result<Published, E>
 where
     F: AsyncFnMut(&mut Updater<NotaryHttp>) -> Result<Option<Vec<UpdatePart>>, E>,
     E: From<NotaryError> + From<PublishError>,
 {
-    let gun = repo.gun();
+    publish_with_retry_on(
+        &repo.gun(),
+        async || TrustedRepository::open(settings, repo, Utc::now()).await,
+        build,
+    )
+    .await
+}
+
+/// [`publish_with_retry`] over any [`UpdateSink`]: `open` verifies the current state afresh for
+/// each attempt (the HTTP one opens the trust cache and the Notary server of `repo`).
+pub async fn publish_with_retry_on<S, O, F, E>(
+    gun: &str,
+    mut open: O,
+    mut build: F,
+) -> Result<Published, E>
+where
+    S: UpdateSink,
+    O: AsyncFnMut() -> Result<TrustedRepository<S>, NotaryError>,
+    F: AsyncFnMut(&mut Updater<S>) -> Result<Option<Vec<UpdatePart>>, E>,
+    E: From<NotaryError> + From<PublishError>,
+{
+    let gun = gun.to_owned();
     for attempt in 1..=PUBLISH_ATTEMPTS {
-        let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+        let mut trusted = open().await?;
         let Some(parts) = build(&mut trusted.updater).await? else {
             trusted.persist()?;
             return Ok(Published::AlreadyThere);
         };
-        match trusted.updater.source().post_update(&parts).await {
+        match trusted.updater.source().publish(&parts).await {
             Ok(()) => {
                 trusted.persist()?;
                 return Ok(Published::Now { attempts: attempt });
@@ -257,7 +295,7 @@ where
                 // The answer may have been lost after the server stored the update: if the
                 // verified state now holds the change, it was published.
                 drop(trusted);
-                let mut again = TrustedRepository::open(settings, repo, Utc::now()).await?;
+                let mut again = open().await?;
                 if build(&mut again.updater).await?.is_none() {
                     again.persist()?;
                     return Ok(Published::AlreadyThere);
@@ -285,6 +323,165 @@ fn jitter(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod retry_loop {
+        //! The publish loop over an in-memory sink: what it does on each answer the server
+        //! can give, without a server.
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        use super::*;
+        use crate::config::TrustPinning;
+        use crate::http::HttpSettings;
+        use crate::tuf::limits::Limits;
+        use crate::tuf::memory_source::MemorySource;
+        use crate::tuf::test_support::{self as ts, GUN, Repo};
+        use crate::tuf::update::TransportError;
+
+        /// Serves a repository and answers each publish with the next scripted answer.
+        struct Sink<'a> {
+            source: &'a MemorySource,
+            answers: Mutex<Vec<Result<(), PublishError>>>,
+            posted: AtomicU32,
+        }
+
+        impl MetadataSource for &Sink<'_> {
+            async fn fetch(&self, file: &str, max_len: u64) -> Result<Option<Vec<u8>>, TransportError> {
+                self.source.fetch(file, max_len).await
+            }
+        }
+
+        impl UpdateSink for &Sink<'_> {
+            async fn publish(&self, _parts: &[UpdatePart]) -> Result<(), PublishError> {
+                self.posted.fetch_add(1, Ordering::SeqCst);
+                self.answers.lock().unwrap().remove(0)
+            }
+        }
+
+        /// The caller's error type, as the flows' `Error` is for them (its fields are read
+        /// through `Debug` in assertion messages).
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        enum Failed {
+            Notary(NotaryError),
+            Publish(PublishError),
+        }
+
+        impl From<NotaryError> for Failed {
+            fn from(e: NotaryError) -> Self {
+                Failed::Notary(e)
+            }
+        }
+
+        impl From<PublishError> for Failed {
+            fn from(e: PublishError) -> Self {
+                Failed::Publish(e)
+            }
+        }
+
+        fn settings(dir: &std::path::Path) -> Settings {
+            Settings {
+                trust_dir: dir.to_owned(),
+                server: None,
+                http: HttpSettings::default(),
+                pinning: TrustPinning::default(),
+                limits: Limits::default(),
+            }
+        }
+
+        fn part() -> Vec<UpdatePart> {
+            vec![UpdatePart {
+                role: RoleName::targets(),
+                bytes: b"{}".to_vec(),
+            }]
+        }
+
+        fn stale() -> PublishError {
+            PublishError::Stale { gun: GUN.into() }
+        }
+
+        fn server_500() -> PublishError {
+            PublishError::Notary(NotaryError::Server {
+                url: "http://notary/v2/x/_trust/tuf/".into(),
+                status: 500,
+                body: String::new(),
+            })
+        }
+
+        /// Runs the loop; `build` returns a change until it has been called `changes` times,
+        /// then reports the state as already holding it. Returns the outcome, how often the
+        /// state was opened and built on, and how many POSTs went out.
+        async fn run(
+            answers: Vec<Result<(), PublishError>>,
+            changes: u32,
+        ) -> (Result<Published, Failed>, u32, u32, u32) {
+            let repo = Repo::new();
+            let source = MemorySource::serving(&repo);
+            let sink = Sink {
+                source: &source,
+                answers: Mutex::new(answers),
+                posted: AtomicU32::new(0),
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let settings = settings(dir.path());
+            let opened = AtomicU32::new(0);
+            let built = AtomicU32::new(0);
+            let outcome = publish_with_retry_on::<_, _, _, Failed>(
+                GUN,
+                async || {
+                    opened.fetch_add(1, Ordering::SeqCst);
+                    TrustedRepository::open_with(&settings, GUN, &sink, ts::now()).await
+                },
+                async |_updater| {
+                    let n = built.fetch_add(1, Ordering::SeqCst) + 1;
+                    Ok((n <= changes).then(part))
+                },
+            )
+            .await;
+            (
+                outcome,
+                opened.load(Ordering::SeqCst),
+                built.load(Ordering::SeqCst),
+                sink.posted.load(Ordering::SeqCst),
+            )
+        }
+
+        #[tokio::test]
+        async fn an_accepted_publish_posts_once_on_one_verified_state() {
+            let (outcome, opened, built, posted) = run(vec![Ok(())], 1).await;
+            assert_eq!(outcome.unwrap(), Published::Now { attempts: 1 });
+            assert_eq!((opened, built, posted), (1, 1, 1));
+        }
+
+        #[tokio::test]
+        async fn a_lost_race_rebuilds_the_change_on_a_fresh_state_before_posting_again() {
+            let (outcome, opened, built, posted) = run(vec![Err(stale()), Ok(())], 2).await;
+            assert_eq!(outcome.unwrap(), Published::Now { attempts: 2 });
+            // Never the stale document again: the state is re-read and the change rebuilt.
+            assert_eq!((opened, built, posted), (2, 2, 2));
+        }
+
+        #[tokio::test]
+        async fn a_change_the_new_state_already_holds_is_not_posted_again() {
+            let (outcome, opened, built, posted) = run(vec![Err(stale())], 1).await;
+            assert_eq!(outcome.unwrap(), Published::AlreadyThere);
+            assert_eq!((opened, built, posted), (2, 2, 1));
+        }
+
+        #[tokio::test]
+        async fn a_5xx_whose_update_landed_is_a_success_and_one_that_did_not_is_an_error() {
+            let (outcome, opened, _, posted) = run(vec![Err(server_500())], 1).await;
+            assert_eq!(outcome.unwrap(), Published::AlreadyThere);
+            assert_eq!((opened, posted), (2, 1));
+
+            let (outcome, _, _, posted) = run(vec![Err(server_500())], 5).await;
+            assert!(matches!(
+                outcome,
+                Err(Failed::Publish(PublishError::Notary(NotaryError::Server { status: 500, .. })))
+            ), "{outcome:?}");
+            assert_eq!(posted, 1, "a server error is not retried blindly");
+        }
+    }
 
     #[test]
     fn server_refusals_are_explained_by_their_most_specific_message() {

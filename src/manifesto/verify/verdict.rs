@@ -176,16 +176,8 @@ pub struct Fault {
 
 impl Fault {
     pub fn of(err: &Error) -> Fault {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = s.source();
-        }
+        // The verdict's reason is the message with its causes, flattened as everywhere else.
+        let message = crate::failure::describe(err);
         Fault {
             failure: err.failure(),
             message,
