@@ -5,7 +5,8 @@
 //! checks share ([`snapshot_dir`], [`copy_dir`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use crate::go_notary::GoNotary;
 use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, unique_repo};
@@ -85,6 +86,99 @@ impl Scene {
             go,
             reader,
         }
+    }
+}
+
+/// The approvals [`Published`] starts from.
+pub const APPROVAL: &[u8] = b"{\"status\":\"approved\"}";
+
+/// An image with approvals put by its owner, and a reader whose cache trusts the repository.
+pub struct Published {
+    pub stack: &'static Stack,
+    pub owner: TestEnv,
+    pub reader: TestEnv,
+    pub gun: String,
+    pub image: String,
+}
+
+/// [`Published::unread`], then a first `get` by [`Published::reader`] (content asserted), so
+/// its cache trusts the repository.
+pub fn published(label: &str) -> Published {
+    let p = Published::unread(label);
+    let got = ok(p.get(&p.reader, &[]), "first get");
+    assert_eq!(got.stdout, APPROVAL);
+    p
+}
+
+impl Published {
+    /// A repository `label-…` with an image `v1`: `manifesto init` and a `put` of [`APPROVAL`]
+    /// as the owner. The reader has read nothing yet (tests that set up their own readers).
+    pub fn unread(label: &str) -> Published {
+        let s = stack(StackKind::Plain);
+        let repo = unique_repo(label);
+        s.push_image(&repo, "v1");
+        let gun = format!("{}/{repo}", s.registry);
+        let image = format!("{gun}:v1");
+        let owner = TestEnv::new();
+        ok(
+            owner
+                .signer_cmd()
+                .args(["--server", &s.notary_url, "init", &gun])
+                .output()
+                .unwrap(),
+            "init",
+        );
+        let p = Published {
+            stack: s,
+            owner,
+            reader: TestEnv::new(),
+            gun,
+            image,
+        };
+        ok(p.put(APPROVAL), "put");
+        p
+    }
+
+    /// The owner puts `content` as the image's approvals.
+    pub fn put(&self, content: &[u8]) -> Output {
+        self.owner
+            .signer_cmd()
+            .args([
+                "--server",
+                &self.stack.notary_url,
+                "put",
+                &self.image,
+                "approvals",
+                "-",
+            ])
+            .write_stdin(content.to_vec())
+            .output()
+            .unwrap()
+    }
+
+    /// The arguments of a `get` of the image's approvals from the honest server, for callers
+    /// that build their own command (a faked clock, a process to kill).
+    pub fn get_args(&self) -> [&str; 5] {
+        [
+            "--server",
+            &self.stack.notary_url,
+            "get",
+            &self.image,
+            "approvals",
+        ]
+    }
+
+    pub fn get(&self, env: &TestEnv, extra: &[&str]) -> Output {
+        env.cmd()
+            .args(self.get_args())
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    /// The reader's cached metadata directory of this GUN.
+    pub fn metadata_dir(&self, env: &TestEnv) -> PathBuf {
+        env.trust_dir().join("tuf").join(&self.gun).join("metadata")
     }
 }
 
