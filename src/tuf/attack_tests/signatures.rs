@@ -128,15 +128,7 @@ fn a_delegation_listing_one_key_bare_and_as_its_certificate_is_not_two_signers_e
 fn a_root_listing_the_targets_key_bare_and_as_its_certificate_is_not_two_signers_exit_3() {
     let mut repo = Repo::new();
     let (cert_id, cert) = repo.tg_key.certificate_twin(GUN);
-    let mut root = root_meta(
-        1,
-        far(),
-        &[&repo.root_key],
-        1,
-        &repo.ts_key,
-        &repo.sn_key,
-        &repo.tg_key,
-    );
+    let mut root = repo.root_meta_with(1, far(), &repo.root_key);
     root.keys.insert(cert_id.clone(), cert);
     let targets_role = root.roles.get_mut("targets").unwrap();
     targets_role.keyids.push(cert_id.clone());
