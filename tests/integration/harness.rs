@@ -214,6 +214,18 @@ impl TestEnv {
         cmd
     }
 
+    /// `manifesto init GUN` against `notary_url` with this environment's passphrases, asserted
+    /// to exit 0: the first step of every test that publishes as this owner.
+    pub fn init_repo(&self, notary_url: &str, gun: &str) {
+        ok(
+            self.signer_cmd()
+                .args(["--server", notary_url, "init", gun])
+                .output()
+                .unwrap(),
+            "init",
+        );
+    }
+
     /// Write `~/.docker/config.json`.
     pub fn write_docker_config(&self, json: &serde_json::Value) {
         std::fs::create_dir_all(self.docker_config_dir()).unwrap();

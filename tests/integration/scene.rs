@@ -120,14 +120,7 @@ impl Published {
         let gun = format!("{}/{repo}", s.registry);
         let image = format!("{gun}:v1");
         let owner = TestEnv::new();
-        ok(
-            owner
-                .signer_cmd()
-                .args(["--server", &s.notary_url, "init", &gun])
-                .output()
-                .unwrap(),
-            "init",
-        );
+        owner.init_repo(&s.notary_url, &gun);
         let p = Published {
             stack: s,
             owner,
