@@ -213,3 +213,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `n` fresh environments, each with its own copy of `env`'s trust dir: concurrent writers as
+/// the same owner that no local lock serialises, so they race at the server.
+pub fn trust_copies(env: &TestEnv, n: usize) -> Vec<TestEnv> {
+    (0..n)
+        .map(|_| {
+            let w = TestEnv::new();
+            copy_dir(&env.trust_dir(), &w.trust_dir());
+            w
+        })
+        .collect()
+}
