@@ -4,7 +4,7 @@
 //! writers lose nothing.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::go_notary::{GoNotary, sha256_hex};
 use crate::harness::{TestEnv, code, flip_first_byte, stderr, stdout};
 use crate::hostile::{Reply, intercepting_proxy, tampering_proxy};
-use crate::scene::{self, Owner, trust_copies};
+use crate::scene::{self, Owner, content_file, trust_copies};
 
 const ARTIFACT_TYPE: &str = "application/vnd.manifesto.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -125,14 +125,6 @@ impl Scene {
             .unwrap_or_else(|| panic!("{name} is not listed by the Go client"))
             .sha256_hex
     }
-}
-
-fn content_file(env: &TestEnv, content: &[u8]) -> PathBuf {
-    let dir = env.home.path().join("content");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(sha256_hex(content));
-    std::fs::write(&path, content).unwrap();
-    path
 }
 
 fn digest_of(content: &[u8]) -> String {

@@ -17,7 +17,7 @@
 //! test of this file talks to the restarting server; all others hold it for reading.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -29,7 +29,7 @@ use crate::harness::{
     Stack, StackKind, TEST_PASSWORD, TEST_USER, TestEnv, code, project_root, stack, stderr, stdout,
     unique_repo,
 };
-use crate::scene::trust_copies;
+use crate::scene::{content_file, trust_copies};
 
 static STACK_LOCK: RwLock<()> = RwLock::new(());
 
@@ -155,14 +155,6 @@ impl Scene {
     fn content(&self, what: &str) -> Vec<u8> {
         format!("{{\"repo\":\"{}\",\"what\":\"{what}\"}}", self.repo).into_bytes()
     }
-}
-
-fn content_file(env: &TestEnv, content: &[u8]) -> PathBuf {
-    let dir = env.home.path().join("content");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(sha256_hex(content));
-    std::fs::write(&path, content).unwrap();
-    path
 }
 
 /// The Go `notary` CLI against `url`, logged in with `NOTARY_AUTH` when `auth`.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::go_notary::GoNotary;
+use crate::go_notary::{GoNotary, sha256_hex};
 use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, unique_repo};
 
 /// Who creates the repository.
@@ -224,4 +224,14 @@ pub fn trust_copies(env: &TestEnv, n: usize) -> Vec<TestEnv> {
             w
         })
         .collect()
+}
+
+/// `content` written to a file in `env`'s home, named by its sha256 (the same content is one
+/// file): for commands that take the content as a path rather than on stdin.
+pub fn content_file(env: &TestEnv, content: &[u8]) -> PathBuf {
+    let dir = env.home.path().join("content");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(sha256_hex(content));
+    std::fs::write(&path, content).unwrap();
+    path
 }
