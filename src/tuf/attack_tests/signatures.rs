@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// A fresh state of `repo` (up to its targets) offered `repo`'s current `targets/t2`.
+fn offer_t2(repo: &Repo) -> Result<(), TrustError> {
+    let mut s = repo.state();
+    s.update_targets_role(&role("targets/t2"), repo.file("targets/t2"), now())
+}
+
 #[test]
 fn flipped_signature_byte_in_targets_is_refused() {
     let repo = Repo::new();
@@ -63,17 +69,12 @@ fn threshold_met_by_repeated_key_id_is_refused() {
         crate::tuf::write::metadata_file(&t2, &[one.clone(), one]).unwrap(),
     );
     repo.publish(2, 2);
-    let mut s = repo.state();
-    let err = s
-        .update_targets_role(&role("targets/t2"), repo.file("targets/t2"), now())
-        .unwrap_err();
+    let err = offer_t2(&repo).unwrap_err();
     assert_one_of_two_signers(&err);
     // Both keys: accepted.
     repo.set("targets/t2", sign(&t2, &[&k1, &k2]));
     repo.publish(3, 3);
-    let mut s = repo.state();
-    s.update_targets_role(&role("targets/t2"), repo.file("targets/t2"), now())
-        .unwrap();
+    offer_t2(&repo).unwrap();
 }
 
 /// One key listed twice: bare under its own id and as its certificate under another, with
@@ -96,10 +97,7 @@ fn a_delegation_listing_one_key_bare_and_as_its_certificate_is_not_two_signers_e
             .unwrap(),
     );
     repo.publish(2, 2);
-    let mut s = repo.state();
-    let err = s
-        .update_targets_role(&role("targets/t2"), repo.file("targets/t2"), now())
-        .unwrap_err();
+    let err = offer_t2(&repo).unwrap_err();
     assert_one_of_two_signers(&err);
     assert_eq!(err.failure(), Failure::Untrusted);
 }
