@@ -370,6 +370,15 @@ mod tests {
             }
         }
 
+        /// Where a `get` persists the verified metadata of [`GUN`].
+        fn cached_metadata(&self) -> std::path::PathBuf {
+            self.settings()
+                .trust_dir
+                .join("tuf")
+                .join(GUN)
+                .join("metadata")
+        }
+
         async fn get(&self, registry: &MemoryRegistry, temp_dir: &Path) -> Result<Fetched, Error> {
             let source = MemorySource::serving(&self.repo);
             let req = GetRequest {
@@ -398,12 +407,7 @@ mod tests {
         assert_eq!(std::fs::read(fetched.content.path()).unwrap(), CONTENT);
         assert_eq!(fetched.report.blob_digest, sc.blob.to_string());
         assert_eq!(fetched.report.role, "targets");
-        let cached = sc
-            .settings()
-            .trust_dir
-            .join("tuf")
-            .join(GUN)
-            .join("metadata");
+        let cached = sc.cached_metadata();
         assert!(cached.join("targets.json").exists());
     }
 
@@ -430,12 +434,7 @@ mod tests {
         assert_eq!(err.failure().exit_code(), 3);
         assert_eq!(registry.pulls.lock().unwrap().len(), 1);
         // Nothing this run verified was persisted: no cached targets.
-        let cached = sc
-            .settings()
-            .trust_dir
-            .join("tuf")
-            .join(GUN)
-            .join("metadata");
+        let cached = sc.cached_metadata();
         assert!(!cached.join("targets.json").exists());
     }
 

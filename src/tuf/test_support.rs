@@ -567,6 +567,31 @@ impl Repo {
         &self.files[&RoleName::parse(role).unwrap()]
     }
 
+    /// Root metadata listing this repo's timestamp, snapshot and targets keys, with `root_key`
+    /// the only root key (threshold 1): the root every rotation and expiry test varies.
+    pub fn root_meta_with(&self, version: u64, expires: Expires, root_key: &TestKey) -> Root {
+        root_meta(
+            version,
+            expires,
+            &[root_key],
+            1,
+            &self.ts_key,
+            &self.sn_key,
+            &self.tg_key,
+        )
+    }
+
+    /// [`Repo::root_meta_with`] signed by `signers`.
+    pub fn signed_root(
+        &self,
+        version: u64,
+        expires: Expires,
+        root_key: &TestKey,
+        signers: &[&TestKey],
+    ) -> Vec<u8> {
+        sign(&self.root_meta_with(version, expires, root_key), signers)
+    }
+
     /// A state trusting this repo's root and holding timestamp, snapshot and targets.
     pub fn state(&self) -> TrustedState {
         let mut s = TrustedState::new(GUN, &self.root, &Limits::default()).unwrap();

@@ -56,21 +56,6 @@ fn targets_name(repo: &Repo) -> String {
     consistent_name("targets", &FileMeta::of(repo.file("targets")))
 }
 
-fn rotated_root(repo: &Repo, version: u64, new_key: &TestKey, signers: &[&TestKey]) -> Vec<u8> {
-    sign(
-        &root_meta(
-            version,
-            far(),
-            &[new_key],
-            1,
-            &repo.ts_key,
-            &repo.sn_key,
-            &repo.tg_key,
-        ),
-        signers,
-    )
-}
-
 fn trust_error(err: UpdateError) -> TrustError {
     match err {
         UpdateError::Trust(e) => e,
@@ -144,7 +129,7 @@ fn a_root_rotation_named_by_the_snapshot_is_followed_then_the_update_restarts_on
     let mut repo = Repo::new();
     let cached = warm(&repo);
     let new_key = TestKey::root_cert(GUN);
-    repo.root = rotated_root(&repo, 2, &new_key, &[&repo.root_key, &new_key]);
+    repo.root = repo.signed_root(2, far(), &new_key, &[&repo.root_key, &new_key]);
     repo.publish(2, 2);
     let source = MemorySource::serving(&repo);
     let updater = refresh(&source, cached, TOFU, &Limits::default()).unwrap();
@@ -269,7 +254,7 @@ fn a_root_rotation_to_an_unpinned_certificate_is_refused_exit_3() {
     };
     let cached = warm(&repo);
     let new_key = TestKey::root_cert(GUN);
-    repo.root = rotated_root(&repo, 2, &new_key, &[&repo.root_key, &new_key]);
+    repo.root = repo.signed_root(2, far(), &new_key, &[&repo.root_key, &new_key]);
     repo.publish(2, 2);
     let source = MemorySource::serving(&repo);
     let err = refresh(&source, cached, bootstrap, &Limits::default())
@@ -391,7 +376,7 @@ fn an_endless_root_chain_is_walked_at_most_max_root_rotations_plus_one_files_exi
     let cached = warm(&repo);
     let source = MemorySource::serving(&repo);
     for version in 2..=10 {
-        let root = rotated_root(&repo, version, &repo.root_key, &[&repo.root_key]);
+        let root = repo.signed_root(version, far(), &repo.root_key, &[&repo.root_key]);
         source.put(&format!("{version}.root.json"), root.clone());
         repo.root = root;
     }

@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 
 use crate::harness::{code, ok, stderr, stdout};
-use crate::local_faults::{APPROVAL, published};
-use crate::scene::snapshot_dir;
+use crate::scene::{APPROVAL, Published, published, snapshot_dir};
 
 /// `libfaketime.so.1`, wherever the distribution put it.
 pub fn libfaketime() -> PathBuf {
@@ -34,15 +33,9 @@ pub fn at_clock<'a>(cmd: &'a mut assert_cmd::Command, offset: &str) -> &'a mut a
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
 }
 
-fn get_at(p: &crate::local_faults::Published, offset: Option<&str>) -> std::process::Output {
+fn get_at(p: &Published, offset: Option<&str>) -> std::process::Output {
     let mut cmd = p.reader.cmd();
-    cmd.args([
-        "--server",
-        &p.stack.notary_url,
-        "get",
-        &p.image,
-        "approvals",
-    ]);
+    cmd.args(p.get_args());
     if let Some(offset) = offset {
         at_clock(&mut cmd, offset);
     }

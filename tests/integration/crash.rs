@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::{TestEnv, code, ok, stderr};
-use crate::local_faults::{APPROVAL, Published, published};
+use crate::scene::{APPROVAL, Published, published};
 
 /// The binary as `env` runs it, as a `std::process::Command` (it is spawned and killed).
 fn spawnable(env: &TestEnv) -> Command {
@@ -131,22 +131,7 @@ fn publisher(p: &Published, stop: &AtomicBool) -> Vec<Vec<u8>> {
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let content = format!("{{\"status\":\"approved\",\"round\":{n}}}").into_bytes();
-        ok(
-            p.owner
-                .signer_cmd()
-                .args([
-                    "--server",
-                    &p.stack.notary_url,
-                    "put",
-                    &p.image,
-                    "approvals",
-                    "-",
-                ])
-                .write_stdin(content.clone())
-                .output()
-                .unwrap(),
-            "publisher put",
-        );
+        ok(p.put(&content), "publisher put");
         published.push(content);
     }
     published
@@ -160,13 +145,7 @@ fn gets_killed_at_random_points_while_persisting_never_tear_a_file_or_lower_a_fl
     let p = published("crash-persist");
     let get = || {
         let mut cmd = spawnable(&p.reader);
-        cmd.args([
-            "--server",
-            &p.stack.notary_url,
-            "get",
-            &p.image,
-            "approvals",
-        ]);
+        cmd.args(p.get_args());
         cmd
     };
     // How long one get takes here, so the kills spread over the whole run, persist included.
@@ -296,22 +275,7 @@ fn parallel_gets_and_puts_on_one_repository_read_only_whole_published_contents()
         let mut published = vec![APPROVAL.to_vec()];
         for n in 1..=6 {
             let content = format!("{{\"status\":\"approved\",\"round\":{n}}}").into_bytes();
-            ok(
-                p.owner
-                    .signer_cmd()
-                    .args([
-                        "--server",
-                        &p.stack.notary_url,
-                        "put",
-                        &p.image,
-                        "approvals",
-                        "-",
-                    ])
-                    .write_stdin(content.clone())
-                    .output()
-                    .unwrap(),
-                "put",
-            );
+            ok(p.put(&content), "put");
             published.push(content);
         }
         drop(stop_on_exit);

@@ -14,13 +14,7 @@ async fn a_publish_whose_answer_is_lost_is_detected_as_done() {
     let gun = format!("{}/{repo}", s.registry);
     let image = format!("{gun}:v1");
     let env = TestEnv::new();
-    ok(
-        env.signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
+    env.init_repo(&s.notary_url, &gun);
     // The server stores the POST, but the client only ever sees a 502 for it.
     let proxy = answer_losing_proxy(&s.notary_url, |method, _| method == "POST").await;
     let (server, image2) = (proxy.url.clone(), image.clone());
@@ -66,14 +60,7 @@ fn a_target_outside_the_role_s_paths_is_not_served_by_get() {
     let gun = format!("{}/{repo}", s.registry);
     let image = format!("{gun}:v1");
     let owner = TestEnv::new();
-    ok(
-        owner
-            .signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
+    owner.init_repo(&s.notary_url, &gun);
     // A Go delegate signs a scan while its delegation allows scans, then loses that path.
     let go = GoNotary::new(s);
     let qa = go.generate_delegate_key("targets/qa");
@@ -169,13 +156,7 @@ fn metadata_of_an_expired_role_is_stale_exit_4() {
     let gun = format!("{}/{repo}", s.registry);
     let image = format!("{gun}:v1");
     let env = TestEnv::new();
-    ok(
-        env.signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
+    env.init_repo(&s.notary_url, &gun);
     ok(
         env.signer_cmd()
             .args(["--server", &s.notary_url, "put", &image, "approvals", "-"])

@@ -11,6 +11,21 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use manifesto::keys::passphrase::Prompter;
+use zeroize::Zeroizing;
+
+/// The prompter of library calls in tests: there is no terminal, so a passphrase missing from
+/// the environment fails the call instead of waiting for input.
+pub struct NoTerminal;
+impl Prompter for NoTerminal {
+    fn available(&self) -> bool {
+        false
+    }
+    fn ask(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
+        Err(std::io::Error::other("no terminal in tests"))
+    }
+}
+
 /// Which stack a test needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StackKind {
@@ -197,6 +212,18 @@ impl TestEnv {
             .env("MANIFESTO_TARGETS_PASSPHRASE", TARGETS_PASS)
             .env("MANIFESTO_DELEGATION_PASSPHRASE", DELEGATION_PASS);
         cmd
+    }
+
+    /// `manifesto init GUN` against `notary_url` with this environment's passphrases, asserted
+    /// to exit 0: the first step of every test that publishes as this owner.
+    pub fn init_repo(&self, notary_url: &str, gun: &str) {
+        ok(
+            self.signer_cmd()
+                .args(["--server", notary_url, "init", gun])
+                .output()
+                .unwrap(),
+            "init",
+        );
     }
 
     /// Write `~/.docker/config.json`.

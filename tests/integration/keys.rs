@@ -9,7 +9,6 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use manifesto::keys::passphrase::Prompter;
 use manifesto::keys::{KeyStore, Passphrases};
 use manifesto::tuf::key::{KeyMaterial, KeyType, PublicKey};
 use manifesto::tuf::names::KeyId;
@@ -20,7 +19,7 @@ use crate::go_notary::{
     DELEGATION_PASSPHRASE, GoNotary, ROOT_PASSPHRASE, SNAPSHOT_PASSPHRASE, TARGETS_PASSPHRASE,
     unique_gun,
 };
-use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout};
+use crate::harness::{NoTerminal, StackKind, TestEnv, code, stack, stderr, stdout};
 
 /// Passphrases manifesto re-encrypts with (distinct from the Go ones, so mix-ups show).
 const OUR_ROOT: &str = "our-root-passphrase";
@@ -65,16 +64,6 @@ fn import_vars() -> Vec<(&'static str, &'static str)> {
         ("NOTARY_SNAPSHOT_PASSPHRASE", SNAPSHOT_PASSPHRASE),
         ("NOTARY_DELEGATION_PASSPHRASE", DELEGATION_PASSPHRASE),
     ]
-}
-
-struct NoTerminal;
-impl Prompter for NoTerminal {
-    fn available(&self) -> bool {
-        false
-    }
-    fn ask(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
-        Err(std::io::Error::other("no terminal in tests"))
-    }
 }
 
 /// The library's view of the store, with our passphrases.

@@ -4,79 +4,11 @@
 //! (scenario 29: refused with exit 2 before any upload).
 
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::go_notary::GoNotary;
-use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
-pub use crate::scene::snapshot_dir;
-
-pub const APPROVAL: &[u8] = b"{\"status\":\"approved\"}";
-
-/// An image with approvals put by its owner, and a reader whose cache trusts the repository.
-pub struct Published {
-    pub stack: &'static Stack,
-    pub owner: TestEnv,
-    pub reader: TestEnv,
-    pub gun: String,
-    pub image: String,
-}
-
-pub fn published(label: &str) -> Published {
-    let s = stack(StackKind::Plain);
-    let repo = unique_repo(label);
-    s.push_image(&repo, "v1");
-    let gun = format!("{}/{repo}", s.registry);
-    let image = format!("{gun}:v1");
-    let owner = TestEnv::new();
-    ok(
-        owner
-            .signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
-    ok(
-        owner
-            .signer_cmd()
-            .args(["--server", &s.notary_url, "put", &image, "approvals", "-"])
-            .write_stdin(APPROVAL)
-            .output()
-            .unwrap(),
-        "put",
-    );
-    let p = Published {
-        stack: s,
-        owner,
-        reader: TestEnv::new(),
-        gun,
-        image,
-    };
-    let got = ok(p.get(&p.reader, &[]), "first get");
-    assert_eq!(got.stdout, APPROVAL);
-    p
-}
-
-impl Published {
-    pub fn get(&self, env: &TestEnv, extra: &[&str]) -> std::process::Output {
-        env.cmd()
-            .args([
-                "--server",
-                &self.stack.notary_url,
-                "get",
-                &self.image,
-                "approvals",
-            ])
-            .args(extra)
-            .output()
-            .unwrap()
-    }
-
-    /// The reader's cached metadata directory of this GUN.
-    pub fn metadata_dir(&self, env: &TestEnv) -> PathBuf {
-        env.trust_dir().join("tuf").join(&self.gun).join("metadata")
-    }
-}
+use crate::harness::{code, ok, stderr, stdout};
+use crate::scene::{APPROVAL, published, snapshot_dir};
 
 fn assert_refused(out: &std::process::Output, expected: i32) -> String {
     assert_eq!(code(out), expected, "exit code; stderr: {}", stderr(out));
@@ -320,19 +252,7 @@ async fn without_versions_json_the_cached_timestamp_still_sets_the_rollback_floo
         let go = GoNotary::new(p.stack);
         let old = go.fetch_raw(&p.gun, "timestamp");
         ok(
-            p.owner
-                .signer_cmd()
-                .args([
-                    "--server",
-                    &p.stack.notary_url,
-                    "put",
-                    &p.image,
-                    "approvals",
-                    "-",
-                ])
-                .write_stdin(b"{\"status\":\"approved\",\"round\":2}".to_vec())
-                .output()
-                .unwrap(),
+            p.put(b"{\"status\":\"approved\",\"round\":2}"),
             "second put",
         );
         ok(

@@ -4,7 +4,7 @@
 //! writers lose nothing.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::go_notary::{GoNotary, sha256_hex};
 use crate::harness::{TestEnv, code, flip_first_byte, stderr, stdout};
 use crate::hostile::{Reply, intercepting_proxy, tampering_proxy};
-use crate::scene::{self, Owner, copy_dir};
+use crate::scene::{self, Owner, content_file, trust_copies};
 
 const ARTIFACT_TYPE: &str = "application/vnd.manifesto.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -125,14 +125,6 @@ impl Scene {
             .unwrap_or_else(|| panic!("{name} is not listed by the Go client"))
             .sha256_hex
     }
-}
-
-fn content_file(env: &TestEnv, content: &[u8]) -> PathBuf {
-    let dir = env.home.path().join("content");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(sha256_hex(content));
-    std::fs::write(&path, content).unwrap();
-    path
 }
 
 fn digest_of(content: &[u8]) -> String {
@@ -708,14 +700,7 @@ fn go_notary_lists_our_targets_and_the_registry_holds_the_promised_layout() {
 /// Run `put` for each (image, type, content) concurrently, each writer with its own copy of the
 /// owner's trust dir (so no local lock serialises them), released together by a barrier.
 fn racing_puts(sc: &Scene, jobs: &[(String, String, Vec<u8>)]) {
-    let writers: Vec<TestEnv> = jobs
-        .iter()
-        .map(|_| {
-            let w = TestEnv::new();
-            copy_dir(&sc.owner.trust_dir(), &w.trust_dir());
-            w
-        })
-        .collect();
+    let writers = trust_copies(&sc.owner, jobs.len());
     let barrier = std::sync::Barrier::new(jobs.len());
     let mut attempts = Vec::new();
     std::thread::scope(|scope| {

@@ -17,7 +17,7 @@
 //! test of this file talks to the restarting server; all others hold it for reading.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -29,6 +29,7 @@ use crate::harness::{
     Stack, StackKind, TEST_PASSWORD, TEST_USER, TestEnv, code, project_root, stack, stderr, stdout,
     unique_repo,
 };
+use crate::scene::{content_file, trust_copies};
 
 static STACK_LOCK: RwLock<()> = RwLock::new(());
 
@@ -153,26 +154,6 @@ impl Scene {
 
     fn content(&self, what: &str) -> Vec<u8> {
         format!("{{\"repo\":\"{}\",\"what\":\"{what}\"}}", self.repo).into_bytes()
-    }
-}
-
-fn content_file(env: &TestEnv, content: &[u8]) -> PathBuf {
-    let dir = env.home.path().join("content");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(sha256_hex(content));
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
 
@@ -374,14 +355,7 @@ fn twenty_concurrent_puts_spread_over_two_notary_servers_all_land() {
             (ty, content, 1 + i % 2)
         })
         .collect();
-    let writers: Vec<TestEnv> = jobs
-        .iter()
-        .map(|_| {
-            let w = TestEnv::new();
-            copy_dir(&sc.owner.trust_dir(), &w.trust_dir());
-            w
-        })
-        .collect();
+    let writers = trust_copies(&sc.owner, jobs.len());
     let barrier = std::sync::Barrier::new(jobs.len());
     let mut attempts = Vec::new();
     std::thread::scope(|scope| {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
-use crate::scene::copy_dir;
+use crate::scene::{copy_dir, trust_copies};
 
 fn init(env: &TestEnv, server: &str, gun: &str) {
     let out = env
@@ -187,13 +187,7 @@ fn twenty_racing_writers_all_land_with_strictly_increasing_versions() {
 
     // Twenty processes, each with its own copy of the owner's trust dir (so no local lock
     // serialises them): they race at the server and must retry on the new state.
-    let writers: Vec<TestEnv> = (0..20)
-        .map(|_| {
-            let w = TestEnv::new();
-            copy_dir(&owner.trust_dir(), &w.trust_dir());
-            w
-        })
-        .collect();
+    let writers = trust_copies(&owner, 20);
     let go = GoNotary::new(s);
     let before = go.served_version(&gun, "targets");
     let barrier = std::sync::Barrier::new(writers.len());

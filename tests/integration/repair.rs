@@ -10,13 +10,7 @@ fn setup(label: &str) -> (TestEnv, String, String) {
     let gun = format!("{}/{repo}", s.registry);
     let image = format!("{gun}:v1");
     let env = TestEnv::new();
-    ok(
-        env.signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
+    env.init_repo(&s.notary_url, &gun);
     for (ty, body) in [
         ("approvals", "{\"status\":\"approved\"}"),
         ("scan", "{\"critical\":0}"),

@@ -7,8 +7,8 @@ use std::process::Output;
 use chrono::{Datelike, Utc};
 
 use crate::go_notary::{DelegateKey, GoNotary, ListedDelegation, ListedTarget};
-use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
-use crate::scene::copy_dir;
+use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout};
+use crate::scene::{Published, copy_dir};
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
@@ -45,29 +45,14 @@ impl Fixture {
     /// `manifesto init`; a target in top-level targets (`put`); `targets/qa` held by a Go
     /// delegate who published into it; `targets/ci` with a key from `manifesto key generate`.
     fn new(label: &str) -> Fixture {
-        let s = stack(StackKind::Plain);
-        let repo = unique_repo(label);
-        s.push_image(&repo, "v1");
-        let gun = format!("{}/{repo}", s.registry);
-        let image = format!("{gun}:v1");
-        let owner = TestEnv::new();
-        ok(
-            owner
-                .signer_cmd()
-                .args(["--server", &s.notary_url, "init", &gun])
-                .output()
-                .unwrap(),
-            "init",
-        );
-        ok(
-            owner
-                .signer_cmd()
-                .args(["--server", &s.notary_url, "put", &image, "approvals", "-"])
-                .write_stdin(APPROVAL)
-                .output()
-                .unwrap(),
-            "put",
-        );
+        // The readers come later, once every role holds something.
+        let Published {
+            stack: s,
+            owner,
+            gun,
+            image,
+            ..
+        } = Published::unread(label);
         let go = GoNotary::new(s);
         let qa = go.generate_delegate_key("targets/qa");
         ok(

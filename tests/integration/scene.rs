@@ -5,9 +5,10 @@
 //! checks share ([`snapshot_dir`], [`copy_dir`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
-use crate::go_notary::GoNotary;
+use crate::go_notary::{GoNotary, sha256_hex};
 use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, unique_repo};
 
 /// Who creates the repository.
@@ -88,6 +89,92 @@ impl Scene {
     }
 }
 
+/// The approvals [`Published`] starts from.
+pub const APPROVAL: &[u8] = b"{\"status\":\"approved\"}";
+
+/// An image with approvals put by its owner, and a reader whose cache trusts the repository.
+pub struct Published {
+    pub stack: &'static Stack,
+    pub owner: TestEnv,
+    pub reader: TestEnv,
+    pub gun: String,
+    pub image: String,
+}
+
+/// [`Published::unread`], then a first `get` by [`Published::reader`] (content asserted), so
+/// its cache trusts the repository.
+pub fn published(label: &str) -> Published {
+    let p = Published::unread(label);
+    let got = ok(p.get(&p.reader, &[]), "first get");
+    assert_eq!(got.stdout, APPROVAL);
+    p
+}
+
+impl Published {
+    /// A repository `label-…` with an image `v1`: `manifesto init` and a `put` of [`APPROVAL`]
+    /// as the owner. The reader has read nothing yet (tests that set up their own readers).
+    pub fn unread(label: &str) -> Published {
+        let s = stack(StackKind::Plain);
+        let repo = unique_repo(label);
+        s.push_image(&repo, "v1");
+        let gun = format!("{}/{repo}", s.registry);
+        let image = format!("{gun}:v1");
+        let owner = TestEnv::new();
+        owner.init_repo(&s.notary_url, &gun);
+        let p = Published {
+            stack: s,
+            owner,
+            reader: TestEnv::new(),
+            gun,
+            image,
+        };
+        ok(p.put(APPROVAL), "put");
+        p
+    }
+
+    /// The owner puts `content` as the image's approvals.
+    pub fn put(&self, content: &[u8]) -> Output {
+        self.owner
+            .signer_cmd()
+            .args([
+                "--server",
+                &self.stack.notary_url,
+                "put",
+                &self.image,
+                "approvals",
+                "-",
+            ])
+            .write_stdin(content.to_vec())
+            .output()
+            .unwrap()
+    }
+
+    /// The arguments of a `get` of the image's approvals from the honest server, for callers
+    /// that build their own command (a faked clock, a process to kill).
+    pub fn get_args(&self) -> [&str; 5] {
+        [
+            "--server",
+            &self.stack.notary_url,
+            "get",
+            &self.image,
+            "approvals",
+        ]
+    }
+
+    pub fn get(&self, env: &TestEnv, extra: &[&str]) -> Output {
+        env.cmd()
+            .args(self.get_args())
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    /// The reader's cached metadata directory of this GUN.
+    pub fn metadata_dir(&self, env: &TestEnv) -> PathBuf {
+        env.trust_dir().join("tuf").join(&self.gun).join("metadata")
+    }
+}
+
 /// Every file under `dir` with its bytes; an absent `dir` is empty.
 pub fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -125,4 +212,26 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// `n` fresh environments, each with its own copy of `env`'s trust dir: concurrent writers as
+/// the same owner that no local lock serialises, so they race at the server.
+pub fn trust_copies(env: &TestEnv, n: usize) -> Vec<TestEnv> {
+    (0..n)
+        .map(|_| {
+            let w = TestEnv::new();
+            copy_dir(&env.trust_dir(), &w.trust_dir());
+            w
+        })
+        .collect()
+}
+
+/// `content` written to a file in `env`'s home, named by its sha256 (the same content is one
+/// file): for commands that take the content as a path rather than on stdin.
+pub fn content_file(env: &TestEnv, content: &[u8]) -> PathBuf {
+    let dir = env.home.path().join("content");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(sha256_hex(content));
+    std::fs::write(&path, content).unwrap();
+    path
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use manifesto::config::Settings;
 use manifesto::keys::certificate::root_certificate_key;
-use manifesto::keys::passphrase::{Passphrases, Prompter};
+use manifesto::keys::passphrase::Passphrases;
 use manifesto::keys::signer::{KeyAlgorithm, SigningKey};
 use manifesto::keys::signing::signer_among;
 use manifesto::keys::store::KeyStore;
@@ -25,23 +25,14 @@ use zeroize::Zeroizing;
 
 use crate::go_notary::GoNotary;
 use crate::harness::{
-    DELEGATION_PASS, ROOT_PASS, StackKind, TARGETS_PASS, TestEnv, code, ok, stack, stderr, stdout,
-    unique_repo,
+    DELEGATION_PASS, NoTerminal, ROOT_PASS, StackKind, TARGETS_PASS, TestEnv, code, ok, stack,
+    stderr, stdout, unique_repo,
 };
 use crate::hostile::{Reply, tampering_proxy};
 use crate::scene::{self, Owner, snapshot_existing_dir as snapshot_dir};
 
 /// The test passphrases, without a terminal.
 fn passphrases() -> Passphrases {
-    struct NoTerminal;
-    impl Prompter for NoTerminal {
-        fn available(&self) -> bool {
-            false
-        }
-        fn ask(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
-            Err(std::io::Error::other("no terminal in tests"))
-        }
-    }
     Passphrases::new(
         |name| {
             let value = match name {
@@ -367,14 +358,7 @@ fn delegate_add_refuses_one_key_given_twice_in_any_form_exit_2_and_publishes_not
     let s = stack(StackKind::Plain);
     let gun = format!("{}/{}", s.registry, unique_repo("thr-add"));
     let owner = TestEnv::new();
-    ok(
-        owner
-            .signer_cmd()
-            .args(["--server", &s.notary_url, "init", &gun])
-            .output()
-            .unwrap(),
-        "init",
-    );
+    owner.init_repo(&s.notary_url, &gun);
     let dir = tempfile::tempdir().unwrap();
     let (public, cert) = openssl_key_and_certificate(dir.path());
     let go = GoNotary::new(s);

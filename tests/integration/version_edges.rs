@@ -6,7 +6,7 @@
 use chrono::Utc;
 use manifesto::config::Settings;
 use manifesto::keys::KeyStore;
-use manifesto::keys::passphrase::{Passphrases, Prompter};
+use manifesto::keys::passphrase::Passphrases;
 use manifesto::keys::signing::role_signers;
 use manifesto::notary::publish::{UpdatePart, publish_with_retry};
 use manifesto::registry::ImageRef;
@@ -17,18 +17,8 @@ use manifesto::tuf::sign::{Signer, sign_file};
 use zeroize::Zeroizing;
 
 use crate::go_notary::GoNotary;
-use crate::harness::{TARGETS_PASS, code, ok, stderr, stdout};
-use crate::local_faults::{Published, published};
-
-struct NoTerminal;
-impl Prompter for NoTerminal {
-    fn available(&self) -> bool {
-        false
-    }
-    fn ask(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
-        Err(std::io::Error::other("no terminal in tests"))
-    }
-}
+use crate::harness::{NoTerminal, TARGETS_PASS, code, ok, stderr, stdout};
+use crate::scene::{Published, published};
 
 /// Sign and publish the owner's targets, unchanged but at `version`.
 async fn publish_targets_at(p: &Published, version: u64) {
@@ -63,22 +53,6 @@ async fn publish_targets_at(p: &Published, version: u64) {
     .expect("the crafted targets is published");
 }
 
-fn put(p: &Published, content: &[u8]) -> std::process::Output {
-    p.owner
-        .signer_cmd()
-        .args([
-            "--server",
-            &p.stack.notary_url,
-            "put",
-            &p.image,
-            "approvals",
-            "-",
-        ])
-        .write_stdin(content.to_vec())
-        .output()
-        .unwrap()
-}
-
 /// At i32::MAX the next publish is 2147483648: the client counts in u64 (never wraps to a
 /// negative or to 0), the server stores it, and readers verify it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +65,7 @@ async fn a_publish_on_a_targets_version_at_i32_max_signs_2147483648_without_wrap
         let go = GoNotary::new(p.stack);
         assert_eq!(go.served_version(&p.gun, "targets"), i32::MAX as u64);
         let content = b"{\"status\":\"approved\",\"after\":\"i32::MAX\"}";
-        ok(put(&p, content), "put on top of i32::MAX");
+        ok(p.put(content), "put on top of i32::MAX");
         assert_eq!(
             go.served_version(&p.gun, "targets"),
             i32::MAX as u64 + 1,
@@ -119,7 +93,7 @@ async fn a_publish_on_a_targets_version_at_the_client_ceiling_fails_exit_3_witho
     publish_targets_at(&p, ceiling).await;
     tokio::task::spawn_blocking(move || {
         let go = GoNotary::new(p.stack);
-        let out = put(&p, b"{\"status\":\"approved\",\"after\":\"ceiling\"}");
+        let out = p.put(b"{\"status\":\"approved\",\"after\":\"ceiling\"}");
         assert_eq!(code(&out), 3, "{}", stderr(&out));
         assert!(
             stderr(&out).contains("highest a client accepts"),

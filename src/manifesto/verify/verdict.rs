@@ -191,9 +191,27 @@ pub(super) fn verdict(
     failure: Option<Failure>,
     reason: String,
 ) -> RequirementVerdict {
+    unfilled(
+        req.spec().to_string(),
+        req.metadata_type.to_string(),
+        status,
+        failure,
+        reason,
+    )
+}
+
+/// A verdict that names no role, time, blob or signer yet; its exit code is `failure`'s (0 when
+/// none). The callers fill in what their check found.
+fn unfilled(
+    requirement: String,
+    metadata_type: String,
+    status: Status,
+    failure: Option<Failure>,
+    reason: String,
+) -> RequirementVerdict {
     RequirementVerdict {
-        requirement: req.spec().to_string(),
-        metadata_type: req.metadata_type.to_string(),
+        requirement,
+        metadata_type,
         status,
         exit_code: failure.map_or(0, Failure::exit_code),
         reason,
@@ -221,18 +239,7 @@ pub(super) fn rule_verdict(
     failure: Option<Failure>,
     reason: String,
 ) -> RequirementVerdict {
-    RequirementVerdict {
-        requirement: RULES.to_string(),
-        metadata_type: RULES.to_string(),
-        status,
-        exit_code: failure.map_or(0, Failure::exit_code),
-        reason,
-        roles: Vec::new(),
-        created_at: None,
-        blob_digest: None,
-        signers: Vec::new(),
-        failure,
-    }
+    unfilled(RULES.to_string(), RULES.to_string(), status, failure, reason)
 }
 
 #[cfg(test)]

@@ -64,18 +64,7 @@ fn expired_delegation_is_refused() {
 #[test]
 fn expired_root_is_refused() {
     let mut repo = Repo::new();
-    repo.root = sign(
-        &root_meta(
-            1,
-            past(),
-            &[&repo.root_key],
-            1,
-            &repo.ts_key,
-            &repo.sn_key,
-            &repo.tg_key,
-        ),
-        &[&repo.root_key],
-    );
+    repo.root = repo.signed_root(1, past(), &repo.root_key, &[&repo.root_key]);
     repo.publish(1, 1);
     let mut s = trusting_root(&repo);
     let err = s.update_timestamp(&repo.timestamp, now()).unwrap_err();
@@ -91,18 +80,7 @@ fn expired_root_certificate_is_refused() {
     let mut repo = Repo::new();
     repo.root_key =
         TestKey::root_cert_valid(GUN, at("2016-01-01T00:00:00Z"), at("2026-11-27T12:00:00Z"));
-    repo.root = sign(
-        &root_meta(
-            1,
-            far(),
-            &[&repo.root_key],
-            1,
-            &repo.ts_key,
-            &repo.sn_key,
-            &repo.tg_key,
-        ),
-        &[&repo.root_key],
-    );
+    repo.root = repo.signed_root(1, far(), &repo.root_key, &[&repo.root_key]);
     repo.publish(1, 1);
     let mut s = trusting_root(&repo);
     let err = s.update_timestamp(&repo.timestamp, now()).unwrap_err();

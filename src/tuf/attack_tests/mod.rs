@@ -4,7 +4,8 @@
 //! repositories with throwaway keys (see `test_support`) and then play the tampering server.
 //!
 //! One file per attack family; this module holds what they share: imports, and the set-ups that
-//! nearly every test repeats ([`trusting_root`], [`up_to_snapshot`]).
+//! nearly every test repeats ([`trusting_root`], [`up_to_snapshot`]) and the threshold check of
+//! the double-signer attacks ([`assert_one_of_two_signers`]).
 
 mod delegations;
 mod expiry;
@@ -48,4 +49,21 @@ fn up_to_snapshot(repo: &Repo) -> TrustedState {
     s.update_timestamp(&repo.timestamp, now()).unwrap();
     s.update_snapshot(&repo.snapshot, now()).unwrap();
     s
+}
+
+/// Asserts `err` is a threshold failure counting one valid signature of the two required: what
+/// every "one signer counted twice" attack must end in.
+#[track_caller]
+fn assert_one_of_two_signers(err: &TrustError) {
+    assert!(
+        matches!(
+            err,
+            TrustError::Verify(VerifyError::Threshold {
+                valid: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }

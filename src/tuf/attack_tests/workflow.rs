@@ -14,18 +14,7 @@ fn snapshot_before_timestamp_is_a_caller_bug() {
 #[test]
 fn snapshot_listing_a_newer_root_is_reported() {
     let mut repo = Repo::new();
-    let v2 = sign(
-        &root_meta(
-            2,
-            far(),
-            &[&repo.root_key],
-            1,
-            &repo.ts_key,
-            &repo.sn_key,
-            &repo.tg_key,
-        ),
-        &[&repo.root_key],
-    );
+    let v2 = repo.signed_root(2, far(), &repo.root_key, &[&repo.root_key]);
     let mut s = repo.state();
     assert!(!s.snapshot_lists_other_root());
     repo.root = v2.clone();
