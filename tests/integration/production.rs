@@ -33,11 +33,15 @@ use crate::harness::{
 static STACK_LOCK: RwLock<()> = RwLock::new(());
 
 fn shared() -> RwLockReadGuard<'static, ()> {
-    STACK_LOCK.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    STACK_LOCK
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    STACK_LOCK.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    STACK_LOCK
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The production stack and the extra lines of its `stack.env` (NOTARY_URL_2, TOKEN_REALM).
@@ -575,4 +579,178 @@ fn delegation_and_key_rotations_work_with_the_remote_signer() {
     sc.put(&sc.owner, 1, "scan", &scan);
     assert_eq!(sc.get(&reader, 2, "scan"), scan);
     assert_eq!(sc.get(&TestEnv::new(), 1, "approvals"), approvals);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks through the tampering proxy, token expiry (issue 14)
+
+use crate::hostile::{Hostile, Reply, Upstream, tampering_proxy_to};
+use crate::scene::snapshot_existing_dir;
+
+impl Scene {
+    /// [`Scene::run`] against `url` (a proxy in front of a server), logged in the same way.
+    fn run_via(&self, env: &TestEnv, url: &str, args: &[&str]) -> Output {
+        let mut cmd = env.signer_cmd();
+        cmd.env("REGISTRY_USERNAME", TEST_USER)
+            .env("REGISTRY_PASSWORD", TEST_PASSWORD)
+            .args(["--server", url, "--tls-ca", &self.p.ca])
+            .args(args);
+        cmd.output().unwrap()
+    }
+
+    /// A `get` through `url` refused with `expected`: nothing on stdout, the trust cache of
+    /// `reader` byte-for-byte as it was. Returns stderr.
+    fn get_refused_via(&self, reader: &TestEnv, url: &str, expected: i32) -> String {
+        let before = snapshot_existing_dir(&reader.trust_dir());
+        let out = self.run_via(reader, url, &["get", &self.image, "approvals"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), expected, "exit code; stderr: {err}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing printed on a refused read: {}",
+            stdout(&out)
+        );
+        assert!(
+            before == snapshot_existing_dir(&reader.trust_dir()),
+            "the trust cache is untouched"
+        );
+        err
+    }
+
+    /// A proxy (plain HTTP on loopback) in front of notary-server 1 over TLS.
+    async fn proxy(
+        &self,
+        tamper: impl Fn(&str, u16, Vec<u8>) -> Reply + Send + Sync + 'static,
+    ) -> Hostile {
+        tampering_proxy_to(
+            Upstream::tls(&self.p.s.notary_url, Path::new(&self.p.ca)),
+            tamper,
+        )
+        .await
+    }
+}
+
+fn is_tuf_file(path: &str, name: &str) -> bool {
+    path.ends_with(&format!("/_trust/tuf/{name}"))
+}
+
+/// A checksum-addressed `targets.<sha256>.json` (what a client fetches after a new snapshot).
+fn is_targets_file(path: &str) -> bool {
+    path.contains("/_trust/tuf/targets.")
+}
+
+/// Flip one letter of the first signature (base64 letter swap keeps it valid base64).
+fn flip_signature(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(body.to_vec()).expect("metadata is UTF-8");
+    let at = text.find("\"sig\":\"").expect("a signature") + 7;
+    let mut bytes = text.into_bytes();
+    bytes[at + 5] = if bytes[at + 5] == b'A' { b'B' } else { b'A' };
+    bytes
+}
+
+/// Authenticated reads through a tampering proxy in front of the production notary-server (the
+/// challenge's realm is the real token service): a flipped timestamp signature, then a flipped
+/// signature on the new targets file after a put, are untrusted (exit 3), print nothing and
+/// leave the reader's cache as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_timestamp_or_targets_signature_through_a_proxy_on_production_is_exit_3() {
+    let _g = shared();
+    let sc = scene("prod-atk-sig");
+    sc.put(&sc.owner, 1, "approvals", &sc.content("approvals"));
+    let reader = TestEnv::new();
+    let approvals = sc.get(&reader, 1, "approvals");
+
+    // the honest proxy first: authentication passes through it both ways
+    let honest = sc
+        .proxy(|_, status, body| Reply::Full(status, vec![], body))
+        .await;
+    let out = sc.run_via(&reader, &honest.url, &["get", &sc.image, "approvals"]);
+    assert_eq!(code(&out), 0, "through the honest proxy: {}", stderr(&out));
+    assert_eq!(out.stdout, approvals);
+    let seen = honest.seen();
+    assert!(
+        seen.iter()
+            .any(|(r, s)| *s == 401 && r.header("authorization").is_none()),
+        "the server challenged through the proxy: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(r, s)| *s == 200
+            && r.header("authorization")
+                .is_some_and(|a| a.starts_with("Bearer "))),
+        "the bearer token went through the proxy: {seen:?}"
+    );
+
+    let ts = sc
+        .proxy(|path, status, body| {
+            if status == 200 && is_tuf_file(path, "timestamp.json") {
+                Reply::Full(200, vec![], flip_signature(&body))
+            } else {
+                Reply::Full(status, vec![], body)
+            }
+        })
+        .await;
+    let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &ts.url, 3));
+    assert!(err.contains("timestamp"), "{err}");
+
+    // a new put: the reader must fetch the new targets file, whose signature is flipped
+    sc.put(&sc.owner, 1, "scan", &sc.content("scan"));
+    let targets = sc
+        .proxy(|path, status, body| {
+            if status == 200 && is_targets_file(path) {
+                Reply::Full(200, vec![], flip_signature(&body))
+            } else {
+                Reply::Full(status, vec![], body)
+            }
+        })
+        .await;
+    let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &targets.url, 3));
+    assert!(err.contains("targets"), "{err}");
+    assert!(
+        targets.seen().iter().any(|(r, _)| is_targets_file(&r.path)),
+        "the targets file was fetched through the proxy"
+    );
+}
+
+/// An authenticated read through a proxy replaying the timestamp it saw first, to a client
+/// that has since trusted a newer one: rollback (exit 5), nothing printed, cache untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_timestamp_through_a_proxy_on_production_is_exit_5() {
+    let _g = shared();
+    let sc = scene("prod-atk-rollback");
+    sc.put(&sc.owner, 1, "approvals", &sc.content("approvals"));
+    let reader = TestEnv::new();
+    let first: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>> = std::sync::Arc::default();
+    let kept = first.clone();
+    let replay = sc
+        .proxy(move |path, status, body| {
+            if status == 200 && is_tuf_file(path, "timestamp.json") {
+                let mut kept = kept.lock().unwrap();
+                let old = kept.get_or_insert(body).clone();
+                Reply::Full(200, vec![], old)
+            } else {
+                Reply::Full(status, vec![], body)
+            }
+        })
+        .await;
+    // the first read through the proxy is honest (it records that timestamp)
+    let out = sc.run_via(&reader, &replay.url, &["get", &sc.image, "approvals"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "first read through the proxy: {}",
+        stderr(&out)
+    );
+    assert!(
+        first.lock().unwrap().is_some(),
+        "the proxy kept a timestamp"
+    );
+
+    sc.put(&sc.owner, 1, "scan", &sc.content("scan"));
+    assert_eq!(
+        sc.get(&reader, 1, "scan"),
+        sc.content("scan"),
+        "the reader trusts the newer timestamp"
+    );
+    let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &replay.url, 5));
+    assert!(err.contains("older than"), "{err}");
 }
