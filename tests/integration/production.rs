@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
@@ -753,4 +754,161 @@ async fn a_rolled_back_timestamp_through_a_proxy_on_production_is_exit_5() {
     );
     let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &replay.url, 5));
     assert!(err.contains("older than"), "{err}");
+}
+
+/// How long the token service's tokens live for notary-server and the registry during
+/// [`ShortTokens`]. Both check `exp` with distribution's 60 s leeway, so the configured
+/// `token_ttl_seconds` is this minus 60 (the JWT's `exp` lies in the past; the servers still
+/// take it for `LIFETIME` seconds).
+const SHORT_TOKEN_LIFETIME_SECONDS: i64 = 3;
+const SERVER_EXP_LEEWAY_SECONDS: i64 = 60;
+
+/// The shared stack's token service restarted with short-lived tokens; the original
+/// configuration is put back (and the service restarted) on drop, also when the test fails.
+/// Hold [`exclusive`] around it: no other test may get a token meanwhile.
+struct ShortTokens {
+    config: PathBuf,
+    original: Vec<u8>,
+    dir: PathBuf,
+}
+
+fn restart_token_service(dir: &Path) {
+    let out = Command::new(project_root().join("scripts/stack"))
+        .arg("restart")
+        .arg(dir)
+        .arg("token-service")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "restart token-service: {}",
+        stderr(&out)
+    );
+}
+
+impl ShortTokens {
+    fn start(p: &Prod) -> ShortTokens {
+        let config = p.s.dir.join("token-service.json");
+        let original = std::fs::read(&config).expect("read token-service.json");
+        let mut json: Value = serde_json::from_slice(&original).unwrap();
+        json["token_ttl_seconds"] =
+            (SHORT_TOKEN_LIFETIME_SECONDS - SERVER_EXP_LEEWAY_SECONDS).into();
+        std::fs::write(&config, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+        let guard = ShortTokens {
+            config,
+            original,
+            dir: p.s.dir.clone(),
+        };
+        restart_token_service(&guard.dir);
+        guard
+    }
+}
+
+impl Drop for ShortTokens {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.config, &self.original);
+        restart_token_service(&self.dir);
+    }
+}
+
+/// Bearer tokens of `seen` refused by the server (401) that the client then replaced with a
+/// new token the server took for the same request.
+fn reanswered_expired_tokens(seen: &[(crate::hostile::Request, u16)]) -> Vec<String> {
+    let bearer = |r: &crate::hostile::Request| {
+        r.header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_string)
+    };
+    seen.iter()
+        .enumerate()
+        .filter_map(|(i, (r, status))| {
+            let old = bearer(r).filter(|_| *status == 401)?;
+            seen[i + 1..]
+                .iter()
+                .find(|(later, s)| {
+                    later.method == r.method
+                        && later.path == r.path
+                        && (200..300).contains(s)
+                        && bearer(later).is_some_and(|t| t != old)
+                })
+                .map(|(later, _)| format!("{} {}", later.method, later.path))
+        })
+        .collect()
+}
+
+/// Tokens that expire mid-run: the token service issues tokens the servers take for 3 s, and a
+/// proxy in front of notary-server holds the put's POST and the fresh reader's first targets
+/// GET for 5 s, so each goes out with an expired token. The server answers 401 with a new
+/// challenge; manifesto answers it with a new token and the operation succeeds (the registry's
+/// tokens expire during the same runs too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_mid_run_is_renewed_by_answering_the_new_challenge() {
+    let _g = exclusive();
+    let sc = scene("prod-ttl");
+    let _short = ShortTokens::start(&sc.p);
+    let held_post = std::sync::atomic::AtomicBool::new(false);
+    let held_targets = std::sync::atomic::AtomicBool::new(false);
+    let hold = Duration::from_secs(5);
+    let pause = move |_: usize, r: &crate::hostile::Request| {
+        let first = |flag: &std::sync::atomic::AtomicBool| {
+            !flag.swap(true, std::sync::atomic::Ordering::SeqCst)
+        };
+        let bearer = r
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer "));
+        if bearer && r.method == "POST" && first(&held_post) {
+            hold
+        } else if bearer && r.method == "GET" && is_targets_file(&r.path) && first(&held_targets) {
+            hold
+        } else {
+            Duration::ZERO
+        }
+    };
+    let mut upstream = Upstream::tls(&sc.p.s.notary_url, Path::new(&sc.p.ca));
+    upstream.pause = Some(std::sync::Arc::new(pause));
+    let proxy = tampering_proxy_to(upstream, |_, status, body| {
+        Reply::Full(status, vec![], body)
+    })
+    .await;
+
+    let approvals = sc.content("approvals");
+    let file = content_file(&sc.owner, &approvals);
+    let out = tokio::task::block_in_place(|| {
+        sc.run_via(
+            &sc.owner,
+            &proxy.url,
+            &["put", &sc.image, "approvals", file.to_str().unwrap()],
+        )
+    });
+    assert_eq!(
+        code(&out),
+        0,
+        "put with a token expiring mid-run: {}",
+        stderr(&out)
+    );
+    let renewed = reanswered_expired_tokens(&proxy.seen());
+    assert!(
+        renewed.iter().any(|r| r.starts_with("POST ")),
+        "the POST went out with an expired token and was retried with a new one: {renewed:?} in {:?}",
+        proxy.seen()
+    );
+
+    let reader = TestEnv::new();
+    let out = tokio::task::block_in_place(|| {
+        sc.run_via(&reader, &proxy.url, &["get", &sc.image, "approvals"])
+    });
+    assert_eq!(
+        code(&out),
+        0,
+        "get with a token expiring mid-run: {}",
+        stderr(&out)
+    );
+    assert_eq!(out.stdout, approvals);
+    let renewed = reanswered_expired_tokens(&proxy.seen());
+    assert!(
+        renewed
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.contains("/_trust/tuf/targets.")),
+        "the targets GET went out with an expired token and was retried with a new one: {renewed:?}"
+    );
 }
