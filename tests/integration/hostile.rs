@@ -129,6 +129,9 @@ where
     tampering_proxy_to(Upstream::plain(upstream), tamper).await
 }
 
+/// How long a proxy waits before forwarding request number `n`.
+pub type Pause = Arc<dyn Fn(usize, &Request) -> Duration + Send + Sync>;
+
 /// Where a proxy forwards to: a base URL, and for an `https://` one the CA file its
 /// certificate chains to (the stack's `CA_FILE`).
 pub struct Upstream<'a> {
@@ -136,7 +139,7 @@ pub struct Upstream<'a> {
     pub ca_file: Option<&'a std::path::Path>,
     /// Waited before forwarding a request, by its number and head (a slow network; the
     /// client's tokens age meanwhile).
-    pub pause: Option<Arc<dyn Fn(usize, &Request) -> Duration + Send + Sync>>,
+    pub pause: Option<Pause>,
 }
 
 impl<'a> Upstream<'a> {

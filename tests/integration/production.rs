@@ -619,16 +619,25 @@ impl Scene {
     }
 
     /// A proxy (plain HTTP on loopback) in front of notary-server 1 over TLS.
-    async fn proxy(
+    fn proxy(
         &self,
+        rt: &tokio::runtime::Runtime,
         tamper: impl Fn(&str, u16, Vec<u8>) -> Reply + Send + Sync + 'static,
     ) -> Hostile {
-        tampering_proxy_to(
+        rt.block_on(tampering_proxy_to(
             Upstream::tls(&self.p.s.notary_url, Path::new(&self.p.ca)),
             tamper,
-        )
-        .await
+        ))
     }
+}
+
+/// A runtime for the proxies of a test, whose body runs commands blocking on the test thread.
+fn proxy_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn is_tuf_file(path: &str, name: &str) -> bool {
@@ -653,18 +662,17 @@ fn flip_signature(body: &[u8]) -> Vec<u8> {
 /// challenge's realm is the real token service): a flipped timestamp signature, then a flipped
 /// signature on the new targets file after a put, are untrusted (exit 3), print nothing and
 /// leave the reader's cache as it was.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flipped_timestamp_or_targets_signature_through_a_proxy_on_production_is_exit_3() {
+#[test]
+fn a_flipped_timestamp_or_targets_signature_through_a_proxy_on_production_is_exit_3() {
     let _g = shared();
+    let rt = proxy_runtime();
     let sc = scene("prod-atk-sig");
     sc.put(&sc.owner, 1, "approvals", &sc.content("approvals"));
     let reader = TestEnv::new();
     let approvals = sc.get(&reader, 1, "approvals");
 
     // the honest proxy first: authentication passes through it both ways
-    let honest = sc
-        .proxy(|_, status, body| Reply::Full(status, vec![], body))
-        .await;
+    let honest = sc.proxy(&rt, |_, status, body| Reply::Full(status, vec![], body));
     let out = sc.run_via(&reader, &honest.url, &["get", &sc.image, "approvals"]);
     assert_eq!(code(&out), 0, "through the honest proxy: {}", stderr(&out));
     assert_eq!(out.stdout, approvals);
@@ -681,30 +689,26 @@ async fn a_flipped_timestamp_or_targets_signature_through_a_proxy_on_production_
         "the bearer token went through the proxy: {seen:?}"
     );
 
-    let ts = sc
-        .proxy(|path, status, body| {
-            if status == 200 && is_tuf_file(path, "timestamp.json") {
-                Reply::Full(200, vec![], flip_signature(&body))
-            } else {
-                Reply::Full(status, vec![], body)
-            }
-        })
-        .await;
-    let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &ts.url, 3));
+    let ts = sc.proxy(&rt, |path, status, body| {
+        if status == 200 && is_tuf_file(path, "timestamp.json") {
+            Reply::Full(200, vec![], flip_signature(&body))
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    });
+    let err = sc.get_refused_via(&reader, &ts.url, 3);
     assert!(err.contains("timestamp"), "{err}");
 
     // a new put: the reader must fetch the new targets file, whose signature is flipped
     sc.put(&sc.owner, 1, "scan", &sc.content("scan"));
-    let targets = sc
-        .proxy(|path, status, body| {
-            if status == 200 && is_targets_file(path) {
-                Reply::Full(200, vec![], flip_signature(&body))
-            } else {
-                Reply::Full(status, vec![], body)
-            }
-        })
-        .await;
-    let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &targets.url, 3));
+    let targets = sc.proxy(&rt, |path, status, body| {
+        if status == 200 && is_targets_file(path) {
+            Reply::Full(200, vec![], flip_signature(&body))
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    });
+    let err = sc.get_refused_via(&reader, &targets.url, 3);
     assert!(err.contains("targets"), "{err}");
     assert!(
         targets.seen().iter().any(|(r, _)| is_targets_file(&r.path)),
@@ -714,25 +718,24 @@ async fn a_flipped_timestamp_or_targets_signature_through_a_proxy_on_production_
 
 /// An authenticated read through a proxy replaying the timestamp it saw first, to a client
 /// that has since trusted a newer one: rollback (exit 5), nothing printed, cache untouched.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rolled_back_timestamp_through_a_proxy_on_production_is_exit_5() {
+#[test]
+fn a_rolled_back_timestamp_through_a_proxy_on_production_is_exit_5() {
     let _g = shared();
+    let rt = proxy_runtime();
     let sc = scene("prod-atk-rollback");
     sc.put(&sc.owner, 1, "approvals", &sc.content("approvals"));
     let reader = TestEnv::new();
     let first: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>> = std::sync::Arc::default();
     let kept = first.clone();
-    let replay = sc
-        .proxy(move |path, status, body| {
-            if status == 200 && is_tuf_file(path, "timestamp.json") {
-                let mut kept = kept.lock().unwrap();
-                let old = kept.get_or_insert(body).clone();
-                Reply::Full(200, vec![], old)
-            } else {
-                Reply::Full(status, vec![], body)
-            }
-        })
-        .await;
+    let replay = sc.proxy(&rt, move |path, status, body| {
+        if status == 200 && is_tuf_file(path, "timestamp.json") {
+            let mut kept = kept.lock().unwrap();
+            let old = kept.get_or_insert(body).clone();
+            Reply::Full(200, vec![], old)
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    });
     // the first read through the proxy is honest (it records that timestamp)
     let out = sc.run_via(&reader, &replay.url, &["get", &sc.image, "approvals"]);
     assert_eq!(
@@ -752,7 +755,7 @@ async fn a_rolled_back_timestamp_through_a_proxy_on_production_is_exit_5() {
         sc.content("scan"),
         "the reader trusts the newer timestamp"
     );
-    let err = tokio::task::block_in_place(|| sc.get_refused_via(&reader, &replay.url, 5));
+    let err = sc.get_refused_via(&reader, &replay.url, 5);
     assert!(err.contains("older than"), "{err}");
 }
 
@@ -841,9 +844,10 @@ fn reanswered_expired_tokens(seen: &[(crate::hostile::Request, u16)]) -> Vec<Str
 /// GET for 5 s, so each goes out with an expired token. The server answers 401 with a new
 /// challenge; manifesto answers it with a new token and the operation succeeds (the registry's
 /// tokens expire during the same runs too).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_that_expires_mid_run_is_renewed_by_answering_the_new_challenge() {
+#[test]
+fn a_token_that_expires_mid_run_is_renewed_by_answering_the_new_challenge() {
     let _g = exclusive();
+    let rt = proxy_runtime();
     let sc = scene("prod-ttl");
     let _short = ShortTokens::start(&sc.p);
     let held_post = std::sync::atomic::AtomicBool::new(false);
@@ -856,30 +860,23 @@ async fn a_token_that_expires_mid_run_is_renewed_by_answering_the_new_challenge(
         let bearer = r
             .header("authorization")
             .is_some_and(|a| a.starts_with("Bearer "));
-        if bearer && r.method == "POST" && first(&held_post) {
-            hold
-        } else if bearer && r.method == "GET" && is_targets_file(&r.path) && first(&held_targets) {
-            hold
-        } else {
-            Duration::ZERO
-        }
+        let held = (r.method == "POST" && first(&held_post))
+            || (r.method == "GET" && is_targets_file(&r.path) && first(&held_targets));
+        if bearer && held { hold } else { Duration::ZERO }
     };
     let mut upstream = Upstream::tls(&sc.p.s.notary_url, Path::new(&sc.p.ca));
     upstream.pause = Some(std::sync::Arc::new(pause));
-    let proxy = tampering_proxy_to(upstream, |_, status, body| {
+    let proxy = rt.block_on(tampering_proxy_to(upstream, |_, status, body| {
         Reply::Full(status, vec![], body)
-    })
-    .await;
+    }));
 
     let approvals = sc.content("approvals");
     let file = content_file(&sc.owner, &approvals);
-    let out = tokio::task::block_in_place(|| {
-        sc.run_via(
-            &sc.owner,
-            &proxy.url,
-            &["put", &sc.image, "approvals", file.to_str().unwrap()],
-        )
-    });
+    let out = sc.run_via(
+        &sc.owner,
+        &proxy.url,
+        &["put", &sc.image, "approvals", file.to_str().unwrap()],
+    );
     assert_eq!(
         code(&out),
         0,
@@ -894,9 +891,7 @@ async fn a_token_that_expires_mid_run_is_renewed_by_answering_the_new_challenge(
     );
 
     let reader = TestEnv::new();
-    let out = tokio::task::block_in_place(|| {
-        sc.run_via(&reader, &proxy.url, &["get", &sc.image, "approvals"])
-    });
+    let out = sc.run_via(&reader, &proxy.url, &["get", &sc.image, "approvals"]);
     assert_eq!(
         code(&out),
         0,
