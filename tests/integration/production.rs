@@ -6,15 +6,20 @@
 //! get, list, verify, from either instance); an anonymous client is refused with a message about
 //! credentials (exit 8); the Go `notary` CLI with `NOTARY_AUTH` lists what manifesto signed;
 //! data survives a notary-server restart (it is in PostgreSQL); 20 concurrent puts spread over
-//! both instances all land; a delegation and key rotations work with the remote signer; and
-//! metadata altered or rolled back in PostgreSQL itself is refused.
+//! both instances all land; a delegation and key rotations work with the remote signer;
+//! metadata altered or rolled back in PostgreSQL itself is refused; the tampering proxy of
+//! `hostile`, between an authenticated manifesto and notary-server over TLS, flips a timestamp
+//! or targets signature (exit 3) or replays an old timestamp (exit 5); and tokens that expire
+//! mid-run (the token service restarted with short-lived tokens) are renewed by answering the
+//! server's new challenge. Where credentials go is pinned in `production_attacks`.
 //!
 //! Together they are the core of the suite run against the production deployment (init, put,
 //! get, list, verify, delegations, rotation, concurrent writers, an attack); the rest of the
 //! suite runs against the in-memory stack. `cargo test --test integration production` runs them.
 //!
-//! The tests share one stack. The restart test takes `STACK_LOCK` for writing so that no other
-//! test of this file talks to the restarting server; all others hold it for reading.
+//! The tests share one stack. The restart test and the token expiry test (which restarts the
+//! token service with short-lived tokens) take `STACK_LOCK` for writing so that no other test
+//! of this file talks to the restarting service; all others hold it for reading.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
