@@ -12,6 +12,7 @@ mod local_faults;
 mod manifesto;
 mod notary_http;
 mod production;
+mod production_attacks;
 mod publish;
 mod registry;
 mod repair;

@@ -6,20 +6,26 @@
 //! get, list, verify, from either instance); an anonymous client is refused with a message about
 //! credentials (exit 8); the Go `notary` CLI with `NOTARY_AUTH` lists what manifesto signed;
 //! data survives a notary-server restart (it is in PostgreSQL); 20 concurrent puts spread over
-//! both instances all land; a delegation and key rotations work with the remote signer; and
-//! metadata altered or rolled back in PostgreSQL itself is refused.
+//! both instances all land; a delegation and key rotations work with the remote signer;
+//! metadata altered or rolled back in PostgreSQL itself is refused; the tampering proxy of
+//! `hostile`, between an authenticated manifesto and notary-server over TLS, flips a timestamp
+//! or targets signature (exit 3) or replays an old timestamp (exit 5); and tokens that expire
+//! mid-run (the token service restarted with short-lived tokens) are renewed by answering the
+//! server's new challenge. Where credentials go is pinned in `production_attacks`.
 //!
 //! Together they are the core of the suite run against the production deployment (init, put,
 //! get, list, verify, delegations, rotation, concurrent writers, an attack); the rest of the
 //! suite runs against the in-memory stack. `cargo test --test integration production` runs them.
 //!
-//! The tests share one stack. The restart test takes `STACK_LOCK` for writing so that no other
-//! test of this file talks to the restarting server; all others hold it for reading.
+//! The tests share one stack. The restart test and the token expiry test (which restarts the
+//! token service with short-lived tokens) take `STACK_LOCK` for writing so that no other test
+//! of this file talks to the restarting service; all others hold it for reading.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
@@ -34,11 +40,15 @@ use crate::scene::{content_file, trust_copies};
 static STACK_LOCK: RwLock<()> = RwLock::new(());
 
 fn shared() -> RwLockReadGuard<'static, ()> {
-    STACK_LOCK.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    STACK_LOCK
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    STACK_LOCK.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    STACK_LOCK
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The production stack and the extra lines of its `stack.env` (NOTARY_URL_2, TOKEN_REALM).
@@ -549,4 +559,330 @@ fn delegation_and_key_rotations_work_with_the_remote_signer() {
     sc.put(&sc.owner, 1, "scan", &scan);
     assert_eq!(sc.get(&reader, 2, "scan"), scan);
     assert_eq!(sc.get(&TestEnv::new(), 1, "approvals"), approvals);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks through the tampering proxy, token expiry (issue 14)
+
+use crate::hostile::{Hostile, Reply, Upstream, tampering_proxy_to};
+use crate::scene::snapshot_existing_dir;
+
+impl Scene {
+    /// [`Scene::run`] against `url` (a proxy in front of a server), logged in the same way.
+    fn run_via(&self, env: &TestEnv, url: &str, args: &[&str]) -> Output {
+        let mut cmd = env.signer_cmd();
+        cmd.env("REGISTRY_USERNAME", TEST_USER)
+            .env("REGISTRY_PASSWORD", TEST_PASSWORD)
+            .args(["--server", url, "--tls-ca", &self.p.ca])
+            .args(args);
+        cmd.output().unwrap()
+    }
+
+    /// A `get` through `url` refused with `expected`: nothing on stdout, the trust cache of
+    /// `reader` byte-for-byte as it was. Returns stderr.
+    fn get_refused_via(&self, reader: &TestEnv, url: &str, expected: i32) -> String {
+        let before = snapshot_existing_dir(&reader.trust_dir());
+        let out = self.run_via(reader, url, &["get", &self.image, "approvals"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), expected, "exit code; stderr: {err}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing printed on a refused read: {}",
+            stdout(&out)
+        );
+        assert!(
+            before == snapshot_existing_dir(&reader.trust_dir()),
+            "the trust cache is untouched"
+        );
+        err
+    }
+
+    /// A proxy (plain HTTP on loopback) in front of notary-server 1 over TLS.
+    fn proxy(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        tamper: impl Fn(&str, u16, Vec<u8>) -> Reply + Send + Sync + 'static,
+    ) -> Hostile {
+        rt.block_on(tampering_proxy_to(
+            Upstream::tls(&self.p.s.notary_url, Path::new(&self.p.ca)),
+            tamper,
+        ))
+    }
+}
+
+/// A runtime for the proxies of a test, whose body runs commands blocking on the test thread.
+fn proxy_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn is_tuf_file(path: &str, name: &str) -> bool {
+    path.ends_with(&format!("/_trust/tuf/{name}"))
+}
+
+/// A checksum-addressed `targets.<sha256>.json` (what a client fetches after a new snapshot).
+fn is_targets_file(path: &str) -> bool {
+    path.contains("/_trust/tuf/targets.")
+}
+
+/// Flip one letter of the first signature (base64 letter swap keeps it valid base64).
+fn flip_signature(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(body.to_vec()).expect("metadata is UTF-8");
+    let at = text.find("\"sig\":\"").expect("a signature") + 7;
+    let mut bytes = text.into_bytes();
+    bytes[at + 5] = if bytes[at + 5] == b'A' { b'B' } else { b'A' };
+    bytes
+}
+
+/// Authenticated reads through a tampering proxy in front of the production notary-server (the
+/// challenge's realm is the real token service): a flipped timestamp signature, then a flipped
+/// signature on the new targets file after a put, are untrusted (exit 3), print nothing and
+/// leave the reader's cache as it was.
+#[test]
+fn a_flipped_timestamp_or_targets_signature_through_a_proxy_on_production_is_exit_3() {
+    let _g = shared();
+    let rt = proxy_runtime();
+    let sc = scene("prod-atk-sig");
+    sc.put(&sc.owner, 1, "approvals", &sc.content("approvals"));
+    let reader = TestEnv::new();
+    let approvals = sc.get(&reader, 1, "approvals");
+
+    // the honest proxy first: authentication passes through it both ways
+    let honest = sc.proxy(&rt, |_, status, body| Reply::Full(status, vec![], body));
+    let out = sc.run_via(&reader, &honest.url, &["get", &sc.image, "approvals"]);
+    assert_eq!(code(&out), 0, "through the honest proxy: {}", stderr(&out));
+    assert_eq!(out.stdout, approvals);
+    let seen = honest.seen();
+    assert!(
+        seen.iter()
+            .any(|(r, s)| *s == 401 && r.header("authorization").is_none()),
+        "the server challenged through the proxy: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(r, s)| *s == 200
+            && r.header("authorization")
+                .is_some_and(|a| a.starts_with("Bearer "))),
+        "the bearer token went through the proxy: {seen:?}"
+    );
+
+    let ts = sc.proxy(&rt, |path, status, body| {
+        if status == 200 && is_tuf_file(path, "timestamp.json") {
+            Reply::Full(200, vec![], flip_signature(&body))
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    });
+    let err = sc.get_refused_via(&reader, &ts.url, 3);
+    assert!(err.contains("timestamp"), "{err}");
+
+    // a new put: the reader must fetch the new targets file, whose signature is flipped
+    sc.put(&sc.owner, 1, "scan", &sc.content("scan"));
+    let targets = sc.proxy(&rt, |path, status, body| {
+        if status == 200 && is_targets_file(path) {
+            Reply::Full(200, vec![], flip_signature(&body))
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    });
+    let err = sc.get_refused_via(&reader, &targets.url, 3);
+    assert!(err.contains("targets"), "{err}");
+    assert!(
+        targets.seen().iter().any(|(r, _)| is_targets_file(&r.path)),
+        "the targets file was fetched through the proxy"
+    );
+}
+
+/// An authenticated read through a proxy replaying the timestamp it saw first, to a client
+/// that has since trusted a newer one: rollback (exit 5), nothing printed, cache untouched.
+#[test]
+fn a_rolled_back_timestamp_through_a_proxy_on_production_is_exit_5() {
+    let _g = shared();
+    let rt = proxy_runtime();
+    let sc = scene("prod-atk-rollback");
+    sc.put(&sc.owner, 1, "approvals", &sc.content("approvals"));
+    let reader = TestEnv::new();
+    let first: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>> = std::sync::Arc::default();
+    let kept = first.clone();
+    let replay = sc.proxy(&rt, move |path, status, body| {
+        if status == 200 && is_tuf_file(path, "timestamp.json") {
+            let mut kept = kept.lock().unwrap();
+            let old = kept.get_or_insert(body).clone();
+            Reply::Full(200, vec![], old)
+        } else {
+            Reply::Full(status, vec![], body)
+        }
+    });
+    // the first read through the proxy is honest (it records that timestamp)
+    let out = sc.run_via(&reader, &replay.url, &["get", &sc.image, "approvals"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "first read through the proxy: {}",
+        stderr(&out)
+    );
+    assert!(
+        first.lock().unwrap().is_some(),
+        "the proxy kept a timestamp"
+    );
+
+    sc.put(&sc.owner, 1, "scan", &sc.content("scan"));
+    assert_eq!(
+        sc.get(&reader, 1, "scan"),
+        sc.content("scan"),
+        "the reader trusts the newer timestamp"
+    );
+    let err = sc.get_refused_via(&reader, &replay.url, 5);
+    assert!(err.contains("older than"), "{err}");
+}
+
+/// How long the token service's tokens live for notary-server and the registry during
+/// [`ShortTokens`]. Both check `exp` with distribution's 60 s leeway, so the configured
+/// `token_ttl_seconds` is this minus 60 (the JWT's `exp` lies in the past; the servers still
+/// take it for `LIFETIME` seconds).
+const SHORT_TOKEN_LIFETIME_SECONDS: i64 = 3;
+const SERVER_EXP_LEEWAY_SECONDS: i64 = 60;
+
+/// The shared stack's token service restarted with short-lived tokens; the original
+/// configuration is put back (and the service restarted) on drop, also when the test fails.
+/// Hold [`exclusive`] around it: no other test may get a token meanwhile.
+struct ShortTokens {
+    config: PathBuf,
+    original: Vec<u8>,
+    dir: PathBuf,
+}
+
+fn restart_token_service(dir: &Path) {
+    let out = Command::new(project_root().join("scripts/stack"))
+        .arg("restart")
+        .arg(dir)
+        .arg("token-service")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "restart token-service: {}",
+        stderr(&out)
+    );
+}
+
+impl ShortTokens {
+    fn start(p: &Prod) -> ShortTokens {
+        let config = p.s.dir.join("token-service.json");
+        let original = std::fs::read(&config).expect("read token-service.json");
+        let mut json: Value = serde_json::from_slice(&original).unwrap();
+        json["token_ttl_seconds"] =
+            (SHORT_TOKEN_LIFETIME_SECONDS - SERVER_EXP_LEEWAY_SECONDS).into();
+        std::fs::write(&config, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+        let guard = ShortTokens {
+            config,
+            original,
+            dir: p.s.dir.clone(),
+        };
+        restart_token_service(&guard.dir);
+        guard
+    }
+}
+
+impl Drop for ShortTokens {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.config, &self.original);
+        restart_token_service(&self.dir);
+    }
+}
+
+/// Bearer tokens of `seen` refused by the server (401) that the client then replaced with a
+/// new token the server took for the same request.
+fn reanswered_expired_tokens(seen: &[(crate::hostile::Request, u16)]) -> Vec<String> {
+    let bearer = |r: &crate::hostile::Request| {
+        r.header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_string)
+    };
+    seen.iter()
+        .enumerate()
+        .filter_map(|(i, (r, status))| {
+            let old = bearer(r).filter(|_| *status == 401)?;
+            seen[i + 1..]
+                .iter()
+                .find(|(later, s)| {
+                    later.method == r.method
+                        && later.path == r.path
+                        && (200..300).contains(s)
+                        && bearer(later).is_some_and(|t| t != old)
+                })
+                .map(|(later, _)| format!("{} {}", later.method, later.path))
+        })
+        .collect()
+}
+
+/// Tokens that expire mid-run: the token service issues tokens the servers take for 3 s, and a
+/// proxy in front of notary-server holds the put's POST and the fresh reader's first targets
+/// GET for 5 s, so each goes out with an expired token. The server answers 401 with a new
+/// challenge; manifesto answers it with a new token and the operation succeeds (the registry's
+/// tokens expire during the same runs too).
+#[test]
+fn a_token_that_expires_mid_run_is_renewed_by_answering_the_new_challenge() {
+    let _g = exclusive();
+    let rt = proxy_runtime();
+    let sc = scene("prod-ttl");
+    let _short = ShortTokens::start(&sc.p);
+    let held_post = std::sync::atomic::AtomicBool::new(false);
+    let held_targets = std::sync::atomic::AtomicBool::new(false);
+    let hold = Duration::from_secs(5);
+    let pause = move |_: usize, r: &crate::hostile::Request| {
+        let first = |flag: &std::sync::atomic::AtomicBool| {
+            !flag.swap(true, std::sync::atomic::Ordering::SeqCst)
+        };
+        let bearer = r
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer "));
+        let held = (r.method == "POST" && first(&held_post))
+            || (r.method == "GET" && is_targets_file(&r.path) && first(&held_targets));
+        if bearer && held { hold } else { Duration::ZERO }
+    };
+    let mut upstream = Upstream::tls(&sc.p.s.notary_url, Path::new(&sc.p.ca));
+    upstream.pause = Some(std::sync::Arc::new(pause));
+    let proxy = rt.block_on(tampering_proxy_to(upstream, |_, status, body| {
+        Reply::Full(status, vec![], body)
+    }));
+
+    let approvals = sc.content("approvals");
+    let file = content_file(&sc.owner, &approvals);
+    let out = sc.run_via(
+        &sc.owner,
+        &proxy.url,
+        &["put", &sc.image, "approvals", file.to_str().unwrap()],
+    );
+    assert_eq!(
+        code(&out),
+        0,
+        "put with a token expiring mid-run: {}",
+        stderr(&out)
+    );
+    let renewed = reanswered_expired_tokens(&proxy.seen());
+    assert!(
+        renewed.iter().any(|r| r.starts_with("POST ")),
+        "the POST went out with an expired token and was retried with a new one: {renewed:?} in {:?}",
+        proxy.seen()
+    );
+
+    let reader = TestEnv::new();
+    let out = sc.run_via(&reader, &proxy.url, &["get", &sc.image, "approvals"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "get with a token expiring mid-run: {}",
+        stderr(&out)
+    );
+    assert_eq!(out.stdout, approvals);
+    let renewed = reanswered_expired_tokens(&proxy.seen());
+    assert!(
+        renewed
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.contains("/_trust/tuf/targets.")),
+        "the targets GET went out with an expired token and was retried with a new one: {renewed:?}"
+    );
 }
