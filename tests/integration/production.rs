@@ -749,9 +749,9 @@ const SERVER_EXP_LEEWAY_SECONDS: i64 = 60;
 /// configuration is put back (and the service restarted) on drop, also when the test fails.
 /// Hold [`exclusive`] around it: no other test may get a token meanwhile.
 struct ShortTokens {
-    config: PathBuf,
+    config: std::path::PathBuf,
     original: Vec<u8>,
-    dir: PathBuf,
+    dir: std::path::PathBuf,
 }
 
 fn restart_token_service(dir: &Path) {
