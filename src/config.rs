@@ -112,6 +112,18 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Defaults with the trust cache and keys under `trust_dir`, for unit tests of the flows.
+    #[cfg(test)]
+    pub(crate) fn for_tests(trust_dir: &Path) -> Settings {
+        Settings {
+            trust_dir: trust_dir.to_owned(),
+            server: None,
+            http: HttpSettings::default(),
+            pinning: TrustPinning::default(),
+            limits: Limits::default(),
+        }
+    }
+
     /// Merge flags (already merged with their environment variables by the CLI parser) with the
     /// configuration file. `server` falls back to `DOCKER_CONTENT_TRUST_SERVER`, then the file.
     pub fn resolve(

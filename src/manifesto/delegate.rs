@@ -198,20 +198,11 @@ pub async fn list_from<S: MetadataSource>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TrustPinning;
-    use crate::http::HttpSettings;
-    use crate::tuf::limits::Limits;
     use crate::tuf::memory_source::MemorySource;
     use crate::tuf::test_support::{self as ts, GUN, Repo, TestKey};
 
     fn settings(dir: &std::path::Path) -> Settings {
-        Settings {
-            trust_dir: dir.to_owned(),
-            server: None,
-            http: HttpSettings::default(),
-            pinning: TrustPinning::default(),
-            limits: Limits::default(),
-        }
+        Settings::for_tests(dir)
     }
 
     #[tokio::test]

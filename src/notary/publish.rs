@@ -331,9 +331,6 @@ mod tests {
         use std::sync::atomic::{AtomicU32, Ordering};
 
         use super::*;
-        use crate::config::TrustPinning;
-        use crate::http::HttpSettings;
-        use crate::tuf::limits::Limits;
         use crate::tuf::memory_source::MemorySource;
         use crate::tuf::test_support::{self as ts, GUN, Repo};
         use crate::tuf::update::TransportError;
@@ -380,13 +377,7 @@ mod tests {
         }
 
         fn settings(dir: &std::path::Path) -> Settings {
-            Settings {
-                trust_dir: dir.to_owned(),
-                server: None,
-                http: HttpSettings::default(),
-                pinning: TrustPinning::default(),
-                limits: Limits::default(),
-            }
+            Settings::for_tests(dir)
         }
 
         fn part() -> Vec<UpdatePart> {
