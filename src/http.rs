@@ -215,7 +215,12 @@ pub(crate) async fn read_capped(
     }
     let cap = usize::try_from(max_len).unwrap_or(usize::MAX);
     // Reserve what was claimed (at most the cap), never more: a claim is not a promise.
-    let mut body = Vec::with_capacity(claimed.map_or(0, |l| usize::try_from(l).unwrap_or(usize::MAX)).min(cap).min(1 << 20));
+    let mut body = Vec::with_capacity(
+        claimed
+            .map_or(0, |l| usize::try_from(l).unwrap_or(usize::MAX))
+            .min(cap)
+            .min(1 << 20),
+    );
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(ReadError::Transport)?;

@@ -322,7 +322,12 @@ pub(crate) mod testing {
             .collect();
         let asked = Arc::new(Mutex::new(0));
         let prompter = Scripted {
-            answers: Arc::new(Mutex::new(answers.iter().map(std::string::ToString::to_string).collect())),
+            answers: Arc::new(Mutex::new(
+                answers
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
+            )),
             asked: asked.clone(),
             tty,
         };

@@ -179,7 +179,11 @@ pub async fn list_from<S: MetadataSource>(
                     role: d.name.to_string(),
                     threshold: d.threshold,
                     paths: d.paths.clone(),
-                    key_ids: d.keyids.iter().map(std::string::ToString::to_string).collect(),
+                    key_ids: d
+                        .keyids
+                        .iter()
+                        .map(std::string::ToString::to_string)
+                        .collect(),
                     types: d
                         .paths
                         .iter()

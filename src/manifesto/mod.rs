@@ -16,11 +16,11 @@ pub mod list;
 pub mod metadata_type;
 #[cfg(feature = "policy")]
 pub mod policy;
-pub mod policy_error;
 /// Without the `policy` feature, `verify --policy` is refused (exit 2); same API, no Rego.
 #[cfg(not(feature = "policy"))]
 #[path = "policy_unsupported.rs"]
 pub mod policy;
+pub mod policy_error;
 pub mod put;
 pub mod repair;
 pub mod requirement;

@@ -124,21 +124,30 @@ impl NotaryHttp {
 
     /// Start the clock of one trust update (`Limits::update_deadline`).
     pub(crate) fn start_update_clock(&self) {
-        *self.update_ends.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        *self
+            .update_ends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some(Instant::now() + self.limits.update_deadline);
     }
 
     /// Start the update clock unless an update is already running (an updater that never
     /// announced its start still gets one bounded update).
     fn ensure_update_clock(&self) {
-        let mut ends = self.update_ends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ends = self
+            .update_ends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if ends.is_none() {
             *ends = Some(Instant::now() + self.limits.update_deadline);
         }
     }
 
     fn update_ends(&self) -> Option<Instant> {
-        *self.update_ends.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .update_ends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn server(&self) -> &Url {

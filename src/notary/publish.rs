@@ -343,7 +343,11 @@ mod tests {
         }
 
         impl MetadataSource for &Sink<'_> {
-            async fn fetch(&self, file: &str, max_len: u64) -> Result<Option<Vec<u8>>, TransportError> {
+            async fn fetch(
+                &self,
+                file: &str,
+                max_len: u64,
+            ) -> Result<Option<Vec<u8>>, TransportError> {
                 self.source.fetch(file, max_len).await
             }
         }
@@ -466,10 +470,16 @@ mod tests {
             assert_eq!((opened, posted), (2, 1));
 
             let (outcome, _, _, posted) = run(vec![Err(server_500())], 5).await;
-            assert!(matches!(
-                outcome,
-                Err(Failed::Publish(PublishError::Notary(NotaryError::Server { status: 500, .. })))
-            ), "{outcome:?}");
+            assert!(
+                matches!(
+                    outcome,
+                    Err(Failed::Publish(PublishError::Notary(NotaryError::Server {
+                        status: 500,
+                        ..
+                    })))
+                ),
+                "{outcome:?}"
+            );
             assert_eq!(posted, 1, "a server error is not retried blindly");
         }
     }

@@ -333,7 +333,9 @@ fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
             }
         }
         n => {
-            let [hi, lo] = u16::try_from(n).expect("test DER under 64 KiB").to_be_bytes();
+            let [hi, lo] = u16::try_from(n)
+                .expect("test DER under 64 KiB")
+                .to_be_bytes();
             out.extend_from_slice(&[0x82, hi, lo]);
         }
     }

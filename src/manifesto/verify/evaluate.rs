@@ -69,7 +69,11 @@ pub fn evaluate(
     }
     let accepted: Vec<&TrustedTarget> = signers.iter().filter(|t| req.accepts(&t.role)).collect();
     if accepted.is_empty() {
-        let wanted: Vec<&str> = req.roles.iter().map(crate::tuf::names::RoleName::as_str).collect();
+        let wanted: Vec<&str> = req
+            .roles
+            .iter()
+            .map(crate::tuf::names::RoleName::as_str)
+            .collect();
         return with_signers(verdict(
             req,
             Status::UnauthorizedSigner,

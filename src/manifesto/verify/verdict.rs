@@ -239,7 +239,13 @@ pub(super) fn rule_verdict(
     failure: Option<Failure>,
     reason: String,
 ) -> RequirementVerdict {
-    unfilled(RULES.to_string(), RULES.to_string(), status, failure, reason)
+    unfilled(
+        RULES.to_string(),
+        RULES.to_string(),
+        status,
+        failure,
+        reason,
+    )
 }
 
 #[cfg(test)]
