@@ -17,9 +17,10 @@ use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
-use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
+use super::remote::{Network, Remote, trust_now};
+use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
-use crate::registry::{ImageRef, RegistryClient};
+use crate::registry::{ImageRef, Registry};
 use crate::tuf::build;
 use crate::tuf::metadata::FileMeta;
 use crate::tuf::names::RoleName;
@@ -41,8 +42,19 @@ pub async fn delete(
     metadata_type: &MetadataType,
     role: RoleName,
 ) -> Result<DeleteReport, Error> {
+    delete_via(&Network, settings, image, metadata_type, role).await
+}
+
+/// `delete` over any [`Remote`].
+pub(crate) async fn delete_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    image: &ImageRef,
+    metadata_type: &MetadataType,
+    role: RoleName,
+) -> Result<DeleteReport, Error> {
     let repo = image.repository_ref();
-    let registry = RegistryClient::connect(&settings.http, image.registry()).await?;
+    let registry = remote.registry(settings, image.registry()).await?;
     let resolved = registry.resolve(image).await?;
     let image_digest = resolved.digest.clone();
     let name = layout::metadata_target(metadata_type, &image_digest);
@@ -56,7 +68,10 @@ pub async fn delete(
     let mut passphrases = Passphrases::from_environment();
     let mut signer = None;
     let mut attempted = false;
-    let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
+    let outcome = publish_with_retry_on::<_, _, _, Error>(
+        &repo.gun(),
+        async || trust_now(remote, settings, &repo).await,
+        async |updater| {
         updater.load_chain(&role).await.map_err(Error::Update)?;
         let state = updater.state();
         let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {
@@ -115,7 +130,8 @@ pub async fn delete(
                 &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
             )?,
         }]))
-    })
+        },
+    )
     .await?;
     // Gone without our publish landing means it was never there; gone after an attempt whose
     // answer was lost means our removal landed.
@@ -127,7 +143,7 @@ pub async fn delete(
             digest: image_digest.clone(),
         });
     }
-    if let Err(e) = reconcile_index(settings, &registry, &repo).await {
+    if let Err(e) = reconcile_index(settings, remote, &registry, &repo).await {
         tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
     }
     Ok(DeleteReport {

@@ -18,12 +18,10 @@ use super::layout::{self, Custom};
 use super::put::hash_file;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::notary::http::NotaryHttp;
-use crate::notary::{NotaryError, TrustedRepository};
-use crate::registry::{Digest, ImageRef, Registry, RegistryClient};
+use super::remote::{Network, Remote, trust_now};
+use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
-use crate::tuf::update::MetadataSource;
 
 pub struct GetRequest<'a> {
     pub image: &'a ImageRef,
@@ -93,21 +91,17 @@ pub async fn get(
     req: GetRequest<'_>,
     temp_dir: &Path,
 ) -> Result<Fetched, Error> {
-    let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
-    let repo = req.image.repository_ref();
-    let notary = async || NotaryHttp::for_repository(settings, &repo).await;
-    get_from(settings, &registry, notary, req, temp_dir).await
+    get_via(&Network, settings, req, temp_dir).await
 }
 
-/// `get` over any registry and metadata source; the source is opened (`open_source`) only
-/// once the image digest is known, as `get` always did.
-pub(crate) async fn get_from<S: MetadataSource>(
+/// `get` over any [`Remote`]; the trust data is opened only once the image digest is known.
+pub(crate) async fn get_via(
+    remote: &impl Remote,
     settings: &Settings,
-    registry: &impl Registry,
-    open_source: impl AsyncFnOnce() -> Result<S, NotaryError>,
     req: GetRequest<'_>,
     temp_dir: &Path,
 ) -> Result<Fetched, Error> {
+    let registry = remote.registry(settings, req.image.registry()).await?;
     let repo = req.image.repository_ref();
     // A digest needs no resolving: the metadata is keyed by it and everything read is checked
     // against signed hashes. Only a tag costs a manifest request.
@@ -117,9 +111,7 @@ pub(crate) async fn get_from<S: MetadataSource>(
     };
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
-    let source = open_source().await?;
-    let mut trusted =
-        TrustedRepository::open_with(settings, &repo.gun(), source, Utc::now()).await?;
+    let mut trusted = trust_now(remote, settings, &repo).await?;
     let signers = trusted
         .updater
         .signers_of(&name)
@@ -165,7 +157,7 @@ pub(crate) async fn get_from<S: MetadataSource>(
         }
     }
     let (blob_digest, content) =
-        fetch_verified(registry, repo.repository(), &target, temp_dir).await?;
+        fetch_verified(&registry, repo.repository(), &target, temp_dir).await?;
     trusted.persist()?;
     Ok(Fetched {
         report: GetReport {
@@ -321,19 +313,17 @@ mod tests {
     //! `get` end to end over an in-memory registry and metadata source.
 
     use super::*;
-    use crate::config::TrustPinning;
-    use crate::http::HttpSettings;
+    use crate::manifesto::remote::memory::MemoryRemote;
+    use crate::notary::memory::MemoryNotary;
     use crate::registry::MemoryRegistry;
     use crate::registry::client::sha256_digest;
-    use crate::tuf::limits::Limits;
-    use crate::tuf::memory_source::MemorySource;
     use crate::tuf::metadata::Hashes;
     use crate::tuf::test_support::{self as ts, GUN, Repo};
 
     const CONTENT: &[u8] = b"{\"approved\":true}";
 
     struct Scene {
-        repo: Repo,
+        notary: MemoryNotary,
         image: ImageRef,
         metadata_type: MetadataType,
         blob: Digest,
@@ -351,7 +341,7 @@ mod tests {
         repo.set("targets", ts::sign(&targets, &[&repo.tg_key]));
         repo.publish(2, 2);
         Scene {
-            repo,
+            notary: MemoryNotary::serving(repo),
             image,
             metadata_type,
             blob: sha256_digest(signed),
@@ -361,13 +351,7 @@ mod tests {
 
     impl Scene {
         fn settings(&self) -> Settings {
-            Settings {
-                trust_dir: self.dir.path().join("trust"),
-                server: None,
-                http: HttpSettings::default(),
-                pinning: TrustPinning::default(),
-                limits: Limits::default(),
-            }
+            Settings::for_tests(&self.dir.path().join("trust"))
         }
 
         /// Where a `get` persists the verified metadata of [`GUN`].
@@ -380,21 +364,17 @@ mod tests {
         }
 
         async fn get(&self, registry: &MemoryRegistry, temp_dir: &Path) -> Result<Fetched, Error> {
-            let source = MemorySource::serving(&self.repo);
+            let remote = MemoryRemote {
+                notary: self.notary.clone(),
+                registry: registry.clone(),
+            };
             let req = GetRequest {
                 image: &self.image,
                 metadata_type: &self.metadata_type,
                 signed_by: None,
                 max_age: None,
             };
-            get_from(
-                &self.settings(),
-                registry,
-                async || Ok(&source),
-                req,
-                temp_dir,
-            )
-            .await
+            get_via(&remote, &self.settings(), req, temp_dir).await
         }
     }
 
@@ -415,7 +395,7 @@ mod tests {
     async fn get_refuses_a_blob_whose_bytes_do_not_match_the_signed_sha512_exit_3() {
         // Same length and sha256 as signed (what the registry client checks while streaming),
         // but the signed sha512 is of other bytes.
-        let mut sc = scene(CONTENT);
+        let sc = scene(CONTENT);
         let image_digest = sc.image.digest().unwrap().clone();
         let name = layout::metadata_target(&sc.metadata_type, &image_digest);
         let mut targets = ts::targets_meta(3, ts::far(), &[(&name, CONTENT)]);
@@ -424,15 +404,15 @@ mod tests {
         meta.hashes
             .0
             .insert("sha512".into(), other.0["sha512"].clone());
-        sc.repo
-            .set("targets", ts::sign(&targets, &[&sc.repo.tg_key]));
-        sc.repo.publish(3, 3);
+        sc.notary.change(|repo| {
+            repo.set("targets", ts::sign(&targets, &[&repo.tg_key]));
+        });
         let registry = MemoryRegistry::default();
         registry.serve(&sc.blob, CONTENT);
         let err = sc.get(&registry, sc.dir.path()).await.err().unwrap();
         assert!(matches!(err, Error::BlobMismatch { .. }), "{err:?}");
         assert_eq!(err.failure().exit_code(), 3);
-        assert_eq!(registry.pulls.lock().unwrap().len(), 1);
+        assert_eq!(registry.with(|c| c.pulls.len()), 1);
         // Nothing this run verified was persisted: no cached targets.
         let cached = sc.cached_metadata();
         assert!(!cached.join("targets.json").exists());
@@ -451,6 +431,6 @@ mod tests {
         );
         assert_eq!(err.failure().exit_code(), 8);
         // Refused before any download.
-        assert!(registry.pulls.lock().unwrap().is_empty());
+        assert!(registry.with(|c| c.pulls.is_empty()));
     }
 }

@@ -5,21 +5,21 @@
 //! signed state did not move meanwhile; `manifesto repair` does the same on demand.
 
 use bytes::Bytes;
-use chrono::Utc;
 
 use super::layout::{self, IndexEntry};
+use super::remote::{Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::notary::TrustedRepository;
-use crate::notary::http::NotaryHttp;
-use crate::registry::RegistryClient;
+use crate::registry::Registry;
 use crate::registry::client::media_types;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::trusted::TrustedTarget;
-use crate::tuf::update::Updater;
+use crate::tuf::update::{MetadataSource, Updater};
 
 /// Every (target, role) pair the verified state vouches for, across all roles.
-pub async fn all_signed(updater: &mut Updater<NotaryHttp>) -> Result<Vec<TrustedTarget>, Error> {
+pub async fn all_signed<S: MetadataSource>(
+    updater: &mut Updater<S>,
+) -> Result<Vec<TrustedTarget>, Error> {
     let names: Vec<String> = updater
         .list_targets()
         .await
@@ -50,15 +50,16 @@ pub fn index_entries(signed: &[TrustedTarget]) -> Vec<IndexEntry> {
 }
 
 /// Rewrite the `_manifesto` tag from the signed targets; returns what it now lists.
-pub async fn reconcile_index(
+pub(crate) async fn reconcile_index(
     settings: &Settings,
-    registry: &RegistryClient,
+    remote: &impl Remote,
+    registry: &impl Registry,
     repo: &RepositoryRef,
 ) -> Result<Vec<IndexEntry>, Error> {
     let mut entries = Vec::new();
     for _ in 0..3 {
         let (before, signed) = {
-            let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+            let mut trusted = trust_now(remote, settings, repo).await?;
             let version = trusted.updater.state().snapshot().map(|s| s.version.get());
             let signed = all_signed(&mut trusted.updater).await?;
             trusted.persist()?;
@@ -76,7 +77,7 @@ pub async fn reconcile_index(
         // Another writer may have published between our read and our write: if the signed
         // state moved, rebuild from the newer one.
         let after = {
-            let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+            let trusted = trust_now(remote, settings, repo).await?;
             trusted.persist()?;
             trusted.updater.state().snapshot().map(|s| s.version.get())
         };

@@ -1,15 +1,14 @@
 //! The `list` flow: what is signed for an image (or a whole repository), verified first.
 
-use chrono::Utc;
 use serde::Serialize;
 
 use super::index::all_signed;
 use super::layout::{self, Custom};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::notary::TrustedRepository;
+use super::remote::{Network, Remote, trust_now};
 use crate::registry::reference::RepositoryRef;
-use crate::registry::{Digest, ImageRef, RegistryClient};
+use crate::registry::{Digest, ImageRef, Registry};
 
 #[derive(Serialize)]
 pub struct Listed {
@@ -30,7 +29,17 @@ pub async fn listing(
     repo: &RepositoryRef,
     only: Option<&Digest>,
 ) -> Result<Vec<Listed>, Error> {
-    let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    listing_via(&Network, settings, repo, only).await
+}
+
+/// `listing` over any [`Remote`].
+pub(crate) async fn listing_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    repo: &RepositoryRef,
+    only: Option<&Digest>,
+) -> Result<Vec<Listed>, Error> {
+    let mut trusted = trust_now(remote, settings, repo).await?;
     let signed = all_signed(&mut trusted.updater).await?;
     trusted.persist()?;
     let mut rows: Vec<Listed> = signed
@@ -64,12 +73,21 @@ pub async fn listing(
 
 /// `list IMAGE`: the metadata of one image (a tag is resolved first).
 pub async fn list_image(settings: &Settings, image: &ImageRef) -> Result<Vec<Listed>, Error> {
+    list_image_via(&Network, settings, image).await
+}
+
+/// `list_image` over any [`Remote`]: a digest needs no registry request, a tag one.
+pub(crate) async fn list_image_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    image: &ImageRef,
+) -> Result<Vec<Listed>, Error> {
     let digest = match image.digest() {
         Some(d) => d.clone(),
         None => {
-            let registry = RegistryClient::connect(&settings.http, image.registry()).await?;
+            let registry = remote.registry(settings, image.registry()).await?;
             registry.resolve(image).await?.digest
         }
     };
-    listing(settings, &image.repository_ref(), Some(&digest)).await
+    listing_via(remote, settings, &image.repository_ref(), Some(&digest)).await
 }

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod policy;
 pub mod policy_error;
 pub mod put;
+pub(crate) mod remote;
 pub mod repair;
 pub mod requirement;
 pub mod rotate;

@@ -22,10 +22,10 @@ use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
-use crate::notary::TrustedRepository;
-use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
+use super::remote::{Network, Remote, trust_now};
+use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
-use crate::registry::{ImageRef, RegistryClient};
+use crate::registry::{ImageRef, Registry};
 use crate::tuf::build;
 use crate::tuf::metadata::{FileMeta, Hashes};
 use crate::tuf::names::RoleName;
@@ -165,6 +165,16 @@ pub async fn put(
     req: PutRequest<'_>,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<PutReport, Error> {
+    put_via(&Network, settings, req, progress).await
+}
+
+/// `put` over any [`Remote`].
+pub(crate) async fn put_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    req: PutRequest<'_>,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<PutReport, Error> {
     // Before any request: an oversized put costs nothing (scenario 29).
     check_size(req.file)?;
     let repo = req.image.repository_ref();
@@ -172,7 +182,7 @@ pub async fn put(
         |image: &crate::registry::Digest| layout::metadata_target(req.metadata_type, image);
 
     // 1. The image and the signer's authority, before any upload.
-    let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
+    let registry = remote.registry(settings, req.image.registry()).await?;
     let resolved = registry.resolve(req.image).await?;
     let image_digest = resolved.digest.clone();
     let meta_name = meta_name_of(&image_digest);
@@ -180,7 +190,7 @@ pub async fn put(
     let store = KeyStore::new(&settings.trust_dir);
     let mut passphrases = Passphrases::from_environment();
     let signer = {
-        let mut trusted = TrustedRepository::open(settings, &repo, Utc::now()).await?;
+        let mut trusted = trust_now(remote, settings, &repo).await?;
         trusted
             .updater
             .load_chain(&req.role)
@@ -241,7 +251,10 @@ pub async fn put(
 
     // 3 + 4. The manifesto manifest and the signed targets, rebuilt on whatever state is current.
     let mut manifest_digest = None;
-    let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
+    let outcome = publish_with_retry_on::<_, _, _, Error>(
+        &repo.gun(),
+        async || trust_now(remote, settings, &repo).await,
+        async |updater| {
         updater.load_chain(&req.role).await.map_err(Error::Update)?;
         let current = updater
             .state()
@@ -298,7 +311,8 @@ pub async fn put(
                 &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
             )?,
         }]))
-    })
+        },
+    )
     .await?;
     let attempts = match outcome {
         Published::Now { attempts } => attempts,
@@ -306,7 +320,7 @@ pub async fn put(
     };
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
-    let index_updated = match reconcile_index(settings, &registry, &repo).await {
+    let index_updated = match reconcile_index(settings, remote, &registry, &repo).await {
         Ok(_) => true,
         Err(e) => {
             tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");

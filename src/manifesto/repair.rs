@@ -6,15 +6,14 @@
 //! the `_manifesto` index is rewritten from the signed state.
 
 use bytes::Bytes;
-use chrono::Utc;
 use serde::Serialize;
 
 use super::index::{all_signed, reconcile_index};
 use super::layout::{self, Subject};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::notary::TrustedRepository;
-use crate::registry::RegistryClient;
+use super::remote::{Network, Remote, trust_now};
+use crate::registry::Registry;
 use crate::registry::client::{media_types, sha256_digest};
 use crate::registry::reference::RepositoryRef;
 
@@ -31,8 +30,17 @@ pub struct RepairReport {
 }
 
 pub async fn repair(settings: &Settings, repo: &RepositoryRef) -> Result<RepairReport, Error> {
-    let registry = RegistryClient::connect(&settings.http, repo.registry()).await?;
-    let mut trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    repair_via(&Network, settings, repo).await
+}
+
+/// `repair` over any [`Remote`].
+pub(crate) async fn repair_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<RepairReport, Error> {
+    let registry = remote.registry(settings, repo.registry()).await?;
+    let mut trusted = trust_now(remote, settings, repo).await?;
     let signed = all_signed(&mut trusted.updater).await?;
     let mut report = RepairReport {
         repository: repo.gun(),
@@ -108,7 +116,7 @@ pub async fn repair(settings: &Settings, repo: &RepositoryRef) -> Result<RepairR
         .await
         .ok()
         .map(|m| layout::parse_index(&m.bytes));
-    let entries = reconcile_index(settings, &registry, repo).await?;
+    let entries = reconcile_index(settings, remote, &registry, repo).await?;
     report.index_entries = entries.len();
     report.index_was_current = before.is_some_and(|mut b| {
         let mut e = entries.clone();

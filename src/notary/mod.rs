@@ -6,6 +6,8 @@
 pub mod cache;
 pub mod error;
 pub mod http;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod publish;
 pub mod repository;
 mod source;

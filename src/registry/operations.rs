@@ -2,10 +2,12 @@
 //! an in-memory double in unit tests (a registry that serves whatever bytes it likes).
 
 use std::future::Future;
+use std::path::Path;
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
-use super::client::{RegistryClient, ResolvedImage};
+use super::client::{RawManifest, RegistryClient, ResolvedImage};
 use super::error::RegistryError;
 use super::reference::{Digest, ImageRef};
 
@@ -25,6 +27,38 @@ pub(crate) trait Registry: Sync {
         max_len: u64,
         out: &mut W,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+
+    /// The manifest `reference` (a tag or a digest) names, as stored.
+    fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> impl Future<Output = Result<RawManifest, RegistryError>> + Send;
+
+    /// Store a manifest under `tag`, or under its own digest when `tag` is `None`.
+    fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
+
+    /// Store a small blob (skipped when the registry already has it).
+    fn push_blob_bytes(
+        &self,
+        repository: &str,
+        data: Bytes,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
+
+    /// Store a file as a blob, streamed; `progress` is called with the bytes sent so far.
+    fn push_blob_file(
+        &self,
+        repository: &str,
+        path: &Path,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> impl Future<Output = Result<(Digest, u64), RegistryError>> + Send;
 }
 
 impl Registry for RegistryClient {
@@ -44,6 +78,42 @@ impl Registry for RegistryClient {
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send {
         RegistryClient::pull_blob_to(self, repository, digest, max_len, out)
     }
+
+    fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> impl Future<Output = Result<RawManifest, RegistryError>> + Send {
+        RegistryClient::get_manifest(self, repository, reference, accept)
+    }
+
+    fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send {
+        RegistryClient::put_manifest(self, repository, tag, media_type, bytes)
+    }
+
+    fn push_blob_bytes(
+        &self,
+        repository: &str,
+        data: Bytes,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send {
+        RegistryClient::push_blob_bytes(self, repository, data)
+    }
+
+    fn push_blob_file(
+        &self,
+        repository: &str,
+        path: &Path,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> impl Future<Output = Result<(Digest, u64), RegistryError>> + Send {
+        RegistryClient::push_blob_file(self, repository, path, progress)
+    }
 }
 
 #[cfg(test)]
@@ -51,26 +121,48 @@ pub(crate) mod double {
     //! An in-memory registry for unit tests of the flows.
 
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use tokio::io::AsyncWriteExt;
 
     use super::*;
+    use crate::registry::client::sha256_digest;
 
-    /// Blobs by digest, served as they are (no hash check: a hostile registry), and the
-    /// manifest digest every image resolves to.
+    /// What the double holds. Blobs are served as they are (no hash check: a hostile
+    /// registry); manifests by `repository:reference`.
     #[derive(Default)]
+    pub(crate) struct Contents {
+        pub(crate) blobs: BTreeMap<String, Vec<u8>>,
+        pub(crate) manifests: BTreeMap<String, RawManifest>,
+        /// Every blob pulled, in order.
+        pub(crate) pulls: Vec<String>,
+        /// Every manifest stored, as `repository:reference`, in order.
+        pub(crate) manifest_puts: Vec<String>,
+    }
+
+    /// A registry in memory; clones share the same contents. Every image resolves to its own
+    /// digest (the double answers digest references only).
+    #[derive(Default, Clone)]
     pub(crate) struct MemoryRegistry {
-        pub(crate) blobs: Mutex<BTreeMap<String, Vec<u8>>>,
-        pub(crate) pulls: Mutex<Vec<String>>,
+        contents: Arc<Mutex<Contents>>,
     }
 
     impl MemoryRegistry {
         pub(crate) fn serve(&self, digest: &Digest, bytes: &[u8]) {
-            self.blobs
+            self.contents
                 .lock()
                 .unwrap()
+                .blobs
                 .insert(digest.to_string(), bytes.to_vec());
+        }
+
+        /// Read (or change) what the registry holds.
+        pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Contents) -> T) -> T {
+            f(&mut self.contents.lock().unwrap())
+        }
+
+        fn key(repository: &str, reference: &str) -> String {
+            format!("{repository}:{reference}")
         }
     }
 
@@ -95,8 +187,10 @@ pub(crate) mod double {
             max_len: u64,
             out: &mut W,
         ) -> Result<u64, RegistryError> {
-            self.pulls.lock().unwrap().push(digest.to_string());
-            let bytes = self.blobs.lock().unwrap().get(&digest.to_string()).cloned();
+            let bytes = self.with(|c| {
+                c.pulls.push(digest.to_string());
+                c.blobs.get(&digest.to_string()).cloned()
+            });
             let bytes = bytes.expect("the test serves every blob it pulls");
             let n = bytes
                 .len()
@@ -104,6 +198,66 @@ pub(crate) mod double {
             out.write_all(&bytes[..n]).await.unwrap();
             out.flush().await.unwrap();
             Ok(n as u64)
+        }
+
+        async fn get_manifest(
+            &self,
+            repository: &str,
+            reference: &str,
+            _accept: &[&str],
+        ) -> Result<RawManifest, RegistryError> {
+            self.with(|c| c.manifests.get(&Self::key(repository, reference)).cloned())
+                .ok_or_else(|| RegistryError::NotFound {
+                    registry: "memory".into(),
+                    repository: repository.into(),
+                    what: format!("manifest {reference}"),
+                })
+        }
+
+        async fn put_manifest(
+            &self,
+            repository: &str,
+            tag: Option<&str>,
+            media_type: &str,
+            bytes: Bytes,
+        ) -> Result<Digest, RegistryError> {
+            let digest = sha256_digest(&bytes);
+            let manifest = RawManifest {
+                bytes,
+                digest: digest.clone(),
+                media_type: media_type.into(),
+            };
+            self.with(|c| {
+                let by_digest = Self::key(repository, &digest.to_string());
+                c.manifests.insert(by_digest.clone(), manifest.clone());
+                let key = tag.map_or(by_digest, |t| Self::key(repository, t));
+                c.manifests.insert(key.clone(), manifest);
+                c.manifest_puts.push(key);
+            });
+            Ok(digest)
+        }
+
+        async fn push_blob_bytes(
+            &self,
+            _repository: &str,
+            data: Bytes,
+        ) -> Result<Digest, RegistryError> {
+            let digest = sha256_digest(&data);
+            self.serve(&digest, &data);
+            Ok(digest)
+        }
+
+        async fn push_blob_file(
+            &self,
+            _repository: &str,
+            path: &Path,
+            progress: impl Fn(u64) + Send + Sync + 'static,
+        ) -> Result<(Digest, u64), RegistryError> {
+            let data = std::fs::read(path).expect("the test's blob file is readable");
+            let digest = sha256_digest(&data);
+            self.serve(&digest, &data);
+            progress(data.len() as u64);
+            Ok((digest, data.len() as u64))
         }
     }
 }

@@ -19,9 +19,9 @@ use crate::manifesto::get::fetch_verified;
 use crate::manifesto::layout;
 use crate::manifesto::policy::Policy;
 use crate::manifesto::requirement::Requirement;
-use crate::notary::TrustedRepository;
+use crate::manifesto::remote::{Network, Remote};
 use crate::registry::reference::RepositoryRef;
-use crate::registry::{Digest, ImageRef, RegistryClient};
+use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::trusted::TrustedTarget;
 
 /// Registry requests (image resolutions) in flight at once, per repository.
@@ -49,7 +49,7 @@ fn rule_input(bytes: &[u8]) -> Option<serde_json::Value> {
 
 /// Fetch one signed blob for the rules, checked as `get` checks it, into memory.
 async fn fetch_for_rules(
-    registry: &RegistryClient,
+    registry: &impl Registry,
     repository: &str,
     target: &TrustedTarget,
 ) -> Result<Option<serde_json::Value>, Fault> {
@@ -82,6 +82,18 @@ pub async fn verify(
     policy: Option<&Policy>,
     now: DateTime<Utc>,
 ) -> Verdict {
+    verify_via(&Network, settings, images, requirements, policy, now).await
+}
+
+/// `verify` over any [`Remote`].
+pub(crate) async fn verify_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    images: &[ImageInput],
+    requirements: &[Requirement],
+    policy: Option<&Policy>,
+    now: DateTime<Utc>,
+) -> Verdict {
     // Group by repository (its GUN), keeping the order images were given in.
     let mut groups: Vec<(RepositoryRef, Vec<usize>)> = Vec::new();
     for (i, input) in images.iter().enumerate() {
@@ -91,9 +103,17 @@ pub async fn verify(
             None => groups.push((repo, vec![i])),
         }
     }
+    let run = Run {
+        remote,
+        settings,
+        images,
+        requirements,
+        policy,
+        now,
+    };
     let mut results: Vec<(usize, ImageVerdict)> = stream::iter(groups)
         .map(|(repo, members)| {
-            verify_repository(settings, repo, members, images, requirements, policy, now)
+            verify_repository(&run, repo, members)
         })
         .buffer_unordered(REPOSITORY_CONCURRENCY)
         .flat_map(stream::iter)
@@ -103,16 +123,30 @@ pub async fn verify(
     Verdict::new(results.into_iter().map(|(_, v)| v).collect())
 }
 
+/// What every repository of one `verify` run shares.
+struct Run<'a, R> {
+    remote: &'a R,
+    settings: &'a Settings,
+    images: &'a [ImageInput],
+    requirements: &'a [Requirement],
+    policy: Option<&'a Policy>,
+    now: DateTime<Utc>,
+}
+
 /// One repository: one verified update, its images resolved concurrently, then evaluation.
-async fn verify_repository(
-    settings: &Settings,
+async fn verify_repository<R: Remote>(
+    run: &Run<'_, R>,
     repo: RepositoryRef,
     members: Vec<usize>,
-    images: &[ImageInput],
-    given: &[Requirement],
-    policy: Option<&Policy>,
-    now: DateTime<Utc>,
 ) -> Vec<(usize, ImageVerdict)> {
+    let Run {
+        remote,
+        settings,
+        images,
+        requirements: given,
+        policy,
+        now,
+    } = *run;
     let mut requirements: Vec<Requirement> = given.to_vec();
     if let Some(p) = policy {
         requirements.extend(p.requirements_for(&repo.gun()));
@@ -120,7 +154,7 @@ async fn verify_repository(
     let requirements = &requirements[..];
     let rules = policy.filter(|p| p.has_rules());
     let resolving = async {
-        match RegistryClient::connect(&settings.http, repo.registry()).await {
+        match remote.registry(settings, repo.registry()).await {
             Err(e) => {
                 let fault = Fault::of(&Error::from(e));
                 (None, members.iter().map(|_| Err(fault.clone())).collect())
@@ -144,8 +178,8 @@ async fn verify_repository(
             }
         }
     };
-    let ((registry, digests), trusted): (Resolved, _) =
-        tokio::join!(resolving, TrustedRepository::open(settings, &repo, now));
+    let ((registry, digests), trusted): (Resolved<R::Registry>, _) =
+        tokio::join!(resolving, remote.trust(settings, &repo, now));
 
     // Look every needed target up once in the verified state, then release the cache lock.
     let mut signed: HashMap<String, Result<Vec<TrustedTarget>, Fault>> = HashMap::new();
@@ -330,7 +364,7 @@ fn stopped_all(
 
 type Evaluated = (usize, String, Option<Digest>, Vec<RequirementVerdict>);
 /// The repository's registry client (if it connected) and each image's digest.
-type Resolved = (Option<RegistryClient>, Vec<Result<Digest, Fault>>);
+type Resolved<G> = (Option<G>, Vec<Result<Digest, Fault>>);
 
 fn finish(evaluated: Vec<Evaluated>) -> Vec<(usize, ImageVerdict)> {
     evaluated

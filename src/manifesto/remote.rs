@@ -1,0 +1,111 @@
+//! Where a flow's trust data and registry content come from.
+//!
+//! Every flow runs over a [`Remote`]: [`Network`] (the configured Notary server and the image's
+//! registry) in production, an in-memory notary-server and registry in unit tests
+//! ([`memory::MemoryRemote`]), so a flow's logic can be tested without servers and a new source
+//! (a bundle file, a mirror) needs no change to the flows.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::notary::publish::UpdateSink;
+use crate::notary::{NotaryError, TrustedRepository};
+use crate::registry::reference::RepositoryRef;
+use crate::registry::{Registry, RegistryClient, RegistryError};
+
+pub(crate) trait Remote: Sync {
+    /// The Notary side: read like any metadata source, and takes publishes.
+    type Source: UpdateSink + Send + Sync;
+    /// The registry side.
+    type Registry: Registry + Send + Sync;
+
+    /// Verify the current trust data of `repo` against the trust cache (a fresh update on
+    /// every call: the publish loop opens once per attempt).
+    fn trust(
+        &self,
+        settings: &Settings,
+        repo: &RepositoryRef,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<TrustedRepository<Self::Source>, NotaryError>> + Send;
+
+    /// The registry that serves `host`.
+    fn registry(
+        &self,
+        settings: &Settings,
+        host: &str,
+    ) -> impl Future<Output = Result<Self::Registry, RegistryError>> + Send;
+}
+
+/// The configured Notary server and the image's own registry.
+pub(crate) struct Network;
+
+impl Remote for Network {
+    type Source = crate::notary::NotaryHttp;
+    type Registry = RegistryClient;
+
+    fn trust(
+        &self,
+        settings: &Settings,
+        repo: &RepositoryRef,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<TrustedRepository, NotaryError>> + Send {
+        TrustedRepository::open(settings, repo, now)
+    }
+
+    fn registry(
+        &self,
+        settings: &Settings,
+        host: &str,
+    ) -> impl Future<Output = Result<RegistryClient, RegistryError>> + Send {
+        RegistryClient::connect(&settings.http, host)
+    }
+}
+
+/// Verify the current trust data of `repo` now.
+pub(crate) async fn trust_now<R: Remote>(
+    remote: &R,
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<TrustedRepository<R::Source>, NotaryError> {
+    remote.trust(settings, repo, Utc::now()).await
+}
+
+#[cfg(test)]
+pub(crate) mod memory {
+    //! The in-memory remote for unit tests of the flows.
+
+    use super::*;
+    use crate::notary::memory::MemoryNotary;
+    use crate::registry::MemoryRegistry;
+
+    /// One notary-server and one registry in memory; every repository is served by them.
+    #[derive(Clone)]
+    pub(crate) struct MemoryRemote {
+        pub(crate) notary: MemoryNotary,
+        pub(crate) registry: MemoryRegistry,
+    }
+
+    impl Remote for MemoryRemote {
+        type Source = MemoryNotary;
+        type Registry = MemoryRegistry;
+
+        async fn trust(
+            &self,
+            settings: &Settings,
+            repo: &RepositoryRef,
+            now: DateTime<Utc>,
+        ) -> Result<TrustedRepository<MemoryNotary>, NotaryError> {
+            TrustedRepository::open_with(settings, &repo.gun(), self.notary.clone(), now).await
+        }
+
+        async fn registry(
+            &self,
+            _settings: &Settings,
+            _host: &str,
+        ) -> Result<MemoryRegistry, RegistryError> {
+            Ok(self.registry.clone())
+        }
+    }
+}
