@@ -12,12 +12,12 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Subject};
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
-use super::remote::{Network, Remote, trust_now};
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
 use crate::registry::{ImageRef, Registry};
@@ -42,7 +42,15 @@ pub async fn delete(
     metadata_type: &MetadataType,
     role: RoleName,
 ) -> Result<DeleteReport, Error> {
-    delete_via(&Network, settings, image, metadata_type, role).await
+    delete_via(
+        &Network,
+        settings,
+        image,
+        metadata_type,
+        role,
+        &mut Passphrases::from_environment(),
+    )
+    .await
 }
 
 /// `delete` over any [`Remote`].
@@ -52,6 +60,7 @@ pub(crate) async fn delete_via(
     image: &ImageRef,
     metadata_type: &MetadataType,
     role: RoleName,
+    passphrases: &mut Passphrases,
 ) -> Result<DeleteReport, Error> {
     let repo = image.repository_ref();
     let registry = remote.registry(settings, image.registry()).await?;
@@ -65,71 +74,70 @@ pub(crate) async fn delete_via(
         size: resolved.size,
     };
     let store = KeyStore::new(&settings.trust_dir);
-    let mut passphrases = Passphrases::from_environment();
     let mut signer = None;
     let mut attempted = false;
     let outcome = publish_with_retry_on::<_, _, _, Error>(
         &repo.gun(),
         async || trust_now(remote, settings, &repo).await,
         async |updater| {
-        updater.load_chain(&role).await.map_err(Error::Update)?;
-        let state = updater.state();
-        let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {
-            return Ok(None);
-        };
-        if !current.targets.contains_key(&name) {
-            return Ok(None);
-        }
-        if signer.is_none() {
-            signer = Some(role_signers(state, &role, &store, &mut passphrases)?);
-        }
-        let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)
-            .into_iter()
-            .filter(|e| &e.metadata_type != metadata_type)
-            .collect();
-        let manifest_meta = if entries.is_empty() {
-            None
-        } else {
-            let config = layout::config_bytes(&image_digest, &role, &entries);
-            registry
-                .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
-                .await?;
-            let manifest = layout::manifest_bytes(&subject, &config, &entries);
-            registry
-                .put_manifest(
-                    repo.repository(),
-                    None,
-                    media_types::OCI_MANIFEST,
-                    Bytes::from(manifest.clone()),
-                )
-                .await?;
-            let mut meta = FileMeta::of(&manifest);
-            meta.custom = current
-                .targets
-                .get(&manifesto_name)
-                .and_then(|m| m.custom.clone());
-            Some(meta)
-        };
-        let next = build::next_targets(Some(&current), Utc::now(), |t| {
-            t.targets.remove(&name);
-            match &manifest_meta {
-                Some(meta) => {
-                    t.targets.insert(manifesto_name.clone(), meta.clone());
-                }
-                None => {
-                    t.targets.remove(&manifesto_name);
-                }
+            updater.load_chain(&role).await.map_err(Error::Update)?;
+            let state = updater.state();
+            let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {
+                return Ok(None);
+            };
+            if !current.targets.contains_key(&name) {
+                return Ok(None);
             }
-        })?;
-        let signer = signer.as_ref().expect("loaded above");
-        attempted = true;
-        Ok(Some(vec![UpdatePart {
-            role: role.clone(),
-            bytes: sign_file(
-                &next,
-                &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
-            )?,
-        }]))
+            if signer.is_none() {
+                signer = Some(role_signers(state, &role, &store, passphrases)?);
+            }
+            let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)
+                .into_iter()
+                .filter(|e| &e.metadata_type != metadata_type)
+                .collect();
+            let manifest_meta = if entries.is_empty() {
+                None
+            } else {
+                let config = layout::config_bytes(&image_digest, &role, &entries);
+                registry
+                    .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
+                    .await?;
+                let manifest = layout::manifest_bytes(&subject, &config, &entries);
+                registry
+                    .put_manifest(
+                        repo.repository(),
+                        None,
+                        media_types::OCI_MANIFEST,
+                        Bytes::from(manifest.clone()),
+                    )
+                    .await?;
+                let mut meta = FileMeta::of(&manifest);
+                meta.custom = current
+                    .targets
+                    .get(&manifesto_name)
+                    .and_then(|m| m.custom.clone());
+                Some(meta)
+            };
+            let next = build::next_targets(Some(&current), Utc::now(), |t| {
+                t.targets.remove(&name);
+                match &manifest_meta {
+                    Some(meta) => {
+                        t.targets.insert(manifesto_name.clone(), meta.clone());
+                    }
+                    None => {
+                        t.targets.remove(&manifesto_name);
+                    }
+                }
+            })?;
+            let signer = signer.as_ref().expect("loaded above");
+            attempted = true;
+            Ok(Some(vec![UpdatePart {
+                role: role.clone(),
+                bytes: sign_file(
+                    &next,
+                    &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
+                )?,
+            }]))
         },
     )
     .await?;

@@ -4,9 +4,9 @@ use serde::Serialize;
 
 use super::index::all_signed;
 use super::layout::{self, Custom};
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use super::remote::{Network, Remote, trust_now};
 use crate::registry::reference::RepositoryRef;
 use crate::registry::{Digest, ImageRef, Registry};
 

@@ -7,6 +7,8 @@
 
 pub mod delegate;
 pub mod delete;
+#[cfg(test)]
+mod flow_tests;
 pub mod get;
 pub mod index;
 pub mod init;

@@ -17,12 +17,12 @@ use serde::Serialize;
 use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
-use super::remote::{Network, Remote, trust_now};
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
 use crate::registry::{ImageRef, Registry};
@@ -165,7 +165,14 @@ pub async fn put(
     req: PutRequest<'_>,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<PutReport, Error> {
-    put_via(&Network, settings, req, progress).await
+    put_via(
+        &Network,
+        settings,
+        req,
+        &mut Passphrases::from_environment(),
+        progress,
+    )
+    .await
 }
 
 /// `put` over any [`Remote`].
@@ -173,6 +180,7 @@ pub(crate) async fn put_via(
     remote: &impl Remote,
     settings: &Settings,
     req: PutRequest<'_>,
+    passphrases: &mut Passphrases,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<PutReport, Error> {
     // Before any request: an oversized put costs nothing (scenario 29).
@@ -188,7 +196,6 @@ pub(crate) async fn put_via(
     let meta_name = meta_name_of(&image_digest);
     let manifesto_name = layout::manifesto_target(&image_digest);
     let store = KeyStore::new(&settings.trust_dir);
-    let mut passphrases = Passphrases::from_environment();
     let signer = {
         let mut trusted = trust_now(remote, settings, &repo).await?;
         trusted
@@ -216,7 +223,7 @@ pub(crate) async fn put_via(
                 }
             }
         }
-        let signer = role_signers(state, &req.role, &store, &mut passphrases)?;
+        let signer = role_signers(state, &req.role, &store, passphrases)?;
         trusted.persist()?;
         signer
     };
@@ -255,62 +262,62 @@ pub(crate) async fn put_via(
         &repo.gun(),
         async || trust_now(remote, settings, &repo).await,
         async |updater| {
-        updater.load_chain(&req.role).await.map_err(Error::Update)?;
-        let current = updater
-            .state()
-            .targets_role(&req.role)
-            .map(|t| t.get().clone());
-        // Our exact entry (same bytes, same createdAt) is already signed: an earlier attempt
-        // landed even though its answer was lost.
-        if current.as_ref().and_then(|t| t.targets.get(&meta_name)) == Some(&blob_meta) {
-            return Ok(None);
-        }
-        let mut entries: Vec<Entry> = layout::entries_for(current.as_ref(), &image_digest)
-            .into_iter()
-            .filter(|e| &e.metadata_type != req.metadata_type)
-            .collect();
-        entries.push(Entry {
-            metadata_type: req.metadata_type.clone(),
-            digest: blob_digest.clone(),
-            media_type: media_type.clone(),
-            size: length,
-            created_at: created_at.clone(),
-        });
-        let config = layout::config_bytes(&image_digest, &req.role, &entries);
-        registry
-            .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
-            .await?;
-        let manifest = layout::manifest_bytes(&subject, &config, &entries);
-        let digest = registry
-            .put_manifest(
-                repo.repository(),
-                None,
-                media_types::OCI_MANIFEST,
-                Bytes::from(manifest.clone()),
-            )
-            .await?;
-        manifest_digest = Some(digest);
-        let mut manifest_meta = FileMeta::of(&manifest);
-        manifest_meta.custom = Some(
-            Custom {
-                media_type: media_types::OCI_MANIFEST.into(),
-                created_at: created_at.clone(),
-                annotations: BTreeMap::new(),
+            updater.load_chain(&req.role).await.map_err(Error::Update)?;
+            let current = updater
+                .state()
+                .targets_role(&req.role)
+                .map(|t| t.get().clone());
+            // Our exact entry (same bytes, same createdAt) is already signed: an earlier attempt
+            // landed even though its answer was lost.
+            if current.as_ref().and_then(|t| t.targets.get(&meta_name)) == Some(&blob_meta) {
+                return Ok(None);
             }
-            .to_value(),
-        );
-        let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
-            t.targets.insert(meta_name.clone(), blob_meta.clone());
-            t.targets
-                .insert(manifesto_name.clone(), manifest_meta.clone());
-        })?;
-        Ok(Some(vec![UpdatePart {
-            role: req.role.clone(),
-            bytes: sign_file(
-                &next,
-                &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
-            )?,
-        }]))
+            let mut entries: Vec<Entry> = layout::entries_for(current.as_ref(), &image_digest)
+                .into_iter()
+                .filter(|e| &e.metadata_type != req.metadata_type)
+                .collect();
+            entries.push(Entry {
+                metadata_type: req.metadata_type.clone(),
+                digest: blob_digest.clone(),
+                media_type: media_type.clone(),
+                size: length,
+                created_at: created_at.clone(),
+            });
+            let config = layout::config_bytes(&image_digest, &req.role, &entries);
+            registry
+                .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
+                .await?;
+            let manifest = layout::manifest_bytes(&subject, &config, &entries);
+            let digest = registry
+                .put_manifest(
+                    repo.repository(),
+                    None,
+                    media_types::OCI_MANIFEST,
+                    Bytes::from(manifest.clone()),
+                )
+                .await?;
+            manifest_digest = Some(digest);
+            let mut manifest_meta = FileMeta::of(&manifest);
+            manifest_meta.custom = Some(
+                Custom {
+                    media_type: media_types::OCI_MANIFEST.into(),
+                    created_at: created_at.clone(),
+                    annotations: BTreeMap::new(),
+                }
+                .to_value(),
+            );
+            let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
+                t.targets.insert(meta_name.clone(), blob_meta.clone());
+                t.targets
+                    .insert(manifesto_name.clone(), manifest_meta.clone());
+            })?;
+            Ok(Some(vec![UpdatePart {
+                role: req.role.clone(),
+                bytes: sign_file(
+                    &next,
+                    &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
+                )?,
+            }]))
         },
     )
     .await?;

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::index::{all_signed, reconcile_index};
 use super::layout::{self, Subject};
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use super::remote::{Network, Remote, trust_now};
 use crate::registry::Registry;
 use crate::registry::client::{media_types, sha256_digest};
 use crate::registry::reference::RepositoryRef;

@@ -138,6 +138,8 @@ pub(crate) mod double {
         pub(crate) pulls: Vec<String>,
         /// Every manifest stored, as `repository:reference`, in order.
         pub(crate) manifest_puts: Vec<String>,
+        /// Every image resolved, in order.
+        pub(crate) resolves: Vec<String>,
     }
 
     /// A registry in memory; clones share the same contents. Every image resolves to its own
@@ -168,6 +170,7 @@ pub(crate) mod double {
 
     impl Registry for MemoryRegistry {
         async fn resolve(&self, image: &ImageRef) -> Result<ResolvedImage, RegistryError> {
+            self.with(|c| c.resolves.push(image.to_string()));
             let digest = image
                 .digest()
                 .cloned()

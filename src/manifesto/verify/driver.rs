@@ -18,8 +18,8 @@ use crate::failure::Failure;
 use crate::manifesto::get::fetch_verified;
 use crate::manifesto::layout;
 use crate::manifesto::policy::Policy;
-use crate::manifesto::requirement::Requirement;
 use crate::manifesto::remote::{Network, Remote};
+use crate::manifesto::requirement::Requirement;
 use crate::registry::reference::RepositoryRef;
 use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::trusted::TrustedTarget;
@@ -112,9 +112,7 @@ pub(crate) async fn verify_via(
         now,
     };
     let mut results: Vec<(usize, ImageVerdict)> = stream::iter(groups)
-        .map(|(repo, members)| {
-            verify_repository(&run, repo, members)
-        })
+        .map(|(repo, members)| verify_repository(&run, repo, members))
         .buffer_unordered(REPOSITORY_CONCURRENCY)
         .flat_map(stream::iter)
         .collect()

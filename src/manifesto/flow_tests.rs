@@ -1,0 +1,348 @@
+//! The flows end to end over an in-memory notary-server and registry ([`MemoryRemote`]): what
+//! each flow signs, uploads and asks for, without servers. The same flows run against the real
+//! servers in `tests/integration/`.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+
+use super::MetadataType;
+use super::delete::delete_via;
+use super::get::{GetRequest, get_via};
+use super::layout;
+use super::list::{list_image_via, listing_via};
+use super::put::{PutRequest, put_via};
+use super::remote::memory::MemoryRemote;
+use super::repair::repair_via;
+use super::requirement::Requirement;
+use super::verify::driver::{ImageInput, verify_via};
+use super::verify::verdict::Status;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::keys::passphrase::Passphrases;
+use crate::keys::passphrase::testing::env_only;
+use crate::keys::public::KeyAlgorithm;
+use crate::keys::signer::SigningKey;
+use crate::keys::store::KeyStore;
+use crate::notary::memory::MemoryNotary;
+use crate::registry::MemoryRegistry;
+use crate::registry::client::sha256_digest;
+use crate::registry::reference::RepositoryRef;
+use crate::registry::{Digest, ImageRef};
+use crate::tuf::metadata::DelegatedRole;
+use crate::tuf::names::RoleName;
+use crate::tuf::test_support::{self as ts, GUN, Repo};
+
+const PASS: &str = "flow-test-passphrase";
+const APPROVAL: &[u8] = b"{\"status\":\"approved\"}";
+
+fn passphrases() -> Passphrases {
+    env_only(&[("MANIFESTO_DELEGATION_PASSPHRASE", PASS)])
+}
+
+/// A repository whose `targets` delegates `approvals/` and `_manifesto/` to `targets/qa`, whose
+/// key sits in the trust dir's key store; an image in the registry.
+struct Scene {
+    remote: MemoryRemote,
+    settings: Settings,
+    image: ImageRef,
+    digest: Digest,
+    approvals: MetadataType,
+    qa: RoleName,
+    dir: tempfile::TempDir,
+}
+
+fn scene() -> Scene {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::for_tests(&dir.path().join("trust"));
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();
+    let mut p = passphrases();
+    let pass = p.for_new_key(&qa, "qa").unwrap();
+    KeyStore::new(&settings.trust_dir)
+        .add(&key, &qa, Some(GUN), &pass)
+        .unwrap();
+
+    let mut repo = Repo::new();
+    let mut targets = ts::targets_meta(2, ts::far(), &[]);
+    targets
+        .delegations
+        .keys
+        .insert(key.key_id().clone(), key.public_key().clone());
+    targets.delegations.roles.push(DelegatedRole {
+        keyids: vec![key.key_id().clone()],
+        name: qa.clone(),
+        paths: vec!["approvals/".into(), "_manifesto/".into()],
+        threshold: 1,
+    });
+    repo.set("targets", ts::sign(&targets, &[&repo.tg_key]));
+    repo.publish(2, 2);
+
+    let digest = sha256_digest(b"an image manifest");
+    Scene {
+        remote: MemoryRemote {
+            notary: MemoryNotary::serving(repo),
+            registry: MemoryRegistry::default(),
+        },
+        settings,
+        image: ImageRef::parse(&format!("{GUN}@{digest}")).unwrap(),
+        digest,
+        approvals: MetadataType::parse("approvals").unwrap(),
+        qa,
+        dir,
+    }
+}
+
+impl Scene {
+    async fn put(&self, ty: &MetadataType, content: &[u8]) -> Result<super::put::PutReport, Error> {
+        let file = self.dir.path().join("content");
+        std::fs::write(&file, content).unwrap();
+        let req = PutRequest {
+            image: &self.image,
+            metadata_type: ty,
+            file: &file,
+            role: self.qa.clone(),
+            media_type: None,
+            annotations: BTreeMap::new(),
+        };
+        put_via(
+            &self.remote,
+            &self.settings,
+            req,
+            &mut passphrases(),
+            |_| {},
+        )
+        .await
+    }
+
+    async fn get(&self, ty: &MetadataType) -> Result<Vec<u8>, Error> {
+        let req = GetRequest {
+            image: &self.image,
+            metadata_type: ty,
+            signed_by: None,
+            max_age: None,
+        };
+        let fetched = get_via(&self.remote, &self.settings, req, self.dir.path()).await?;
+        Ok(std::fs::read(fetched.content.path()).unwrap())
+    }
+
+    fn repo(&self) -> RepositoryRef {
+        self.image.repository_ref()
+    }
+
+    fn index_entries(&self) -> usize {
+        let index = self.remote.registry.with(|c| {
+            c.manifests
+                .get(&format!(
+                    "{}:{}",
+                    self.repo().repository(),
+                    layout::INDEX_TAG
+                ))
+                .cloned()
+        });
+        index.map_or(0, |m| layout::parse_index(&m.bytes).len())
+    }
+}
+
+#[tokio::test]
+async fn put_signs_one_publish_uploads_the_blob_and_manifest_and_get_reads_it_back() {
+    let sc = scene();
+    let report = sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    assert_eq!(report.role, "targets/qa");
+    assert_eq!(report.attempts, 1);
+    assert!(report.index_updated);
+    assert_eq!(sc.remote.notary.publishes(), 1);
+    // The blob and the manifesto manifest are in the registry, the index lists the image.
+    let blob = sha256_digest(APPROVAL);
+    assert!(
+        sc.remote
+            .registry
+            .with(|c| c.blobs.contains_key(&blob.to_string()))
+    );
+    assert_eq!(report.blob_digest, blob.to_string());
+    assert_eq!(sc.index_entries(), 1);
+    // targets/qa now signs both targets of the image.
+    let qa: serde_json::Value =
+        serde_json::from_slice(&sc.remote.notary.file("targets/qa")).unwrap();
+    let signed = qa["signed"]["targets"].as_object().unwrap();
+    assert!(signed.contains_key(&layout::metadata_target(&sc.approvals, &sc.digest)));
+    assert!(signed.contains_key(&layout::manifesto_target(&sc.digest)));
+    assert_eq!(sc.get(&sc.approvals).await.unwrap(), APPROVAL);
+}
+
+#[tokio::test]
+async fn put_outside_the_delegated_paths_is_refused_before_any_upload_or_publish() {
+    let sc = scene();
+    let scans = MetadataType::parse("scans").unwrap();
+    let err = sc.put(&scans, b"{}").await.err().unwrap();
+    assert!(matches!(err, Error::PathNotDelegated { .. }), "{err:?}");
+    assert_eq!(err.failure().exit_code(), 3);
+    assert_eq!(sc.remote.notary.publishes(), 0);
+    assert!(
+        sc.remote
+            .registry
+            .with(|c| c.blobs.is_empty() && c.manifest_puts.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn put_over_a_writer_that_changed_the_repository_keeps_both_changes() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    // Another writer of targets adds a target of its own meanwhile.
+    sc.remote.notary.change(|repo| {
+        let mut targets: crate::tuf::metadata::Targets = serde_json::from_value(
+            serde_json::from_slice::<serde_json::Value>(repo.file("targets")).unwrap()["signed"]
+                .clone(),
+        )
+        .unwrap();
+        targets.version = ts::v(3);
+        targets
+            .targets
+            .insert("app/v2".into(), crate::tuf::metadata::FileMeta::of(b"v2"));
+        let bytes = ts::sign(&targets, &[&repo.tg_key]);
+        repo.set("targets", bytes);
+    });
+    let sboms = MetadataType::parse("approvals").unwrap();
+    sc.put(&sboms, b"{\"status\":\"re-approved\"}")
+        .await
+        .unwrap();
+    let listed = listing_via(&sc.remote, &sc.settings, &sc.repo(), None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "one approval for the image, the newer one");
+    assert_eq!(
+        listed[0].blob_digest,
+        sha256_digest(b"{\"status\":\"re-approved\"}").to_string()
+    );
+    let targets: serde_json::Value =
+        serde_json::from_slice(&sc.remote.notary.file("targets")).unwrap();
+    assert!(
+        targets["signed"]["targets"].get("app/v2").is_some(),
+        "the other writer's target stays"
+    );
+}
+
+#[tokio::test]
+async fn list_by_digest_asks_the_registry_nothing() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    let resolves_before = sc.remote.registry.with(|c| c.resolves.len());
+    let rows = list_image_via(&sc.remote, &sc.settings, &sc.image)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].role, "targets/qa");
+    assert_eq!(rows[0].image_digest, sc.digest.to_string());
+    assert_eq!(
+        sc.remote.registry.with(|c| c.resolves.len()),
+        resolves_before
+    );
+}
+
+#[tokio::test]
+async fn delete_publishes_the_removal_and_get_then_finds_nothing() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    let report = delete_via(
+        &sc.remote,
+        &sc.settings,
+        &sc.image,
+        &sc.approvals,
+        sc.qa.clone(),
+        &mut passphrases(),
+    )
+    .await
+    .unwrap();
+    assert!(report.removed);
+    assert_eq!(sc.remote.notary.publishes(), 2);
+    let err = sc.get(&sc.approvals).await.err().unwrap();
+    assert!(matches!(err, Error::NoMetadata { .. }), "{err:?}");
+    assert_eq!(err.failure().exit_code(), 9);
+    assert_eq!(sc.index_entries(), 0);
+    // A second delete finds nothing to remove and publishes nothing.
+    let again = delete_via(
+        &sc.remote,
+        &sc.settings,
+        &sc.image,
+        &sc.approvals,
+        sc.qa.clone(),
+        &mut passphrases(),
+    )
+    .await;
+    assert!(
+        matches!(again, Err(Error::NoMetadataSignedBy { .. })),
+        "{again:?}"
+    );
+    assert_eq!(sc.remote.notary.publishes(), 2);
+}
+
+#[tokio::test]
+async fn repair_restores_a_lost_manifesto_manifest_and_the_index() {
+    let sc = scene();
+    let report = sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    let repository = sc.repo().repository().to_owned();
+    sc.remote.registry.with(|c| {
+        c.manifests
+            .remove(&format!("{repository}:{}", report.manifest_digest));
+        c.manifests
+            .remove(&format!("{repository}:{}", layout::INDEX_TAG));
+    });
+    let repaired = repair_via(&sc.remote, &sc.settings, &sc.repo())
+        .await
+        .unwrap();
+    assert_eq!(repaired.manifests_checked, 1);
+    assert_eq!(
+        repaired.manifests_restored,
+        vec![report.manifest_digest.clone()]
+    );
+    assert!(repaired.manifests_unrecoverable.is_empty());
+    assert!(!repaired.index_was_current);
+    assert_eq!(sc.index_entries(), 1);
+    assert!(sc.remote.registry.with(|c| {
+        c.manifests
+            .contains_key(&format!("{repository}:{}", report.manifest_digest))
+    }));
+}
+
+#[tokio::test]
+async fn verify_meets_a_requirement_the_put_signed_and_misses_one_it_did_not() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    let images = [ImageInput {
+        given: sc.image.to_string(),
+        image: sc.image.clone(),
+    }];
+    let met = Requirement::parse("approvals").unwrap();
+    let missing = Requirement::parse("scans").unwrap();
+    let verdict = verify_via(
+        &sc.remote,
+        &sc.settings,
+        &images,
+        &[met, missing],
+        None,
+        Utc::now(),
+    )
+    .await;
+    let statuses: Vec<Status> = verdict.images[0]
+        .requirements
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![Status::Ok, Status::Missing]);
+    assert!(!verdict.ok);
+    assert_eq!(verdict.images[0].requirements[0].roles, vec!["targets/qa"]);
+}
+
+#[tokio::test]
+async fn a_warm_get_asks_the_notary_server_for_the_timestamp_only() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    sc.get(&sc.approvals).await.unwrap();
+    sc.remote.notary.source().forget_requests();
+    assert_eq!(sc.get(&sc.approvals).await.unwrap(), APPROVAL);
+    assert_eq!(
+        sc.remote.notary.source().requested_files(),
+        vec!["timestamp.json".to_string()]
+    );
+}
