@@ -1,10 +1,8 @@
 //! `manifesto key …`: generate, list, import, export and rotate signing keys.
 //!
-//! Keys are stored encrypted in `<trust-dir>/private` (see `keys::store`); passphrases come from
-//! `MANIFESTO_*_PASSPHRASE` (or notary's and Docker's variables) or a terminal prompt. Rotation
-//! publishes a new root (see `manifesto::rotate`).
-
-use std::path::{Path, PathBuf};
+//! The work is in `manifesto::key` (generate, import, export) and `manifesto::rotate`; this file
+//! parses the flags and prints. Passphrases come from `MANIFESTO_*_PASSPHRASE` (or notary's and
+//! Docker's variables) or a terminal prompt.
 
 use serde::Serialize;
 
@@ -15,9 +13,8 @@ use super::args::{
 };
 use crate::error::Error;
 use crate::keys::store::Added;
-use crate::keys::{
-    ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
-};
+use crate::keys::{ImportOptions, KeyAlgorithm, KeyStore, Passphrases};
+use crate::manifesto::key::{self, GenerateRequest};
 use crate::manifesto::rotate::{Lifetimes, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::names::{KeyId, RoleName};
@@ -44,47 +41,17 @@ fn parse_gun(gun: Option<&str>) -> Result<Option<String>, Error> {
         .map_err(Error::from)
 }
 
-#[derive(Serialize)]
-struct Generated {
-    key_id: KeyId,
-    #[serde(rename = "type")]
-    algorithm: KeyAlgorithm,
-    role: RoleName,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gun: Option<String>,
-    path: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    public_key_file: Option<PathBuf>,
-}
-
 fn generate(ctx: &Context, store: &KeyStore, args: KeyGenerateArgs) -> Result<(), Error> {
-    let role = RoleName::parse(&args.role).map_err(role_error)?;
-    let gun = parse_gun(args.gun.as_deref())?;
-    if gun.is_none() && matches!(role.as_str(), "targets" | "snapshot" | "timestamp") {
-        return Err(Error::KeyNeedsGun { role });
-    }
-    let algorithm = match args.algorithm {
-        AlgorithmArg::Ecdsa => KeyAlgorithm::Ecdsa,
-        AlgorithmArg::Ed25519 => KeyAlgorithm::Ed25519,
+    let req = GenerateRequest {
+        role: RoleName::parse(&args.role).map_err(role_error)?,
+        gun: parse_gun(args.gun.as_deref())?,
+        algorithm: match args.algorithm {
+            AlgorithmArg::Ecdsa => KeyAlgorithm::Ecdsa,
+            AlgorithmArg::Ed25519 => KeyAlgorithm::Ed25519,
+        },
+        public_out: args.public_out,
     };
-    if role == RoleName::root() && algorithm != KeyAlgorithm::Ecdsa {
-        return Err(crate::keys::KeyStoreError::RootKeyAlgorithm.into());
-    }
-    let key = SigningKey::generate(algorithm)?;
-    let mut passphrases = Passphrases::from_environment();
-    let passphrase = passphrases.for_new_key(&role, key.key_id().as_str())?;
-    let (path, _) = store.add(&key, &role, gun.as_deref(), &passphrase)?;
-    if let Some(out) = &args.public_out {
-        write_public(out, &key.public_key_pem())?;
-    }
-    let generated = Generated {
-        key_id: key.key_id().clone(),
-        algorithm,
-        role,
-        gun,
-        path,
-        public_key_file: args.public_out,
-    };
+    let generated = key::generate(store, req, &mut Passphrases::from_environment())?;
     ctx.output.emit(&generated, |w| {
         writeln!(
             w,
@@ -175,15 +142,6 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
     })
 }
 
-fn write_public(path: &Path, pem: &str) -> Result<(), Error> {
-    std::fs::write(path, pem).map_err(|source| {
-        Error::Keys(crate::keys::KeyStoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    })
-}
-
 fn list(ctx: &Context, store: &KeyStore) -> Result<(), Error> {
     let keys = store.list()?;
     ctx.output.emit(&keys, |w| {
@@ -219,24 +177,23 @@ fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Er
             .map_err(role_error)?,
         gun: parse_gun(args.gun.as_deref())?,
     };
-    let mut passphrases = Passphrases::from_environment();
-    let mut importer = Importer::new(store, &mut passphrases);
-    let mut report = ImportReport::default();
-    if let Some(dir) = &args.docker_trust {
-        let dir = if dir.as_os_str().is_empty() {
+    let docker_trust = match &args.docker_trust {
+        Some(dir) if dir.as_os_str().is_empty() => Some(
             std::env::home_dir()
                 .map(|h| h.join(".docker").join("trust"))
                 .ok_or(Error::NoHome {
                     flag: "--docker-trust",
-                })?
-        } else {
-            dir.clone()
-        };
-        importer.import_trust_dir(&dir, &mut report)?;
-    }
-    for file in &args.files {
-        importer.import_file(file, &options, &mut report)?;
-    }
+                })?,
+        ),
+        other => other.clone(),
+    };
+    let report = key::import(
+        store,
+        docker_trust.as_deref(),
+        &args.files,
+        &options,
+        &mut Passphrases::from_environment(),
+    )?;
     ctx.output.emit(&report, |w| {
         for k in &report.imported {
             let status = match k.status {
@@ -271,23 +228,10 @@ fn export_public(ctx: &Context, store: &KeyStore, args: KeyExportPublicArgs) -> 
         given: args.key_id.clone(),
         source,
     })?;
-    let pem = match store.public_key(&id) {
-        Ok((_, public)) => crate::keys::public::public_key_pem(&public),
-        // No public file (a key copied in by hand): decrypt the private key to get it.
-        Err(_) if store.contains(&id) => store
-            .load(&id, &mut Passphrases::from_environment())?
-            .public_key_pem(),
-        Err(_) => {
-            return Err(crate::keys::KeyStoreError::NotFound {
-                id: id.to_string(),
-                dir: store.private_dir(),
-            }
-            .into());
-        }
-    };
+    let pem = key::public_key_pem(store, &id, &mut Passphrases::from_environment())?;
     match &args.output_file {
         Some(path) => {
-            write_public(path, &pem)?;
+            key::write_public(path, &pem)?;
             ctx.output.note(format!(
                 "wrote the public key of {id} to {}",
                 path.display()

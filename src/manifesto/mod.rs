@@ -13,6 +13,7 @@ pub mod get;
 pub mod index;
 pub mod init;
 pub mod inspect;
+pub mod key;
 pub mod layout;
 pub mod list;
 pub mod metadata_type;
