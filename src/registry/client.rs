@@ -1,16 +1,16 @@
-//! The registry client: one repository's manifests and blobs, over oci-client.
+//! The registry client: one repository's manifests and blobs, over the OCI distribution API.
 //!
 //! Everything read by digest is re-hashed here before it is handed on, so a registry (or anything
-//! between us and it) that serves other bytes is caught even where oci-client would not check.
-//! Blobs stream through bounded buffers in both directions, so a 1 GiB blob never sits in memory.
+//! between us and it) that serves other bytes is caught. Blobs stream through bounded buffers in
+//! both directions, so a 1 GiB blob never sits in memory. Every request answers the registry's
+//! challenge once per repository and scope (a Bearer token from its token service, or Basic), the
+//! token is reused for the rest of the run, every body the registry sends is read under a cap and
+//! a deadline, and every redirect is held to the plain-HTTP rule.
 
 use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
 use reqwest::StatusCode;
 use ring::digest::{Context, SHA256};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -63,20 +63,34 @@ pub struct RawManifest {
 
 /// Client for one registry host.
 ///
-/// Writes go through oci-client. Reads (manifests, indexes, blobs) go through our own reqwest
-/// client with oci-client only supplying the token: oci-client reads a manifest whole before any
-/// size check and follows redirects anywhere, where we need the body streamed under a cap and a
-/// deadline (scenario 50, slow retrieval) and every redirect held to the plain-HTTP rule (53).
+/// Reads and writes go through one reqwest client (see `crate::http`): bodies streamed under a
+/// cap and a deadline (scenario 50, slow retrieval), redirects held to the plain-HTTP rule (53).
 pub struct RegistryClient {
-    oci: Client,
     http: reqwest::Client,
     settings: HttpSettings,
-    auth: RegistryAuth,
     creds: Credentials,
     registry: String,
     plain_http: bool,
-    /// Pull tokens from the registry's token service, per repository; wiped on drop.
-    tokens: tokio::sync::Mutex<std::collections::HashMap<String, Zeroizing<String>>>,
+    /// How each repository and scope was last authorised (a token from the registry's token
+    /// service, or Basic), so one challenge is answered once per run; tokens are wiped on drop.
+    auth: tokio::sync::Mutex<std::collections::HashMap<(String, Scope), Auth>>,
+}
+
+/// What a request needs the registry to grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scope {
+    Pull,
+    /// Push includes pull (a token for `pull,push`).
+    Push,
+}
+
+impl Scope {
+    fn actions(self) -> &'static str {
+        match self {
+            Scope::Pull => "pull",
+            Scope::Push => "pull,push",
+        }
+    }
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -127,41 +141,13 @@ impl RegistryClient {
         plain_http: bool,
         creds: Credentials,
     ) -> Result<RegistryClient, RegistryError> {
-        crate::http::ensure_crypto_provider();
-        let config = ClientConfig {
-            protocol: if plain_http {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            extra_root_certificates: settings
-                .extra_ca_pem
-                .iter()
-                .map(|ca| Certificate {
-                    encoding: CertificateEncoding::Pem,
-                    data: ca.pem.clone(),
-                })
-                .collect(),
-            read_timeout: Some(settings.read_timeout),
-            connect_timeout: Some(settings.connect_timeout),
-            user_agent: concat!("manifesto/", env!("CARGO_PKG_VERSION")),
-            platform_resolver: None,
-            ..ClientConfig::default()
-        };
-        let oci = Client::try_from(config).map_err(|source| RegistryError::Protocol {
-            registry: registry.into(),
-            repository: String::new(),
-            source,
-        })?;
         Ok(RegistryClient {
-            oci,
             http: settings.reqwest_client()?,
             settings: settings.clone(),
-            auth: creds.to_oci(),
             creds,
             registry: registry.to_string(),
             plain_http,
-            tokens: Default::default(),
+            auth: Default::default(),
         })
     }
 
@@ -174,25 +160,17 @@ impl RegistryClient {
         self.plain_http
     }
 
-    fn oci_ref(&self, repository: &str, reference: &str) -> Reference {
-        if reference.contains(':') {
-            Reference::with_digest(
-                self.registry.clone(),
-                repository.to_string(),
-                reference.to_string(),
-            )
-        } else {
-            Reference::with_tag(
-                self.registry.clone(),
-                repository.to_string(),
-                reference.to_string(),
-            )
-        }
+    /// `scheme://host` of the registry's API (Docker Hub's API host for `docker.io`).
+    fn base_url(&self) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let host = match self.registry.as_str() {
+            "docker.io" => "index.docker.io",
+            other => other,
+        };
+        format!("{scheme}://{host}")
     }
 
-    /// GET `/v2/<repository>/<path>`, answering the registry's challenge: a Bearer challenge
-    /// through its token service (answer read bounded, like every registry body), a Basic one
-    /// with our credentials. Credentials are sent only after a challenge, as Docker does.
+    /// GET `/v2/<repository>/<path>` with pull rights.
     async fn authorized_get(
         &self,
         repository: &str,
@@ -200,31 +178,35 @@ impl RegistryClient {
         accept: &[&str],
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
-        let scheme = if self.plain_http { "http" } else { "https" };
-        let host = self
-            .oci_ref(repository, "latest")
-            .resolve_registry()
-            .to_string();
-        let url = format!("{scheme}://{host}/v2/{repository}/{path}");
-        let send = |auth: Auth| {
-            let mut request = self.http.get(&url);
-            if !accept.is_empty() {
-                request = request.header(reqwest::header::ACCEPT, accept.join(", "));
-            }
-            let request = match auth {
-                Auth::Bearer(token) => request.bearer_auth(token.as_str()),
-                Auth::Basic => self.with_basic(request),
-                Auth::None => request,
-            };
-            async move {
+        let url = format!("{}/v2/{repository}/{path}", self.base_url());
+        let accept = accept.join(", ");
+        self.authorized(repository, Scope::Pull, what, || {
+            let request = self.http.get(&url);
+            if accept.is_empty() {
                 request
-                    .send()
-                    .await
-                    .map_err(|source| self.transport_error(source))
+            } else {
+                request.header(reqwest::header::ACCEPT, &accept)
             }
-        };
-        let cached = self.tokens.lock().await.get(repository).cloned();
-        let mut response = send(cached.map_or(Auth::None, Auth::Bearer)).await?;
+        })
+        .await
+    }
+
+    /// Send the request `build` makes, answering the registry's challenge: a Bearer challenge
+    /// through its token service (answer read bounded, like every registry body), a Basic one
+    /// with our credentials. Credentials are sent only after a challenge, as Docker does, and
+    /// the way that worked is reused for the repository and scope. `build` is called again for
+    /// the retry, so its body must be re-creatable (streamed uploads go out after an
+    /// authorised request of the same scope: [`Self::known_auth`]).
+    async fn authorized(
+        &self,
+        repository: &str,
+        scope: Scope,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let key = (repository.to_string(), scope);
+        let known = self.auth.lock().await.get(&key).cloned();
+        let mut response = self.send(self.apply(build(), known.as_ref())).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             let challenge = response
                 .headers()
@@ -232,17 +214,64 @@ impl RegistryClient {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            if let Some(params) = crate::http::parse_bearer_challenge(&challenge) {
-                let token = self.fetch_token(repository, &params).await?;
-                self.tokens
-                    .lock()
-                    .await
-                    .insert(repository.to_string(), token.clone());
-                response = send(Auth::Bearer(token)).await?;
+            let answer = if let Some(params) = crate::http::parse_bearer_challenge(&challenge) {
+                Some(Auth::Bearer(
+                    self.fetch_token(repository, scope, &params).await?,
+                ))
             } else if !matches!(self.creds, Credentials::Anonymous) {
-                response = send(Auth::Basic).await?;
+                Some(Auth::Basic)
+            } else {
+                None
+            };
+            if let Some(auth) = answer {
+                response = self.send(self.apply(build(), Some(&auth))).await?;
+                if response.status() != StatusCode::UNAUTHORIZED {
+                    self.auth.lock().await.insert(key, auth);
+                }
             }
         }
+        self.check_status(response, repository, what).await
+    }
+
+    /// How `repository` was last authorised for `scope`, if it was.
+    async fn known_auth(&self, repository: &str, scope: Scope) -> Option<Auth> {
+        self.auth
+            .lock()
+            .await
+            .get(&(repository.to_string(), scope))
+            .cloned()
+    }
+
+    fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+        auth: Option<&Auth>,
+    ) -> reqwest::RequestBuilder {
+        match auth {
+            Some(Auth::Bearer(token)) => request.bearer_auth(token.as_str()),
+            Some(Auth::Basic) => self.with_basic(request),
+            None => request,
+        }
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        request
+            .send()
+            .await
+            .map_err(|source| self.transport_error(source))
+    }
+
+    /// A success passes; an error status becomes the error it means. The registry's error
+    /// body (`{"errors":[{"code","message"}]}`) is read under a small cap for the message.
+    async fn check_status(
+        &self,
+        response: reqwest::Response,
+        repository: &str,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -257,6 +286,25 @@ impl RegistryClient {
                 registry: self.registry.clone(),
                 repository: repository.into(),
             },
+            code @ 400..500 => {
+                let body = tokio::time::timeout(
+                    self.settings.download_deadline(MAX_ERROR_BODY),
+                    http::read_capped(response, MAX_ERROR_BODY),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+                let (code_name, message) = registry_error_of(&body);
+                RegistryError::Refused {
+                    registry: self.registry.clone(),
+                    repository: repository.into(),
+                    what: what.into(),
+                    status: code,
+                    code: code_name,
+                    message,
+                }
+            }
             code => RegistryError::Status {
                 registry: self.registry.clone(),
                 repository: repository.into(),
@@ -276,12 +324,13 @@ impl RegistryClient {
         }
     }
 
-    /// A pull token for `repository` from the realm of the registry's challenge. The realm is
+    /// A token for `repository` and `scope` from the realm of the registry's challenge. The realm is
     /// held to the plain-HTTP rule (it receives our password) and its answer is read bounded
     /// in size and time.
     async fn fetch_token(
         &self,
         repository: &str,
+        scope: Scope,
         params: &crate::http::BearerChallenge,
     ) -> Result<Zeroizing<String>, RegistryError> {
         let failed = |reason: &'static str| RegistryError::TokenService {
@@ -297,7 +346,10 @@ impl RegistryClient {
             if let Some(service) = &params.service {
                 q.append_pair("service", service);
             }
-            q.append_pair("scope", &format!("repository:{repository}:pull"));
+            q.append_pair(
+                "scope",
+                &format!("repository:{repository}:{}", scope.actions()),
+            );
             if let Credentials::Basic { username, .. } = &self.creds {
                 q.append_pair("account", username);
             }
@@ -350,15 +402,6 @@ impl RegistryClient {
             return RegistryError::Http(refusal);
         }
         RegistryError::tls_or_unreachable(&self.registry, source)
-    }
-
-    fn err(
-        &self,
-        repository: &str,
-        what: &str,
-        e: oci_client::errors::OciDistributionError,
-    ) -> RegistryError {
-        RegistryError::from_oci(&self.registry, repository, what, e)
     }
 
     /// Resolve an image reference to the digest of its manifest (an image index stays an index:
@@ -453,47 +496,37 @@ impl RegistryClient {
         let reference = tag
             .map(str::to_string)
             .unwrap_or_else(|| digest.to_string());
-        let oci_ref = self.oci_ref(repository, &reference);
-        self.authenticate(&oci_ref).await;
-        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
-            RegistryError::Protocol {
-                registry: self.registry.clone(),
-                repository: repository.into(),
-                source: oci_client::errors::OciDistributionError::UnsupportedMediaTypeError(
-                    media_type.into(),
-                ),
-            }
-        })?;
-        self.oci
-            .push_manifest_raw(&oci_ref, bytes, content_type)
-            .await
-            .map_err(|e| self.err(repository, &format!("manifest {reference}"), e))?;
+        let what = format!("manifest {reference}");
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base_url());
+        let limit = self.settings.download_deadline(bytes.len() as u64);
+        let put = self.authorized(repository, Scope::Push, &what, || {
+            self.http
+                .put(&url)
+                .header(reqwest::header::CONTENT_TYPE, media_type)
+                .body(bytes.clone())
+        });
+        self.within(limit, &what, put).await?;
         Ok(digest)
     }
 
-    /// Hand our credentials to oci-client. It authenticates lazily on the first request of each
-    /// operation (the registry's challenge, then a token or basic auth) and caches the result,
-    /// so no extra round trip is made here.
-    async fn authenticate(&self, oci_ref: &Reference) {
-        self.oci
-            .store_auth_if_needed(oci_ref.resolve_registry(), &self.auth)
-            .await;
-    }
-
-    /// Whether the repository holds a blob.
+    /// Whether the repository holds a blob (asked with push rights: it is asked before an
+    /// upload, whose token this request fetches).
     pub async fn blob_exists(
         &self,
         repository: &str,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.oci
-            .store_auth_if_needed(oci_ref.resolve_registry(), &self.auth)
-            .await;
-        self.oci
-            .blob_exists(&oci_ref, &digest.to_string())
+        let what = format!("blob {digest}");
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url());
+        let head = self.authorized(repository, Scope::Push, &what, || self.http.head(&url));
+        match self
+            .within(self.settings.download_deadline(0), &what, head)
             .await
-            .map_err(|e| self.err(repository, &format!("blob {digest}"), e))
+        {
+            Ok(_) => Ok(true),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Push a small blob held in memory; skipped when the registry already has it.
@@ -503,20 +536,19 @@ impl RegistryClient {
         data: Bytes,
     ) -> Result<Digest, RegistryError> {
         let digest = sha256_digest(&data);
-        let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref).await;
         if self.blob_exists(repository, &digest).await? {
             return Ok(digest);
         }
-        self.oci
-            .push_blob(&oci_ref, data, &digest.to_string())
-            .await
-            .map_err(|e| self.err(repository, &format!("blob {digest}"), e))?;
+        let size = data.len() as u64;
+        self.upload(repository, &digest, size, move || {
+            reqwest::Body::from(data.clone())
+        })
+        .await?;
         Ok(digest)
     }
 
-    /// Push a file as a blob, streamed in chunks: the file is hashed first (so an existing blob
-    /// is not uploaded again), then sent piece by piece. `progress` is called with bytes sent.
+    /// Push a file as a blob: hashed first (so an existing blob is not uploaded again), then
+    /// streamed in one request. `progress` is called with the bytes sent.
     pub async fn push_blob_file(
         &self,
         repository: &str,
@@ -540,31 +572,118 @@ impl RegistryClient {
             size += n as u64;
         }
         let digest = digest_of(ctx.finish());
-        let oci_ref = self.oci_ref(repository, &digest.to_string());
-        self.authenticate(&oci_ref).await;
         if self.blob_exists(repository, &digest).await? {
             progress(size);
             return Ok((digest, size));
         }
+        // The body is built once: the upload's token (or Basic) is known from the request
+        // that opened the session, so it is never re-sent after a challenge.
         let file = tokio::fs::File::open(path).await.map_err(io_err)?;
-        let stream = futures_util::stream::try_unfold(file, move |mut file| async move {
-            let mut buf = vec![0u8; UPLOAD_PIECE];
-            let n = file
-                .read(&mut buf)
-                .await
-                .map_err(oci_client::errors::OciDistributionError::IoError)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            buf.truncate(n);
-            Ok(Some((Bytes::from(buf), file)))
+        let progress = std::sync::Arc::new(progress);
+        let body = std::sync::Mutex::new(Some(file));
+        self.upload(repository, &digest, size, move || {
+            let file = body.lock().expect("the upload body lock").take();
+            let progress = progress.clone();
+            let stream = futures_util::stream::try_unfold(file, |file| async move {
+                let Some(mut file) = file else {
+                    return Ok::<_, std::io::Error>(None);
+                };
+                let mut buf = vec![0u8; UPLOAD_PIECE];
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(n);
+                Ok(Some((Bytes::from(buf), Some(file))))
+            })
+            .inspect_ok(move |chunk| progress(chunk.len() as u64));
+            reqwest::Body::wrap_stream(stream)
         })
-        .inspect_ok(move |chunk| progress(chunk.len() as u64));
-        self.oci
-            .push_blob_stream(&oci_ref, stream, &digest.to_string(), Some(size))
-            .await
-            .map_err(|e| self.err(repository, &format!("blob {digest}"), e))?;
+        .await?;
         Ok((digest, size))
+    }
+
+    /// One blob upload: open a session (`POST …/blobs/uploads/`, authorised for push), then
+    /// send the whole blob with its digest in one `PUT` to the session's location (a monolithic
+    /// upload: no chunking, so no per-chunk round trips).
+    async fn upload(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        body: impl Fn() -> reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        let what = format!("blob {digest}");
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url());
+        let opened = self.authorized(repository, Scope::Push, &what, || {
+            self.http
+                .post(&start)
+                .header(reqwest::header::CONTENT_LENGTH, 0)
+        });
+        let opened = self
+            .within(self.settings.download_deadline(0), &what, opened)
+            .await?;
+        let location = opened
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Refused {
+                registry: self.registry.clone(),
+                repository: repository.into(),
+                what: what.clone(),
+                status: opened.status().as_u16(),
+                code: "NO_LOCATION".into(),
+                message: "the upload session has no Location".into(),
+            })?;
+        let base = url::Url::parse(&self.base_url()).expect("the registry's base URL parses");
+        let mut url = base.join(location).map_err(|_| RegistryError::Refused {
+            registry: self.registry.clone(),
+            repository: repository.into(),
+            what: what.clone(),
+            status: opened.status().as_u16(),
+            code: "BAD_LOCATION".into(),
+            message: "the upload session's Location is not a URL".into(),
+        })?;
+        self.settings.check_scheme(&url)?;
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        // Credentials go only to the registry itself, never to another host its Location names.
+        let same_host = url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        let auth = if same_host {
+            self.known_auth(repository, Scope::Push).await
+        } else {
+            None
+        };
+        let request = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body());
+        let limit = self.settings.download_deadline(size);
+        let sent = async {
+            let response = self.send(self.apply(request, auth.as_ref())).await?;
+            self.check_status(response, repository, &what).await
+        };
+        self.within(limit, &what, sent).await?;
+        Ok(())
+    }
+
+    /// `request` within `limit`, or a deadline error naming `what`.
+    async fn within<T>(
+        &self,
+        limit: std::time::Duration,
+        what: &str,
+        request: impl std::future::Future<Output = Result<T, RegistryError>>,
+    ) -> Result<T, RegistryError> {
+        tokio::time::timeout(limit, request)
+            .await
+            .map_err(|_| RegistryError::Deadline {
+                registry: self.registry.clone(),
+                what: what.into(),
+                limit,
+            })?
     }
 
     /// Stream a blob into `out`, refusing it when it exceeds `max_len` bytes or does not hash to
@@ -654,11 +773,35 @@ impl RegistryClient {
     }
 }
 
-/// What to authorise a read with.
+/// How a request is authorised after a challenge.
+#[derive(Clone)]
 enum Auth {
-    None,
     Basic,
     Bearer(Zeroizing<String>),
+}
+
+/// Largest error body read from the registry (for its message).
+const MAX_ERROR_BODY: u64 = 16 * 1024;
+
+/// The first `{code, message}` of a registry error body, or empty strings.
+fn registry_error_of(body: &[u8]) -> (String, String) {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    serde_json::from_slice::<Body>(body)
+        .ok()
+        .and_then(|b| b.errors.into_iter().next())
+        .map(|e| (e.code, e.message))
+        .unwrap_or_default()
 }
 
 /// The media type a manifest declares; OCI allows it to be absent for image manifests.

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
-use oci_client::secrets::RegistryAuth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -122,21 +121,6 @@ impl Credentials {
             Credentials::Anonymous => "anonymous",
             Credentials::Basic { .. } => "username and password",
             Credentials::IdentityToken(_) => "identity token",
-        }
-    }
-
-    /// For oci-client, which keeps its own (unzeroized) copy for the life of the client.
-    pub(crate) fn to_oci(&self) -> RegistryAuth {
-        match self {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic { username, password } => {
-                RegistryAuth::Basic(username.clone(), password.clone())
-            }
-            // Docker's identity tokens are OAuth refresh tokens; the registry's token endpoint
-            // accepts them as the password of the `<token>` user.
-            Credentials::IdentityToken(token) => {
-                RegistryAuth::Basic("<token>".into(), token.clone())
-            }
         }
     }
 }

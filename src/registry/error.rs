@@ -1,7 +1,5 @@
 //! Registry errors, each naming the registry, repository or digest involved.
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-
 use super::credentials::CredentialError;
 use crate::failure::Failure;
 use crate::http::HttpError;
@@ -75,19 +73,14 @@ pub enum RegistryError {
         digest: String,
         limit: u64,
     },
-    #[error("registry {registry} returned an error for {repository}")]
-    Protocol {
+    #[error("registry {registry} refused {what} in {repository} ({status} {code}): {message}")]
+    Refused {
         registry: String,
         repository: String,
-        #[source]
-        source: OciDistributionError,
-    },
-    #[error("registry {registry} answered with a server error for {repository}")]
-    Server {
-        registry: String,
-        repository: String,
-        #[source]
-        source: OciDistributionError,
+        what: String,
+        status: u16,
+        code: String,
+        message: String,
     },
     #[error(transparent)]
     Credentials(#[from] CredentialError),
@@ -111,7 +104,7 @@ impl RegistryError {
     pub fn failure(&self) -> Failure {
         match self {
             RegistryError::Unreachable { .. }
-            | RegistryError::Server { .. }
+            | RegistryError::Refused { .. }
             | RegistryError::Deadline { .. }
             | RegistryError::TokenService { .. }
             | RegistryError::Status { .. } => Failure::Unavailable,
@@ -124,7 +117,6 @@ impl RegistryError {
             RegistryError::DigestMismatch { .. }
             | RegistryError::TooLarge { .. }
             | RegistryError::BadManifest { .. } => Failure::Untrusted,
-            RegistryError::Protocol { .. } => Failure::Unavailable,
             RegistryError::Io { .. } => Failure::LocalState,
             RegistryError::Http(e) => e.failure(),
         }
@@ -143,92 +135,6 @@ impl RegistryError {
                 registry: registry.into(),
                 source,
             }
-        }
-    }
-
-    /// Classify an oci-client error for `registry`/`repository`; `what` names the object asked for
-    /// (used when the registry says it does not exist).
-    pub(crate) fn from_oci(
-        registry: &str,
-        repository: &str,
-        what: &str,
-        err: OciDistributionError,
-    ) -> RegistryError {
-        let registry = registry.to_string();
-        let repository = repository.to_string();
-        match err {
-            OciDistributionError::RequestError(source) => {
-                RegistryError::tls_or_unreachable(&registry, source)
-            }
-            OciDistributionError::DigestError(_) => RegistryError::DigestMismatch {
-                registry,
-                digest: what.to_string(),
-            },
-            OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_) => RegistryError::Unauthorized {
-                registry,
-                repository,
-            },
-            OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound {
-                registry,
-                repository,
-                what: what.to_string(),
-            },
-            OciDistributionError::RegistryError { ref envelope, .. } => {
-                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-                if codes.iter().any(|c| {
-                    matches!(
-                        c,
-                        OciErrorCode::ManifestUnknown
-                            | OciErrorCode::BlobUnknown
-                            | OciErrorCode::NameUnknown
-                            | OciErrorCode::NotFound
-                    )
-                }) {
-                    RegistryError::NotFound {
-                        registry,
-                        repository,
-                        what: what.to_string(),
-                    }
-                } else if codes
-                    .iter()
-                    .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
-                {
-                    RegistryError::Unauthorized {
-                        registry,
-                        repository,
-                    }
-                } else {
-                    RegistryError::Protocol {
-                        registry,
-                        repository,
-                        source: err,
-                    }
-                }
-            }
-            OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
-                registry,
-                repository,
-                what: what.to_string(),
-            },
-            OciDistributionError::ServerError { code, .. } if code == 401 || code == 403 => {
-                RegistryError::Unauthorized {
-                    registry,
-                    repository,
-                }
-            }
-            OciDistributionError::ServerError { code, .. } if code >= 500 => {
-                RegistryError::Server {
-                    registry,
-                    repository,
-                    source: err,
-                }
-            }
-            other => RegistryError::Protocol {
-                registry,
-                repository,
-                source: other,
-            },
         }
     }
 }
