@@ -16,6 +16,7 @@ mod production_attacks;
 mod publish;
 mod registry;
 mod repair;
+mod request_counts;
 mod rotate;
 mod scene;
 mod threshold_attacks;
