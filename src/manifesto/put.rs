@@ -25,7 +25,7 @@ use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
-use crate::registry::{ImageRef, Registry};
+use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::build;
 use crate::tuf::metadata::{FileMeta, Hashes};
 use crate::tuf::names::RoleName;
@@ -143,7 +143,17 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, Hashes)> {
 
 /// `application/json` when the whole file is one JSON document, else `application/octet-stream`.
 fn sniff_media_type(path: &Path) -> std::io::Result<String> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    // A JSON document starts with one of these after optional whitespace: anything else (an
+    // image layer, a tarball) is decided on its first bytes, without reading the rest.
+    let first = {
+        use std::io::BufRead;
+        let head = file.fill_buf()?;
+        head.iter().copied().find(|b| !b.is_ascii_whitespace())
+    };
+    if !first.is_some_and(|b| b"{[\"-0123456789tfn".contains(&b)) {
+        return Ok("application/octet-stream".to_string());
+    }
     let is_json = serde_json::from_reader::<_, serde::de::IgnoredAny>(file).is_ok();
     Ok(if is_json {
         "application/json"
@@ -234,8 +244,13 @@ pub(crate) async fn put_via(
         Some(mt) => mt,
         None => sniff_media_type(req.file).map_err(io(req.file))?,
     };
-    let (blob_digest, _) = registry
-        .push_blob_file(repo.repository(), req.file, progress)
+    let blob_digest = Digest::parse(&format!(
+        "sha256:{}",
+        hex::encode(hashes.sha256().expect("hash_file computes sha256"))
+    ))
+    .expect("a sha256 hex digest is a valid digest");
+    registry
+        .push_blob_file(repo.repository(), req.file, &blob_digest, length, progress)
         .await?;
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let blob_meta = FileMeta {

@@ -31,6 +31,13 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// or minutes, and an hour is small next to the shortest Notary lifetime (timestamp, 14 days).
 pub const CLOCK_STEP_BACK_TOLERANCE: Duration = Duration::from_secs(3600);
 
+/// How stale `clock.json` may grow before a read that changed nothing rewrites it. A read that
+/// verified nothing new writes nothing (no fsync on the warm path); the cost is that the recorded
+/// clock may lag the last read by up to this much, which widens the step-back window of scenario
+/// 13 from [`CLOCK_STEP_BACK_TOLERANCE`] to their sum. A read that persists new metadata always
+/// records its clock.
+pub const CLOCK_REFRESH: Duration = Duration::from_secs(600);
+
 /// The `clock.json` bookkeeping: the latest `now` of an update this cache persisted.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct LastSeen {
@@ -45,6 +52,8 @@ pub struct TrustedRepository<S = NotaryHttp> {
     lock: CacheLock,
     now: DateTime<Utc>,
     last_seen: Option<DateTime<Utc>>,
+    /// `versions.json` as this run found it, so an unchanged one is not rewritten.
+    floors_on_disk: Option<Vec<u8>>,
 }
 
 impl TrustedRepository {
@@ -80,6 +89,7 @@ impl<S: MetadataSource> TrustedRepository<S> {
                 })??
         };
         let last_seen = check_clock(&cache, &gun, now)?;
+        let floors_on_disk = cache.read_state("versions")?;
         let cached = load_cached(&cache, &gun, &settings.limits)?;
         let bootstrap = Bootstrap {
             pinned_certs: settings.pinning.certs_for(&gun),
@@ -94,6 +104,7 @@ impl<S: MetadataSource> TrustedRepository<S> {
             lock,
             now,
             last_seen,
+            floors_on_disk,
         })
     }
 
@@ -106,17 +117,27 @@ impl<S: MetadataSource> TrustedRepository<S> {
     /// roles, so every other cached file is at most as new as the floors beside it. A crash between
     /// the root and `versions.json` leaves floors older than the root; [`load_cached`] detects that
     /// and keeps only the floors the new root's keys still vouch for.
+    ///
+    /// A read that verified nothing new writes nothing: `versions.json` only when the floors
+    /// moved, `clock.json` only with new metadata or every [`CLOCK_REFRESH`].
     pub fn persist(&self) -> Result<(), NotaryError> {
         let (fresh, floors) = self.updater.to_persist();
         if let Some(root) = fresh.get("root") {
             self.cache.write(&self.lock, "root", root)?;
         }
         let floors = serde_json::to_vec(floors).expect("version floors serialise");
-        self.cache.write_state(&self.lock, "versions", &floors)?;
+        if self.floors_on_disk.as_deref() != Some(&floors[..]) {
+            self.cache.write_state(&self.lock, "versions", &floors)?;
+        }
         for (role, bytes) in fresh.iter().filter(|(role, _)| role.as_str() != "root") {
             self.cache.write(&self.lock, role, bytes)?;
         }
-        if self.last_seen.is_none_or(|last| self.now > last) {
+        let refresh = chrono::Duration::from_std(CLOCK_REFRESH).expect("the refresh fits");
+        let record_clock = match self.last_seen {
+            None => true,
+            Some(last) => self.now > last && (!fresh.is_empty() || self.now - last > refresh),
+        };
+        if record_clock {
             let seen = LastSeen {
                 verified_at: self.now,
             };
@@ -295,5 +316,98 @@ mod tests {
             check_clock(&cache, gun, last + chrono::Duration::days(1)).unwrap(),
             Some(last)
         );
+    }
+
+    mod warm_reads {
+        //! What a read that found nothing new writes (nothing), over an in-memory server.
+        use super::*;
+        use crate::tuf::memory_source::MemorySource;
+        use crate::tuf::test_support::{GUN, Repo};
+
+        fn files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+            let mut out = BTreeMap::new();
+            let mut dirs = vec![dir.to_owned()];
+            while let Some(d) = dirs.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        dirs.push(p);
+                    } else {
+                        out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
+                    }
+                }
+            }
+            out
+        }
+
+        async fn read_at(settings: &Settings, source: &MemorySource, now: DateTime<Utc>) {
+            let trusted = TrustedRepository::open_with(settings, GUN, source, now)
+                .await
+                .unwrap();
+            trusted.persist().unwrap();
+        }
+
+        fn modified(dir: &std::path::Path, name: &str) -> std::time::SystemTime {
+            std::fs::metadata(dir.join("tuf").join(GUN).join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        }
+
+        #[tokio::test]
+        async fn an_unchanged_repository_read_again_rewrites_no_file() {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = Settings::for_tests(dir.path());
+            let source = MemorySource::serving(&Repo::new());
+            let t0 = crate::tuf::test_support::now();
+            read_at(&settings, &source, t0).await;
+            let before = files(dir.path());
+            let versions = modified(dir.path(), "versions.json");
+            let clock = modified(dir.path(), "clock.json");
+            std::thread::sleep(Duration::from_millis(20));
+            read_at(&settings, &source, t0 + chrono::Duration::minutes(5)).await;
+            assert_eq!(files(dir.path()), before);
+            assert_eq!(modified(dir.path(), "versions.json"), versions);
+            assert_eq!(modified(dir.path(), "clock.json"), clock);
+        }
+
+        #[tokio::test]
+        async fn the_clock_is_recorded_again_once_it_is_older_than_the_refresh_interval() {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = Settings::for_tests(dir.path());
+            let source = MemorySource::serving(&Repo::new());
+            let t0 = crate::tuf::test_support::now();
+            read_at(&settings, &source, t0).await;
+            let later = t0
+                + chrono::Duration::from_std(CLOCK_REFRESH).unwrap()
+                + chrono::Duration::minutes(1);
+            read_at(&settings, &source, later).await;
+            let cache = TrustCache::open(dir.path(), GUN).unwrap();
+            let bytes = cache.read_state("clock").unwrap().unwrap();
+            let seen: LastSeen = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(seen.verified_at, later);
+        }
+
+        #[tokio::test]
+        async fn a_read_that_verifies_a_new_timestamp_records_it_and_the_clock() {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = Settings::for_tests(dir.path());
+            let mut repo = Repo::new();
+            let source = MemorySource::serving(&repo);
+            let t0 = crate::tuf::test_support::now();
+            read_at(&settings, &source, t0).await;
+            repo.publish(2, 2);
+            source.serve_repo(&repo);
+            let t1 = t0 + chrono::Duration::minutes(1);
+            read_at(&settings, &source, t1).await;
+            let cache = TrustCache::open(dir.path(), GUN).unwrap();
+            assert_eq!(cache.read("timestamp").unwrap().unwrap(), repo.timestamp);
+            let seen: LastSeen =
+                serde_json::from_slice(&cache.read_state("clock").unwrap().unwrap()).unwrap();
+            assert_eq!(seen.verified_at, t1);
+            let floors: VersionFloors =
+                serde_json::from_slice(&cache.read_state("versions").unwrap().unwrap()).unwrap();
+            assert_eq!(floors.timestamp, 2);
+        }
     }
 }

@@ -547,41 +547,33 @@ impl RegistryClient {
         Ok(digest)
     }
 
-    /// Push a file as a blob: hashed first (so an existing blob is not uploaded again), then
-    /// streamed in one request. `progress` is called with the bytes sent.
+    /// Push a file as a blob whose sha256 `digest` and `size` the caller computed (it hashes
+    /// the file anyway, to sign it): skipped when the registry already has it, else streamed in
+    /// one request. The registry checks the bytes it receives against `digest`, so a file that
+    /// changed since it was hashed is refused rather than stored under the signed digest.
+    /// `progress` is called with the bytes sent.
     pub async fn push_blob_file(
         &self,
         repository: &str,
         path: &Path,
+        digest: &Digest,
+        size: u64,
         progress: impl Fn(u64) + Send + Sync + 'static,
-    ) -> Result<(Digest, u64), RegistryError> {
+    ) -> Result<(), RegistryError> {
         let io_err = |source| RegistryError::Io {
             path: path.display().to_string(),
             source,
         };
-        let mut file = tokio::fs::File::open(path).await.map_err(io_err)?;
-        let mut ctx = Context::new(&SHA256);
-        let mut size = 0u64;
-        let mut buf = vec![0u8; UPLOAD_PIECE];
-        loop {
-            let n = file.read(&mut buf).await.map_err(io_err)?;
-            if n == 0 {
-                break;
-            }
-            ctx.update(&buf[..n]);
-            size += n as u64;
-        }
-        let digest = digest_of(ctx.finish());
-        if self.blob_exists(repository, &digest).await? {
+        if self.blob_exists(repository, digest).await? {
             progress(size);
-            return Ok((digest, size));
+            return Ok(());
         }
         // The body is built once: the upload's token (or Basic) is known from the request
         // that opened the session, so it is never re-sent after a challenge.
         let file = tokio::fs::File::open(path).await.map_err(io_err)?;
         let progress = std::sync::Arc::new(progress);
         let body = std::sync::Mutex::new(Some(file));
-        self.upload(repository, &digest, size, move || {
+        self.upload(repository, digest, size, move || {
             let file = body.lock().expect("the upload body lock").take();
             let progress = progress.clone();
             let stream = futures_util::stream::try_unfold(file, |file| async move {
@@ -599,8 +591,7 @@ impl RegistryClient {
             .inspect_ok(move |chunk| progress(chunk.len() as u64));
             reqwest::Body::wrap_stream(stream)
         })
-        .await?;
-        Ok((digest, size))
+        .await
     }
 
     /// One blob upload: open a session (`POST …/blobs/uploads/`, authorised for push), then

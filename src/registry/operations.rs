@@ -52,13 +52,16 @@ pub(crate) trait Registry: Sync {
         data: Bytes,
     ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
 
-    /// Store a file as a blob, streamed; `progress` is called with the bytes sent so far.
+    /// Store a file as the blob `digest` of `size` bytes (hashed by the caller), streamed;
+    /// `progress` is called with the bytes sent so far.
     fn push_blob_file(
         &self,
         repository: &str,
         path: &Path,
+        digest: &Digest,
+        size: u64,
         progress: impl Fn(u64) + Send + Sync + 'static,
-    ) -> impl Future<Output = Result<(Digest, u64), RegistryError>> + Send;
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
 }
 
 impl Registry for RegistryClient {
@@ -110,9 +113,11 @@ impl Registry for RegistryClient {
         &self,
         repository: &str,
         path: &Path,
+        digest: &Digest,
+        size: u64,
         progress: impl Fn(u64) + Send + Sync + 'static,
-    ) -> impl Future<Output = Result<(Digest, u64), RegistryError>> + Send {
-        RegistryClient::push_blob_file(self, repository, path, progress)
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send {
+        RegistryClient::push_blob_file(self, repository, path, digest, size, progress)
     }
 }
 
@@ -254,13 +259,17 @@ pub(crate) mod double {
             &self,
             _repository: &str,
             path: &Path,
+            digest: &Digest,
+            size: u64,
             progress: impl Fn(u64) + Send + Sync + 'static,
-        ) -> Result<(Digest, u64), RegistryError> {
+        ) -> Result<(), RegistryError> {
             let data = std::fs::read(path).expect("the test's blob file is readable");
-            let digest = sha256_digest(&data);
-            self.serve(&digest, &data);
-            progress(data.len() as u64);
-            Ok((digest, data.len() as u64))
+            // As a registry does: the bytes must be those the client named.
+            assert_eq!(&sha256_digest(&data), digest, "the blob matches its digest");
+            assert_eq!(data.len() as u64, size);
+            self.serve(digest, &data);
+            progress(size);
+            Ok(())
         }
     }
 }

@@ -90,14 +90,14 @@ async fn small_and_streamed_blobs_round_trip_by_digest() {
     file.write_all(&expected).unwrap();
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let seen2 = seen.clone();
-    let (digest, size) = client
-        .push_blob_file(&repo, file.path(), move |n| {
+    let (digest, size) = (sha256_digest(&expected), expected.len() as u64);
+    client
+        .push_blob_file(&repo, file.path(), &digest, size, move |n| {
             seen2.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         })
         .await
         .unwrap();
-    assert_eq!(size, expected.len() as u64);
-    assert_eq!(digest, sha256_digest(&expected));
+    assert!(client.blob_exists(&repo, &digest).await.unwrap());
     assert_eq!(
         seen.load(std::sync::atomic::Ordering::Relaxed),
         size,
@@ -117,6 +117,19 @@ async fn small_and_streamed_blobs_round_trip_by_digest() {
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+
+    // A file that changed after it was hashed: the registry checks the bytes against the digest
+    // named, so they are refused rather than stored under it.
+    let other = sha256_digest(b"the bytes that were hashed");
+    let err = client
+        .push_blob_file(&repo, file.path(), &other, size, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Refused { status: 400, .. }),
+        "{err:?}"
+    );
+    assert!(!client.blob_exists(&repo, &other).await.unwrap());
 }
 
 #[tokio::test]
