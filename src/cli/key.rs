@@ -47,7 +47,6 @@ fn parse_gun(gun: Option<&str>) -> Result<Option<String>, Error> {
 #[derive(Serialize)]
 struct Generated {
     key_id: KeyId,
-    #[serde(rename = "type")]
     algorithm: KeyAlgorithm,
     role: RoleName,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,7 +185,7 @@ fn write_public(path: &Path, pem: &str) -> Result<(), Error> {
 
 fn list(ctx: &Context, store: &KeyStore) -> Result<(), Error> {
     let keys = store.list()?;
-    ctx.output.emit(&keys, |w| {
+    ctx.output.emit(&super::items::Items::of(&keys), |w| {
         if keys.is_empty() {
             return writeln!(w, "No keys in {}", store.private_dir().display());
         }

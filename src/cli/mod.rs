@@ -7,6 +7,7 @@ mod delegate;
 mod delete;
 mod get;
 mod init;
+mod items;
 mod key;
 mod list;
 pub mod output;

@@ -1,5 +1,7 @@
 //! The `list` flow: what is signed for an image (or a whole repository), verified first.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use serde::Serialize;
 
@@ -21,6 +23,8 @@ pub struct Listed {
     pub size: u64,
     pub media_type: Option<String>,
     pub created_at: Option<String>,
+    /// The signed `put --annotation K=V` pairs (empty when none were given).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The verified signed metadata of `repo`, of the image `only` when given, sorted by image,
@@ -48,7 +52,8 @@ pub async fn listing(
                 blob_digest: layout::blob_digest(&t.meta)?.to_string(),
                 size: t.meta.length,
                 media_type: custom.as_ref().map(|c| c.media_type.clone()),
-                created_at: custom.map(|c| c.created_at),
+                created_at: custom.as_ref().map(|c| c.created_at.clone()),
+                annotations: custom.map(|c| c.annotations).unwrap_or_default(),
             })
         })
         .collect();

@@ -112,6 +112,8 @@ pub struct PutReport {
     pub size: u64,
     pub media_type: String,
     pub created_at: String,
+    /// The `--annotation K=V` pairs signed with the target.
+    pub annotations: BTreeMap<String, String>,
     pub manifest_digest: String,
     pub target: String,
     /// Whether the index was rewritten (it is a convenience: `repair` can always rebuild it).
@@ -322,6 +324,7 @@ pub async fn put(
         size: length,
         media_type,
         created_at,
+        annotations: req.annotations,
         manifest_digest: manifest_digest.map(|d| d.to_string()).unwrap_or_default(),
         target: meta_name,
         index_updated,

@@ -144,7 +144,7 @@ fn a_delegation_manifesto_adds_is_listed_by_the_go_client_and_its_delegate_can_p
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0]["types"], serde_json::json!(["approvals"]));
+    assert_eq!(v["items"][0]["types"], serde_json::json!(["approvals"]));
 
     // Adding the same delegation again publishes nothing.
     let again = delegate_add(
@@ -282,8 +282,8 @@ fn a_threshold_2_delegation_gets_two_signatures_collected_before_one_publish() {
         .output()
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
-    let second = listed[1]["key_id"].as_str().unwrap();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2), "{listed}");
+    let second = listed["items"][1]["key_id"].as_str().unwrap();
     std::fs::remove_file(
         half.trust_dir()
             .join("private")

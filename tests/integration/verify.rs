@@ -172,7 +172,7 @@ fn a_fresh_approval_and_scan_pass_with_exit_0_and_the_verdict_names_roles_and_ti
     assert_eq!(v["ok"], true);
     let image = &v["images"][0];
     assert_eq!(image["image"], sc.image);
-    assert_eq!(image["digest"], sc.digest);
+    assert_eq!(image["image_digest"], sc.digest);
     assert_eq!(image["exit_code"], 0);
     assert_eq!(statuses(&v), ["ok", "ok"]);
     for r in image["requirements"].as_array().unwrap() {
