@@ -66,7 +66,10 @@ pub async fn delete(
             return Ok(None);
         }
         if signer.is_none() {
-            signer = Some(role_signers(state, &role, &store, &mut passphrases)?);
+            signer = Some(
+                role_signers(state, &role, &store, &mut passphrases)
+                    .map_err(|e| super::hints::missing_key(state, &role, &store, &name, e))?,
+            );
         }
         let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)
             .into_iter()

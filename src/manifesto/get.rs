@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
+use super::hints::{self, Hinted};
 use super::layout::{self, Custom};
 use super::put::hash_file;
 use crate::config::Settings;
@@ -24,7 +25,7 @@ use crate::notary::{NotaryError, TrustedRepository};
 use crate::registry::{Digest, ImageRef, Registry, RegistryClient};
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
-use crate::tuf::update::MetadataSource;
+use crate::tuf::update::{MetadataSource, Updater};
 
 pub struct GetRequest<'a> {
     pub image: &'a ImageRef,
@@ -141,6 +142,17 @@ pub(crate) async fn get_from<S: MetadataSource>(
                 wanted: role.clone(),
             });
         }
+        if let Some(closest) =
+            closest_type(&mut trusted.updater, req.metadata_type, &image_digest).await
+        {
+            return Err(Hinted::NoSuchType {
+                metadata_type: req.metadata_type.clone(),
+                image: req.image.to_string(),
+                digest: image_digest,
+                closest,
+            }
+            .into());
+        }
         return Err(Error::NoMetadata {
             metadata_type: req.metadata_type.clone(),
             image: req.image.to_string(),
@@ -184,6 +196,24 @@ pub(crate) async fn get_from<S: MetadataSource>(
         },
         content,
     })
+}
+
+/// The type signed for `image` that `wanted` is probably a typo of. Only on the error path: it
+/// walks every role (as `list` does); a failure to walk means no hint, never another error.
+async fn closest_type<S: MetadataSource>(
+    updater: &mut Updater<S>,
+    wanted: &MetadataType,
+    image: &Digest,
+) -> Option<MetadataType> {
+    let targets = updater.list_targets().await.ok()?;
+    let types: Vec<MetadataType> = targets
+        .iter()
+        .filter_map(|t| layout::parse_metadata_target(&t.name))
+        .filter(|(_, d)| d == image)
+        .map(|(ty, _)| ty)
+        .collect();
+    let best = hints::closest(wanted.as_str(), types.iter().map(MetadataType::as_str))?;
+    MetadataType::parse(best).ok()
 }
 
 /// Where `get -O FILE` puts verified bytes. A regular file (or a new name) is replaced

@@ -8,6 +8,7 @@
 pub mod delegate;
 pub mod delete;
 pub mod get;
+pub mod hints;
 pub mod index;
 pub mod init;
 pub mod inspect;

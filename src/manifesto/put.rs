@@ -15,6 +15,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
+use super::hints::{self, Hinted};
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
 use crate::config::Settings;
@@ -201,6 +202,14 @@ pub async fn put(
                     });
                 }
                 None => {
+                    if let Some(closest) = hints::closest_role(state, &req.role) {
+                        return Err(Hinted::NoSuchRole {
+                            role: req.role.clone(),
+                            gun: repo.gun(),
+                            closest,
+                        }
+                        .into());
+                    }
                     return Err(Error::NotARole {
                         role: req.role.clone(),
                         gun: repo.gun(),
@@ -208,7 +217,8 @@ pub async fn put(
                 }
             }
         }
-        let signer = role_signers(state, &req.role, &store, &mut passphrases)?;
+        let signer = role_signers(state, &req.role, &store, &mut passphrases)
+            .map_err(|e| hints::missing_key(state, &req.role, &store, &meta_name, e))?;
         trusted.persist()?;
         signer
     };

@@ -6,6 +6,7 @@ mod crash;
 mod get_attacks;
 mod go_notary;
 mod harness;
+mod hints;
 mod hostile;
 mod json_outputs;
 mod keys;
