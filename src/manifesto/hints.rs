@@ -51,12 +51,19 @@ pub enum Hinted {
         gun: String,
         closest: RoleName,
     },
+    /// `init` of a repository nobody pushed to: probably a typo.
+    #[error(
+        "{gun} does not exist in the registry {registry}: nothing was pushed there, so initialising it would create trust data for a repository nobody uses (a typo?); check the name, push an image first, or pass --allow-new-repository to initialise it anyway"
+    )]
+    NoSuchRepository { gun: String, registry: String },
 }
 
 impl Hinted {
     pub fn failure(&self) -> Failure {
         match self {
-            Hinted::NoSuchType { .. } | Hinted::NoSuchRole { .. } => Failure::NotFound,
+            Hinted::NoSuchType { .. }
+            | Hinted::NoSuchRole { .. }
+            | Hinted::NoSuchRepository { .. } => Failure::NotFound,
             Hinted::UseDelegationRole { source, .. } => source.failure(),
         }
     }

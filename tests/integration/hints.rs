@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use crate::harness::{TestEnv, code, ok, stderr, stdout};
-use crate::scene::{Owner, Scene, content_file};
+use crate::harness::{StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
+use crate::scene::{Owner, Scene, content_file, snapshot_dir};
 
 /// A repository whose owner signed `approvals` and `scan` for `v1`, and delegated `approvals`
 /// to `qa`, whose key only [`Qa::env`] holds.
@@ -153,4 +153,54 @@ fn a_mistyped_role_names_the_closest_delegation_and_exits_9() {
         "{}",
         stderr(&far)
     );
+}
+
+#[test]
+fn init_of_a_repository_the_registry_does_not_have_is_refused_with_exit_9_and_writes_nothing() {
+    let s = stack(StackKind::Plain);
+    let repo = unique_repo("hint-init");
+    s.push_image(&repo, "v1");
+    // One letter too many: the registry has `…/hint-init-…-N`, not `…-Nx`.
+    let typo = format!("{}/{repo}x", s.registry);
+    let env = TestEnv::new();
+    let init = |extra: &[&str]| {
+        env.signer_cmd()
+            .args(["--server", &s.notary_url])
+            .args(extra)
+            .arg(&typo)
+            .output()
+            .unwrap()
+    };
+    let out = init(&["init"]);
+    assert_eq!(code(&out), 9, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{typo} does not exist in the registry"))
+            && err.contains("--allow-new-repository"),
+        "{err}"
+    );
+    assert!(!err.contains("generated root key"), "{err}");
+    // Nothing written: no key made, no trust data on the server.
+    assert_eq!(
+        snapshot_dir(&env.trust_dir()),
+        Default::default(),
+        "the trust dir is untouched"
+    );
+    let inspect = env
+        .cmd()
+        .args(["--server", &s.notary_url, "trust", "inspect", &typo])
+        .output()
+        .unwrap();
+    assert_eq!(code(&inspect), 9, "no repository on the server: {}", stderr(&inspect));
+
+    let json = init(&["-o", "json", "init"]);
+    assert_eq!(code(&json), 9);
+    assert_eq!(stdout(&json), "");
+    let v: serde_json::Value = serde_json::from_str(stderr(&json).trim()).unwrap();
+    assert_eq!(v["error"]["kind"], "not-found");
+
+    // The flag says "yes, a new one": initialised as before.
+    let forced = ok(init(&["init", "--allow-new-repository"]), "init --allow-new-repository");
+    assert!(stdout(&forced).contains(&format!("initialised {typo}")), "{}", stdout(&forced));
 }

@@ -276,6 +276,7 @@ fn an_anonymous_client_is_refused_with_a_message_about_credentials() {
         .args(base)
         .args([
             "init",
+            "--allow-new-repository",
             &format!("{}/{}", sc.p.s.registry, unique_repo("prod-anon-init")),
         ])
         .output()

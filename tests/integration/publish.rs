@@ -7,10 +7,11 @@ use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
 use crate::scene::{copy_dir, trust_copies};
 
+/// `init` of a repository no image was pushed to (these tests are about the trust data).
 fn init(env: &TestEnv, server: &str, gun: &str) {
     let out = env
         .signer_cmd()
-        .args(["--server", server, "init", gun])
+        .args(["--server", server, "init", gun, "--allow-new-repository"])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "init {gun}: {}", stderr(&out));
@@ -75,7 +76,7 @@ fn a_repository_manifesto_initialises_is_read_by_a_fresh_go_client() {
 
     let again = env
         .signer_cmd()
-        .args(["--server", &s.notary_url, "init", &gun])
+        .args(["--server", &s.notary_url, "init", &gun, "--allow-new-repository"])
         .output()
         .unwrap();
     assert_eq!(
