@@ -16,6 +16,7 @@ mod notary_http;
 mod production;
 mod production_attacks;
 mod publish;
+mod readme;
 mod registry;
 mod repair;
 mod rotate;
