@@ -216,7 +216,7 @@ pub enum Error {
     PutInput(#[from] crate::manifesto::put::PutInputError),
     /// A mistake with a likely intended meaning, named in the message.
     #[error(transparent)]
-    Hinted(#[from] crate::manifesto::hints::Hinted),
+    Hinted(Box<crate::manifesto::hints::Hinted>),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
     #[error("cannot write output")]

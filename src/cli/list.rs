@@ -44,8 +44,11 @@ pub async fn run(ctx: &Context, target: &str, all: bool) -> Result<(), Error> {
                     r.blob_digest
                 )?;
                 if !r.annotations.is_empty() {
-                    let pairs: Vec<String> =
-                        r.annotations.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let pairs: Vec<String> = r
+                        .annotations
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
                     writeln!(w, "  {:<20} annotations: {}", "", pairs.join(", "))?;
                 }
             }

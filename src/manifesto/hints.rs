@@ -58,6 +58,13 @@ pub enum Hinted {
     NoSuchRepository { gun: String, registry: String },
 }
 
+impl From<Hinted> for Error {
+    fn from(h: Hinted) -> Error {
+        // Boxed: the hints carry several names, and `Error` stays small.
+        Error::Hinted(Box::new(h))
+    }
+}
+
 impl Hinted {
     pub fn failure(&self) -> Failure {
         match self {

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::hints::Hinted;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
@@ -18,7 +19,6 @@ use crate::notary::cache::TrustCache;
 use crate::notary::http::NotaryHttp;
 use crate::notary::publish::{PublishError, UpdatePart};
 use crate::notary::repository::{LOCK_TIMEOUT, TrustedRepository};
-use super::hints::Hinted;
 use crate::registry::RegistryClient;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;

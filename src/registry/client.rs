@@ -502,14 +502,16 @@ impl RegistryClient {
     pub async fn repository_exists(&self, repository: &str) -> Result<bool, RegistryError> {
         let what = "tag list";
         let limit = self.settings.download_deadline(64 << 10);
-        let answer =
-            tokio::time::timeout(limit, self.authorized_get(repository, "tags/list", &[], what))
-                .await
-                .map_err(|_| RegistryError::Deadline {
-                    registry: self.registry.clone(),
-                    what: what.into(),
-                    limit,
-                })?;
+        let answer = tokio::time::timeout(
+            limit,
+            self.authorized_get(repository, "tags/list", &[], what),
+        )
+        .await
+        .map_err(|_| RegistryError::Deadline {
+            registry: self.registry.clone(),
+            what: what.into(),
+            limit,
+        })?;
         match answer {
             Ok(_) => Ok(true),
             Err(RegistryError::NotFound { .. }) => Ok(false),

@@ -230,7 +230,13 @@ impl TestEnv {
     pub fn init_repo_without_image(&self, notary_url: &str, gun: &str) {
         ok(
             self.signer_cmd()
-                .args(["--server", notary_url, "init", gun, "--allow-new-repository"])
+                .args([
+                    "--server",
+                    notary_url,
+                    "init",
+                    gun,
+                    "--allow-new-repository",
+                ])
                 .output()
                 .unwrap(),
             "init --allow-new-repository",

@@ -29,7 +29,11 @@ fn qa_scene(label: &str) -> Qa {
     let approval = content_file(&sc.owner, br#"{"status":"approved"}"#);
     for ty in ["approvals", "scan"] {
         ok(
-            run(&sc, &sc.owner, &["put", &sc.image, ty, approval.to_str().unwrap()]),
+            run(
+                &sc,
+                &sc.owner,
+                &["put", &sc.image, ty, approval.to_str().unwrap()],
+            ),
             "owner put",
         );
     }
@@ -39,7 +43,14 @@ fn qa_scene(label: &str) -> Qa {
         run(
             &sc,
             &env,
-            &["key", "generate", "--role", "targets/qa", "--public-out", pem.to_str().unwrap()],
+            &[
+                "key",
+                "generate",
+                "--role",
+                "targets/qa",
+                "--public-out",
+                pem.to_str().unwrap(),
+            ],
         ),
         "qa key generate",
     );
@@ -47,7 +58,16 @@ fn qa_scene(label: &str) -> Qa {
         run(
             &sc,
             &sc.owner,
-            &["delegate", "add", &sc.gun, "qa", "--key", pem.to_str().unwrap(), "--type", "approvals"],
+            &[
+                "delegate",
+                "add",
+                &sc.gun,
+                "qa",
+                "--key",
+                pem.to_str().unwrap(),
+                "--type",
+                "approvals",
+            ],
         ),
         "delegate add",
     );
@@ -73,7 +93,11 @@ fn a_mistyped_type_in_get_names_the_closest_type_signed_for_the_image_and_exits_
     // A swap of two letters is one edit too; a type far from every signed one gets no guess.
     let swapped = run(sc, &sc.reader, &["get", &sc.image, "sacn"]);
     assert_eq!(code(&swapped), 9);
-    assert!(stderr(&swapped).contains("did you mean 'scan'?"), "{}", stderr(&swapped));
+    assert!(
+        stderr(&swapped).contains("did you mean 'scan'?"),
+        "{}",
+        stderr(&swapped)
+    );
     let far = run(sc, &sc.reader, &["get", &sc.image, "sbom"]);
     assert_eq!(code(&far), 9);
     assert!(!stderr(&far).contains("did you mean"), "{}", stderr(&far));
@@ -84,7 +108,11 @@ fn a_mistyped_type_in_get_names_the_closest_type_signed_for_the_image_and_exits_
     );
 
     // Under -o json the hint is the error object's message.
-    let json = run(sc, &sc.reader, &["-o", "json", "get", &sc.image, "aprovals"]);
+    let json = run(
+        sc,
+        &sc.reader,
+        &["-o", "json", "get", &sc.image, "aprovals"],
+    );
     assert_eq!(code(&json), 9);
     assert_eq!(stdout(&json), "");
     let v: serde_json::Value = serde_json::from_str(stderr(&json).trim()).unwrap();
@@ -113,11 +141,18 @@ fn put_and_delete_without_role_on_a_qa_machine_name_the_role_whose_key_is_in_the
     );
     assert!(err.contains("targets/qa"), "{err}");
     // The original error stays as the cause.
-    assert!(err.contains("caused by: no private key for targets"), "{err}");
+    assert!(
+        err.contains("caused by: no private key for targets"),
+        "{err}"
+    );
 
     // What the hint says works.
     ok(
-        run(sc, &q.env, &["put", &sc.image, "approvals", file, "--role", "qa"]),
+        run(
+            sc,
+            &q.env,
+            &["put", &sc.image, "approvals", file, "--role", "qa"],
+        ),
         "put --role qa",
     );
     let del = run(sc, &q.env, &["delete", &sc.image, "approvals"]);
@@ -136,7 +171,11 @@ fn a_mistyped_role_names_the_closest_delegation_and_exits_9() {
     let q = qa_scene("hint-mistyped-role");
     let sc = &q.sc;
     let file = q.approval.to_str().unwrap();
-    let out = run(sc, &q.env, &["put", &sc.image, "approvals", file, "--role", "qaa"]);
+    let out = run(
+        sc,
+        &q.env,
+        &["put", &sc.image, "approvals", file, "--role", "qaa"],
+    );
     assert_eq!(code(&out), 9, "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     let err = stderr(&out);
@@ -145,7 +184,11 @@ fn a_mistyped_role_names_the_closest_delegation_and_exits_9() {
         "{err}"
     );
     // Nothing close: the message as before.
-    let far = run(sc, &q.env, &["put", &sc.image, "approvals", file, "--role", "security"]);
+    let far = run(
+        sc,
+        &q.env,
+        &["put", &sc.image, "approvals", file, "--role", "security"],
+    );
     assert_eq!(code(&far), 9);
     assert!(!stderr(&far).contains("did you mean"), "{}", stderr(&far));
     assert!(
@@ -192,7 +235,12 @@ fn init_of_a_repository_the_registry_does_not_have_is_refused_with_exit_9_and_wr
         .args(["--server", &s.notary_url, "trust", "inspect", &typo])
         .output()
         .unwrap();
-    assert_eq!(code(&inspect), 9, "no repository on the server: {}", stderr(&inspect));
+    assert_eq!(
+        code(&inspect),
+        9,
+        "no repository on the server: {}",
+        stderr(&inspect)
+    );
 
     let json = init(&["-o", "json", "init"]);
     assert_eq!(code(&json), 9);
@@ -201,6 +249,13 @@ fn init_of_a_repository_the_registry_does_not_have_is_refused_with_exit_9_and_wr
     assert_eq!(v["error"]["kind"], "not-found");
 
     // The flag says "yes, a new one": initialised as before.
-    let forced = ok(init(&["init", "--allow-new-repository"]), "init --allow-new-repository");
-    assert!(stdout(&forced).contains(&format!("initialised {typo}")), "{}", stdout(&forced));
+    let forced = ok(
+        init(&["init", "--allow-new-repository"]),
+        "init --allow-new-repository",
+    );
+    assert!(
+        stdout(&forced).contains(&format!("initialised {typo}")),
+        "{}",
+        stdout(&forced)
+    );
 }

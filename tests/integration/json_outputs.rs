@@ -22,7 +22,11 @@ fn json_run(sc: &Scene, env: &TestEnv, args: &[&str]) -> Output {
 /// Run, expect exit 0 and an empty stderr, and check stdout against the schema `name`.
 fn conforming(sc: &Scene, env: &TestEnv, name: &str, args: &[&str]) -> Value {
     let out = ok(json_run(sc, env, args), &format!("{args:?}"));
-    assert_eq!(stderr(&out), "", "{args:?}: nothing on stderr under -o json");
+    assert_eq!(
+        stderr(&out),
+        "",
+        "{args:?}: nothing on stderr under -o json"
+    );
     assert_conforms(name, &out.stdout)
 }
 
@@ -135,7 +139,12 @@ fn annotations_given_to_put_are_read_back_by_get_list_and_trust_inspect() {
     let listed = conforming(&sc, &sc.reader, "list", &["list", &sc.image]);
     assert_eq!(listed["items"][0]["annotations"], expected, "list -o json");
 
-    let inspected = conforming(&sc, &sc.reader, "trust-inspect", &["trust", "inspect", &sc.gun]);
+    let inspected = conforming(
+        &sc,
+        &sc.reader,
+        "trust-inspect",
+        &["trust", "inspect", &sc.gun],
+    );
     let target = inspected["targets"]
         .as_array()
         .unwrap()
@@ -183,7 +192,10 @@ fn metadata_commands_print_json_that_conforms_to_their_schemas_in_one_vocabulary
     assert_eq!(put["annotations"], json!({}));
 
     let resolved = conforming(&sc, &sc.reader, "resolve", &["resolve", &sc.image]);
-    assert_eq!(resolved["image_digest"], sc.digest, "the same name as in put");
+    assert_eq!(
+        resolved["image_digest"], sc.digest,
+        "the same name as in put"
+    );
 
     let got = conforming(&sc, &sc.reader, "get", &["get", &sc.pinned, "approvals"]);
     assert_eq!(got["image_digest"], sc.digest);
@@ -193,9 +205,18 @@ fn metadata_commands_print_json_that_conforms_to_their_schemas_in_one_vocabulary
         &sc,
         &sc.reader,
         "get",
-        &["get", &sc.image, "approvals", "-O", out_file.to_str().unwrap()],
+        &[
+            "get",
+            &sc.image,
+            "approvals",
+            "-O",
+            out_file.to_str().unwrap(),
+        ],
     );
-    assert_eq!(written["blob_digest"], got["blob_digest"], "-O prints the same description");
+    assert_eq!(
+        written["blob_digest"], got["blob_digest"],
+        "-O prints the same description"
+    );
     assert_eq!(
         std::fs::read(&out_file).unwrap(),
         br#"{"status":"approved"}"#
@@ -219,9 +240,19 @@ fn metadata_commands_print_json_that_conforms_to_their_schemas_in_one_vocabulary
     assert_eq!(verdict["images"][0]["requirements"][0]["status"], "missing");
     assert_conforms("error", stderr(&fail).trim_end().as_bytes());
 
-    conforming(&sc, &sc.reader, "trust-inspect", &["trust", "inspect", &sc.gun]);
+    conforming(
+        &sc,
+        &sc.reader,
+        "trust-inspect",
+        &["trust", "inspect", &sc.gun],
+    );
     conforming(&sc, &sc.owner, "repair", &["repair", &sc.gun]);
-    let deleted = conforming(&sc, &sc.owner, "delete", &["delete", &sc.image, "approvals"]);
+    let deleted = conforming(
+        &sc,
+        &sc.owner,
+        "delete",
+        &["delete", &sc.image, "approvals"],
+    );
     assert_eq!(deleted["removed"], true);
     assert_eq!(deleted["image_digest"], sc.digest);
 
@@ -278,7 +309,12 @@ fn key_and_delegation_commands_print_json_that_conforms_to_their_schemas() {
         ],
     );
     assert_eq!(added["change"], "added");
-    let delegations = conforming(&sc, &sc.reader, "delegate-list", &["delegate", "list", &sc.gun]);
+    let delegations = conforming(
+        &sc,
+        &sc.reader,
+        "delegate-list",
+        &["delegate", "list", &sc.gun],
+    );
     assert_eq!(delegations["items"][0]["role"], "targets/qa");
     assert_eq!(delegations["items"][0]["key_ids"], json!([key_id]));
     let removed = conforming(

@@ -219,11 +219,11 @@ fn go_trust_dir_after_notary_init_imports_root_targets_and_snapshot_keys_with_th
         .output()
         .unwrap();
     assert_eq!(code(&list), 0, "{}", stderr(&list));
-    let listed: Vec<serde_json::Value> =
-        serde_json::from_slice::<serde_json::Value>(&list.stdout).unwrap()["items"]
-            .as_array()
-            .cloned()
-            .unwrap();
+    let listed: Vec<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(&list.stdout)
+        .unwrap()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
     let mut ids: Vec<String> = listed
         .iter()
         .map(|k| k["key_id"].as_str().unwrap().to_string())

@@ -76,7 +76,13 @@ fn a_repository_manifesto_initialises_is_read_by_a_fresh_go_client() {
 
     let again = env
         .signer_cmd()
-        .args(["--server", &s.notary_url, "init", &gun, "--allow-new-repository"])
+        .args([
+            "--server",
+            &s.notary_url,
+            "init",
+            &gun,
+            "--allow-new-repository",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -283,7 +289,11 @@ fn a_threshold_2_delegation_gets_two_signatures_collected_before_one_publish() {
         .output()
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
     let second = listed["items"][1]["key_id"].as_str().unwrap();
     std::fs::remove_file(
         half.trust_dir()

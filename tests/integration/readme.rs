@@ -36,7 +36,10 @@ fn fenced_blocks(heading: &str) -> Vec<(String, String)> {
             continue;
         }
         if line.starts_with("```") {
-            open = Some((line.trim_start_matches('`').trim().to_string(), String::new()));
+            open = Some((
+                line.trim_start_matches('`').trim().to_string(),
+                String::new(),
+            ));
             continue;
         }
         let hashes = line.chars().take_while(|c| *c == '#').count();
@@ -111,8 +114,14 @@ fn bash(env: &TestEnv, dir: &Path, flags: &[&str], script: &str, vars: &[(&str, 
 #[test]
 fn the_readme_typical_flow_runs_literally_against_the_local_stack() {
     let script = block("### A typical flow", "sh");
-    for documented in ["REPO=${REPO:-", "export MANIFESTO_SERVER=${MANIFESTO_SERVER:-"] {
-        assert!(script.contains(documented), "the flow documents {documented}");
+    for documented in [
+        "REPO=${REPO:-",
+        "export MANIFESTO_SERVER=${MANIFESTO_SERVER:-",
+    ] {
+        assert!(
+            script.contains(documented),
+            "the flow documents {documented}"
+        );
     }
     let s = stack(StackKind::Plain);
     let repo = unique_repo("readme-flow");
@@ -137,7 +146,10 @@ fn the_readme_typical_flow_runs_literally_against_the_local_stack() {
     let printed = stdout(&out);
     assert!(printed.contains(&format!("initialised {gun}")), "{printed}");
     assert!(printed.contains("added delegation targets/qa"), "{printed}");
-    assert!(printed.contains(&format!("stored approvals for {gun}:1.4.2 ({digest})")), "{printed}");
+    assert!(
+        printed.contains(&format!("stored approvals for {gun}:1.4.2 ({digest})")),
+        "{printed}"
+    );
     // `get` wrote the approval itself, then `list` shows it signed by the delegation.
     assert!(printed.contains("{\"status\":\"approved\"}\n"), "{printed}");
     let listing = printed.rsplit(&digest).next().unwrap();
@@ -145,7 +157,11 @@ fn the_readme_typical_flow_runs_literally_against_the_local_stack() {
         listing.contains("approvals") && listing.contains("targets/qa"),
         "{printed}"
     );
-    assert!(!stderr(&out).contains("manifesto:"), "no error: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("manifesto:"),
+        "no error: {}",
+        stderr(&out)
+    );
     assert!(dir.path().join("qa.pem").is_file());
 }
 
@@ -167,7 +183,10 @@ fn gated_image(env: &TestEnv, server: &str, repo: &str, tag: &str, approvers: &[
     };
     put(&["scan", "-"], r#"{"findings":[]}"#);
     for qa in approvers {
-        put(&["approvals", "-", "--role", qa], r#"{"status":"approved"}"#);
+        put(
+            &["approvals", "-", "--role", qa],
+            r#"{"status":"approved"}"#,
+        );
     }
     image
 }
@@ -191,7 +210,13 @@ fn the_readme_ci_gate_and_github_step_run_literally_fail_on_unmet_requirements_a
         let pem = env.home.path().join(format!("{qa}.pem"));
         ok(
             env.signer_cmd()
-                .args(["key", "generate", "--role", &format!("targets/{qa}"), "--public-out"])
+                .args([
+                    "key",
+                    "generate",
+                    "--role",
+                    &format!("targets/{qa}"),
+                    "--public-out",
+                ])
                 .arg(&pem)
                 .output()
                 .unwrap(),
@@ -218,7 +243,11 @@ fn the_readme_ci_gate_and_github_step_run_literally_fail_on_unmet_requirements_a
     let vars = [("IMAGE", image.as_str()), ("MANIFESTO_SERVER", server)];
     let failed = bash(&env, dir.path(), &[], &gate, &vars);
     assert_eq!(code(&failed), 10, "{}", stderr(&failed));
-    assert_eq!(stdout(&failed), "", "the verdict went to the temporary file");
+    assert_eq!(
+        stdout(&failed),
+        "",
+        "the verdict went to the temporary file"
+    );
     let reasons = stderr(&failed);
     assert!(
         reasons.contains(&format!(
@@ -226,7 +255,10 @@ fn the_readme_ci_gate_and_github_step_run_literally_fail_on_unmet_requirements_a
         )),
         "the jq line names the unmet requirement: {reasons}"
     );
-    assert!(!reasons.contains("scan,max-age=24h"), "scan is met: {reasons}");
+    assert!(
+        !reasons.contains("scan,max-age=24h"),
+        "scan is met: {reasons}"
+    );
 
     let both = gated_image(&env, server, &repo, "v2", &["qa", "qa1", "qa2"]);
     let vars = [("IMAGE", both.as_str()), ("MANIFESTO_SERVER", server)];
@@ -261,5 +293,8 @@ fn the_readme_ci_gate_and_github_step_run_literally_fail_on_unmet_requirements_a
     let red = bash(&env, dir.path(), &flags, &step, &vars);
     assert_eq!(code(&red), 10, "{}", stderr(&red));
     let verdict = assert_conforms("verify", &red.stdout);
-    assert_eq!(verdict["images"][1]["requirements"][0]["status"], "unauthorized-signer");
+    assert_eq!(
+        verdict["images"][1]["requirements"][0]["status"],
+        "unauthorized-signer"
+    );
 }

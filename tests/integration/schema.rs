@@ -78,7 +78,10 @@ pub fn assert_supported(schema: &Value, at: &str) {
         let here = format!("{at}/{key}");
         match key.as_str() {
             "$defs" | "properties" => {
-                assert!(at.is_empty() || key != "$defs", "{here}: $defs only at the root");
+                assert!(
+                    at.is_empty() || key != "$defs",
+                    "{here}: $defs only at the root"
+                );
                 for (name, s) in sub.as_object().unwrap() {
                     assert_supported(s, &format!("{here}/{name}"));
                 }
@@ -138,20 +141,20 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String
             return;
         }
     }
-    if let Some(e) = schema.get("enum") {
-        if !e.as_array().unwrap().contains(v) {
-            out.push(format!("{at}: {v} is not one of {e}"));
-        }
+    if let Some(e) = schema.get("enum")
+        && !e.as_array().unwrap().contains(v)
+    {
+        out.push(format!("{at}: {v} is not one of {e}"));
     }
-    if let Some(c) = schema.get("const") {
-        if c != v {
-            out.push(format!("{at}: {v} is not {c}"));
-        }
+    if let Some(c) = schema.get("const")
+        && c != v
+    {
+        out.push(format!("{at}: {v} is not {c}"));
     }
-    if let (Some(min), Some(n)) = (schema.get("minimum"), v.as_f64()) {
-        if n < min.as_f64().unwrap() {
-            out.push(format!("{at}: {n} is below the minimum {min}"));
-        }
+    if let (Some(min), Some(n)) = (schema.get("minimum"), v.as_f64())
+        && n < min.as_f64().unwrap()
+    {
+        out.push(format!("{at}: {n} is below the minimum {min}"));
     }
     if let Some(obj) = v.as_object() {
         let props = schema.get("properties").and_then(Value::as_object);
@@ -172,7 +175,7 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String
                 Some(sub) => check(root, sub, value, &field, out),
                 None => match schema.get("additionalProperties") {
                     Some(Value::Bool(false)) => {
-                        out.push(format!("{at}: field {name:?} is not in the schema"))
+                        out.push(format!("{at}: field {name:?} is not in the schema"));
                     }
                     Some(Value::Bool(true)) | None => {}
                     Some(sub) => check(root, sub, value, &field, out),

@@ -338,7 +338,10 @@ fn several_images_in_one_run_each_get_a_verdict_and_one_failing_fails_the_run() 
     assert_eq!(images[1]["image_digest"], digest2);
     assert_eq!(statuses_of(&images[1]), ["missing"]);
     assert_eq!(images[1]["exit_code"], 10);
-    assert_eq!(images[2]["image_digest"], sc.digest, "by digest, the same image");
+    assert_eq!(
+        images[2]["image_digest"], sc.digest,
+        "by digest, the same image"
+    );
     assert_eq!(statuses_of(&images[2]), ["ok"]);
     assert_eq!(statuses_of(&images[3]), ["missing"]);
     assert_eq!(images[3]["exit_code"], 9, "{:#}", images[3]);
