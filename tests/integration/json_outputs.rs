@@ -264,7 +264,7 @@ fn metadata_commands_print_json_that_conforms_to_their_schemas_in_one_vocabulary
 }
 
 #[test]
-fn key_and_delegation_commands_print_json_that_conforms_to_their_schemas() {
+fn key_and_delegation_commands_including_import_and_rotate_print_json_that_conforms_to_their_schemas() {
     let sc = Scene::new("json-keys", Owner::Manifesto, false);
     let qa = TestEnv::new();
     let pem = qa.home.path().join("qa.pem");
@@ -324,6 +324,22 @@ fn key_and_delegation_commands_print_json_that_conforms_to_their_schemas() {
         &["delegate", "remove", &sc.gun, "qa"],
     );
     assert_eq!(removed["change"], "removed");
+
+    // The key file QA made, imported into another store.
+    let other = TestEnv::new();
+    let key_file = generated["path"].as_str().unwrap();
+    let imported = conforming(&sc, &other, "key-import", &["key", "import", key_file]);
+    assert_eq!(imported["imported"][0]["key_id"], generated["key_id"]);
+    assert_eq!(imported["imported"][0]["algorithm"], "ecdsa");
+
+    let rotated = conforming(
+        &sc,
+        &sc.owner,
+        "key-rotate",
+        &["key", "rotate", &sc.gun, "targets"],
+    );
+    assert_eq!(rotated["gun"], sc.gun);
+    assert_eq!(rotated["published"], true);
 }
 
 #[test]
