@@ -264,7 +264,7 @@ fn metadata_commands_print_json_that_conforms_to_their_schemas_in_one_vocabulary
 }
 
 #[test]
-fn key_and_delegation_commands_including_import_and_rotate_print_json_that_conforms_to_their_schemas() {
+fn key_import_rotate_and_delegation_commands_print_json_conforming_to_their_schemas() {
     let sc = Scene::new("json-keys", Owner::Manifesto, false);
     let qa = TestEnv::new();
     let pem = qa.home.path().join("qa.pem");
