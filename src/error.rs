@@ -214,6 +214,9 @@ pub enum Error {
     Policy(#[from] crate::manifesto::policy_error::PolicyError),
     #[error(transparent)]
     PutInput(#[from] crate::manifesto::put::PutInputError),
+    /// A mistake with a likely intended meaning, named in the message.
+    #[error(transparent)]
+    Hinted(Box<crate::manifesto::hints::Hinted>),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
     #[error("cannot write output")]
@@ -276,6 +279,7 @@ impl Error {
             Error::Policy(e) => e.failure(),
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
+            Error::Hinted(e) => e.failure(),
             Error::Output(_) => Failure::Internal,
             Error::Denied { failure, .. } => *failure,
         }

@@ -62,7 +62,7 @@ pub enum Command {
     /// Gate: check that images meet requirements (CI and deploy)
     Verify(VerifyArgs),
     /// Create the Notary repository (trust data) of an image repository
-    Init(RepoArg),
+    Init(InitArgs),
     /// Inspect trust data
     #[command(subcommand)]
     Trust(TrustCommand),
@@ -156,6 +156,15 @@ pub struct VerifyArgs {
     /// Policy file (JSON or YAML): requirements, per-repository requirements, Rego content rules
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Repository, e.g. registry.example.com/team/app (it must exist in the registry)
+    pub repo: String,
+    /// Initialise even when the registry has no such repository yet (nothing pushed there)
+    #[arg(long)]
+    pub allow_new_repository: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,7 +85,7 @@ fn report(
 pub async fn list(ctx: &Context, repo: &str) -> Result<(), Error> {
     let repo = RepositoryRef::parse(repo)?;
     let rows = delegate::list(&ctx.settings, &repo).await?;
-    ctx.output.emit(&rows, |w| {
+    ctx.output.emit(&super::items::Items::of(&rows), |w| {
         if rows.is_empty() {
             return writeln!(w, "no delegations");
         }

@@ -5,11 +5,15 @@ use chrono::Utc;
 
 use super::Context;
 use crate::error::Error;
-use crate::manifesto::init::init;
+use crate::manifesto::init::{init, require_registry_repository};
 use crate::registry::reference::RepositoryRef;
 
-pub async fn run(ctx: &Context, repo: &str) -> Result<(), Error> {
+pub async fn run(ctx: &Context, repo: &str, allow_new_repository: bool) -> Result<(), Error> {
     let repo = RepositoryRef::parse(repo)?;
+    if !allow_new_repository {
+        // Before any key is made: a typo must not become a new Notary repository.
+        require_registry_repository(&ctx.settings, &repo).await?;
+    }
     let report = init(&ctx.settings, &repo, Utc::now(), |id| {
         ctx.output.note(format!("generated root key {id}"));
     })

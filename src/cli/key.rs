@@ -144,7 +144,7 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
 
 fn list(ctx: &Context, store: &KeyStore) -> Result<(), Error> {
     let keys = store.list()?;
-    ctx.output.emit(&keys, |w| {
+    ctx.output.emit(&super::items::Items::of(&keys), |w| {
         if keys.is_empty() {
             return writeln!(w, "No keys in {}", store.private_dir().display());
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Context;
+use super::items::Items;
 use crate::error::Error;
 use crate::manifesto::list::{Listed, list_image, listing};
 use crate::registry::ImageRef;
@@ -17,7 +18,7 @@ pub async fn run(ctx: &Context, target: &str, all: bool) -> Result<(), Error> {
         let image = ImageRef::parse(target)?;
         list_image(&ctx.settings, &image).await?
     };
-    ctx.output.emit(&rows, |w| {
+    ctx.output.emit(&Items::of(&rows), |w| {
         if rows.is_empty() {
             return writeln!(w, "no metadata");
         }
@@ -42,6 +43,14 @@ pub async fn run(ctx: &Context, target: &str, all: bool) -> Result<(), Error> {
                     r.created_at.as_deref().unwrap_or("-"),
                     r.blob_digest
                 )?;
+                if !r.annotations.is_empty() {
+                    let pairs: Vec<String> = r
+                        .annotations
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    writeln!(w, "  {:<20} annotations: {}", "", pairs.join(", "))?;
+                }
             }
         }
         Ok(())

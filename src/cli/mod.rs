@@ -7,6 +7,7 @@ mod delegate;
 mod delete;
 mod get;
 mod init;
+mod items;
 mod key;
 mod list;
 pub mod output;
@@ -58,7 +59,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             delete::run_delete(&ctx, &args.image, &args.metadata_type, args.role.as_deref()).await
         }
         Command::Verify(args) => verify::run(&ctx, args).await,
-        Command::Init(repo) => init::run(&ctx, &repo.repo).await,
+        Command::Init(args) => init::run(&ctx, &args.repo, args.allow_new_repository).await,
         Command::Repair(repo) => delete::run_repair(&ctx, &repo.repo).await,
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,
         Command::Delegate(DelegateCommand::Add(a)) => {

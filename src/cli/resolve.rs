@@ -11,7 +11,7 @@ struct Resolved {
     reference: String,
     repository: String,
     gun: String,
-    digest: String,
+    image_digest: String,
     media_type: String,
     size: u64,
     transport: &'static str,
@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, image: &str) -> Result<(), Error> {
         reference: resolved.reference.to_string(),
         repository: format!("{}/{}", image.registry(), image.repository()),
         gun: image.gun(),
-        digest: resolved.digest.to_string(),
+        image_digest: resolved.digest.to_string(),
         media_type: resolved.media_type.clone(),
         size: resolved.size,
         transport: if client.is_plain_http() {
@@ -36,7 +36,7 @@ pub async fn run(ctx: &Context, image: &str) -> Result<(), Error> {
     };
     ctx.output.emit(&out, |w| {
         writeln!(w, "{image}")?;
-        writeln!(w, "  digest      {}", out.digest)?;
+        writeln!(w, "  digest      {}", out.image_digest)?;
         writeln!(w, "  media type  {}", out.media_type)?;
         writeln!(w, "  size        {} bytes", out.size)?;
         writeln!(w, "  pinned      {}", out.reference)?;

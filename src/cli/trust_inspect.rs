@@ -65,7 +65,7 @@ fn render(w: &mut dyn Write, r: &Inspection) -> std::io::Result<()> {
                 "{:<60} {:<16} {:>10}  {}",
                 t.name,
                 t.role,
-                t.length,
+                t.size,
                 t.sha256.as_deref().unwrap_or("-")
             )?;
         }
@@ -75,7 +75,7 @@ fn render(w: &mut dyn Write, r: &Inspection) -> std::io::Result<()> {
 
 fn keys_text(keys: &[KeyView]) -> String {
     keys.iter()
-        .map(|k| format!("{} {}", k.key_type, &k.id[..k.id.len().min(12)]))
+        .map(|k| format!("{} {}", k.key_type, &k.key_id[..k.key_id.len().min(12)]))
         .collect::<Vec<_>>()
         .join(", ")
 }

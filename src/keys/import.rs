@@ -29,7 +29,6 @@ pub struct Imported {
     pub role: RoleName,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gun: Option<String>,
-    #[serde(rename = "type")]
     pub algorithm: KeyAlgorithm,
     pub from: PathBuf,
     pub path: PathBuf,

@@ -35,7 +35,6 @@ pub struct StoredKey {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gun: Option<String>,
     /// `None` when the public half is not on file (a key copied in by hand).
-    #[serde(rename = "type")]
     pub algorithm: Option<KeyAlgorithm>,
     pub path: PathBuf,
 }

@@ -5,6 +5,7 @@
 //! a temporary file while its length and sha256 are checked, and its sha512 is checked over the
 //! file. Only a file that passed every check is returned: callers never see unverified bytes.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
+use super::hints::{self, Hinted};
 use super::layout::{self, Custom};
 use super::put::hash_file;
 use super::remote::{Network, Remote, trust_now};
@@ -22,6 +24,7 @@ use crate::error::Error;
 use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
+use crate::tuf::update::{MetadataSource, Updater};
 
 pub struct GetRequest<'a> {
     pub image: &'a ImageRef,
@@ -41,6 +44,8 @@ pub struct GetReport {
     pub size: u64,
     pub media_type: Option<String>,
     pub created_at: Option<String>,
+    /// The signed `put --annotation K=V` pairs (empty when none were given).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Fetch the blob a signed target names into a temporary file created in `temp_dir`: streamed
@@ -130,6 +135,17 @@ pub(crate) async fn get_via(
                 wanted: role.clone(),
             });
         }
+        if let Some(closest) =
+            closest_type(&mut trusted.updater, req.metadata_type, &image_digest).await
+        {
+            return Err(Hinted::NoSuchType {
+                metadata_type: req.metadata_type.clone(),
+                image: req.image.to_string(),
+                digest: image_digest,
+                closest,
+            }
+            .into());
+        }
         return Err(Error::NoMetadata {
             metadata_type: req.metadata_type.clone(),
             image: req.image.to_string(),
@@ -168,10 +184,29 @@ pub(crate) async fn get_via(
             blob_digest: blob_digest.to_string(),
             size: target.meta.length,
             media_type: custom.as_ref().map(|c| c.media_type.clone()),
-            created_at: custom.map(|c| c.created_at),
+            created_at: custom.as_ref().map(|c| c.created_at.clone()),
+            annotations: custom.map(|c| c.annotations).unwrap_or_default(),
         },
         content,
     })
+}
+
+/// The type signed for `image` that `wanted` is probably a typo of. Only on the error path: it
+/// walks every role (as `list` does); a failure to walk means no hint, never another error.
+async fn closest_type<S: MetadataSource>(
+    updater: &mut Updater<S>,
+    wanted: &MetadataType,
+    image: &Digest,
+) -> Option<MetadataType> {
+    let targets = updater.list_targets().await.ok()?;
+    let types: Vec<MetadataType> = targets
+        .iter()
+        .filter_map(|t| layout::parse_metadata_target(&t.name))
+        .filter(|(_, d)| d == image)
+        .map(|(ty, _)| ty)
+        .collect();
+    let best = hints::closest(wanted.as_str(), types.iter().map(MetadataType::as_str))?;
+    MetadataType::parse(best).ok()
 }
 
 /// Where `get -O FILE` puts verified bytes. A regular file (or a new name) is replaced

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::hints::Hinted;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
@@ -18,6 +19,7 @@ use crate::notary::cache::TrustCache;
 use crate::notary::http::NotaryHttp;
 use crate::notary::publish::{PublishError, UpdatePart};
 use crate::notary::repository::{LOCK_TIMEOUT, TrustedRepository};
+use crate::registry::RegistryClient;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;
 use crate::tuf::key::PublicKey;
@@ -43,6 +45,24 @@ pub struct InitReport {
     pub targets_key_id: String,
     pub snapshot_key_id: String,
     pub timestamp_key_id: String,
+}
+
+/// Refuse to initialise a repository the registry does not have (nobody pushed there): the
+/// likely cause is a typo, which would otherwise become a new Notary repository. `init
+/// --allow-new-repository` skips this check.
+pub async fn require_registry_repository(
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<(), Error> {
+    let registry = RegistryClient::connect(&settings.http, repo.registry()).await?;
+    if registry.repository_exists(repo.repository()).await? {
+        return Ok(());
+    }
+    Err(Hinted::NoSuchRepository {
+        gun: repo.gun(),
+        registry: repo.registry().to_owned(),
+    }
+    .into())
 }
 
 /// `manifesto init`: the keys first, then the repository. The root key is reused when the

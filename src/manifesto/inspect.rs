@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::layout::Custom;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::notary::TrustedRepository;
@@ -34,10 +35,10 @@ pub struct RoleView {
 #[derive(Serialize)]
 pub struct KeyView {
     /// The id used in the metadata (for certificates: the certificate id).
-    pub id: String,
-    /// The id of the bare public key (differs from `id` for certificates).
+    pub key_id: String,
+    /// The id of the bare public key (differs from `key_id` for certificates).
     pub public_key_id: Option<String>,
-    #[serde(rename = "type")]
+    /// The TUF key type (`ecdsa`, `ecdsa-x509`, `ed25519`).
     pub key_type: String,
     /// For certificates: the end of their validity.
     pub certificate_expires: Option<String>,
@@ -58,15 +59,21 @@ pub struct DelegationView {
 pub struct TargetView {
     pub name: String,
     pub role: String,
-    pub length: u64,
+    /// The signed length in bytes.
+    pub size: u64,
     pub sha256: Option<String>,
+    pub sha512: Option<String>,
+    /// The signed `custom` of a manifesto target; `None` for targets other clients wrote.
+    pub media_type: Option<String>,
+    pub created_at: Option<String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 fn key_view(id: &KeyId, keys: &BTreeMap<KeyId, PublicKey>) -> KeyView {
     let key = keys.get(id);
     let cert = key.and_then(|k| k.certificate().ok().flatten());
     KeyView {
-        id: id.to_string(),
+        key_id: id.to_string(),
         public_key_id: key
             .and_then(|k| k.public_key_id().ok())
             .map(|k| k.to_string()),
@@ -155,11 +162,18 @@ pub async fn inspect(settings: &Settings, repo: &RepositoryRef) -> Result<Inspec
     delegations.sort_by(|a, b| a.role.cmp(&b.role));
     let targets = targets
         .into_iter()
-        .map(|t| TargetView {
-            sha256: t.meta.sha256_hex(),
-            length: t.meta.length,
-            role: t.role.to_string(),
-            name: t.name,
+        .map(|t| {
+            let custom = Custom::from_meta(&t.meta);
+            TargetView {
+                sha256: t.meta.sha256_hex(),
+                sha512: t.meta.hashes.0.get("sha512").map(hex::encode),
+                size: t.meta.length,
+                role: t.role.to_string(),
+                media_type: custom.as_ref().map(|c| c.media_type.clone()),
+                created_at: custom.as_ref().map(|c| c.created_at.clone()),
+                annotations: custom.map(|c| c.annotations).unwrap_or_default(),
+                name: t.name,
+            }
         })
         .collect();
     Ok(Inspection {

@@ -29,7 +29,6 @@ pub struct GenerateRequest {
 #[derive(Debug, Serialize)]
 pub struct Generated {
     pub key_id: KeyId,
-    #[serde(rename = "type")]
     pub algorithm: KeyAlgorithm,
     pub role: RoleName,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,7 @@
 //! The `list` flow: what is signed for an image (or a whole repository), verified first.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::index::all_signed;
@@ -20,6 +22,8 @@ pub struct Listed {
     pub size: u64,
     pub media_type: Option<String>,
     pub created_at: Option<String>,
+    /// The signed `put --annotation K=V` pairs (empty when none were given).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The verified signed metadata of `repo`, of the image `only` when given, sorted by image,
@@ -57,7 +61,8 @@ pub(crate) async fn listing_via(
                 blob_digest: layout::blob_digest(&t.meta)?.to_string(),
                 size: t.meta.length,
                 media_type: custom.as_ref().map(|c| c.media_type.clone()),
-                created_at: custom.map(|c| c.created_at),
+                created_at: custom.as_ref().map(|c| c.created_at.clone()),
+                annotations: custom.map(|c| c.annotations).unwrap_or_default(),
             })
         })
         .collect();

@@ -10,6 +10,7 @@ pub mod delete;
 #[cfg(test)]
 mod flow_tests;
 pub mod get;
+pub mod hints;
 pub mod index;
 pub mod init;
 pub mod inspect;

@@ -15,6 +15,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
+use super::hints::{self, Hinted};
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
 use super::remote::{Network, Remote, trust_now};
@@ -112,6 +113,8 @@ pub struct PutReport {
     pub size: u64,
     pub media_type: String,
     pub created_at: String,
+    /// The `--annotation K=V` pairs signed with the target.
+    pub annotations: BTreeMap<String, String>,
     pub manifest_digest: String,
     pub target: String,
     /// Whether the index was rewritten (it is a convenience: `repair` can always rebuild it).
@@ -226,6 +229,14 @@ pub(crate) async fn put_via(
                     });
                 }
                 None => {
+                    if let Some(closest) = hints::closest_role(state, &req.role) {
+                        return Err(Hinted::NoSuchRole {
+                            role: req.role.clone(),
+                            gun: repo.gun(),
+                            closest,
+                        }
+                        .into());
+                    }
                     return Err(Error::NotARole {
                         role: req.role.clone(),
                         gun: repo.gun(),
@@ -233,7 +244,8 @@ pub(crate) async fn put_via(
                 }
             }
         }
-        let signer = role_signers(state, &req.role, &store, passphrases)?;
+        let signer = role_signers(state, &req.role, &store, passphrases)
+            .map_err(|e| hints::missing_key(state, &req.role, &store, &meta_name, e))?;
         trusted.persist()?;
         signer
     };
@@ -358,6 +370,7 @@ pub(crate) async fn put_via(
         size: length,
         media_type,
         created_at,
+        annotations: req.annotations,
         manifest_digest: manifest_digest.map(|d| d.to_string()).unwrap_or_default(),
         target: meta_name,
         index_updated,

@@ -529,6 +529,29 @@ impl RegistryClient {
         }
     }
 
+    /// Whether the registry knows `repository`: `GET /v2/<repository>/tags/list` answers 404
+    /// (`NAME_UNKNOWN`) for a repository nobody pushed to. Only the status is used; the body is
+    /// never read, and the request runs under the deadline of a small download.
+    pub async fn repository_exists(&self, repository: &str) -> Result<bool, RegistryError> {
+        let what = "tag list";
+        let limit = self.settings.download_deadline(64 << 10);
+        let answer = tokio::time::timeout(
+            limit,
+            self.authorized_get(repository, "tags/list", &[], what),
+        )
+        .await
+        .map_err(|_| RegistryError::Deadline {
+            registry: self.registry.clone(),
+            what: what.into(),
+            limit,
+        })?;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Push a small blob held in memory; skipped when the registry already has it.
     pub async fn push_blob_bytes(
         &self,

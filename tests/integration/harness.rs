@@ -226,6 +226,23 @@ impl TestEnv {
         );
     }
 
+    /// [`TestEnv::init_repo`] for a repository no image was pushed to (`--allow-new-repository`).
+    pub fn init_repo_without_image(&self, notary_url: &str, gun: &str) {
+        ok(
+            self.signer_cmd()
+                .args([
+                    "--server",
+                    notary_url,
+                    "init",
+                    gun,
+                    "--allow-new-repository",
+                ])
+                .output()
+                .unwrap(),
+            "init --allow-new-repository",
+        );
+    }
+
     /// Write `~/.docker/config.json`.
     pub fn write_docker_config(&self, json: &serde_json::Value) {
         std::fs::create_dir_all(self.docker_config_dir()).unwrap();

@@ -153,7 +153,7 @@ fn go_delegation_key_from_notary_key_generate_imports_with_its_id_and_signs() {
     let imported = &report["imported"][0];
     assert_eq!(imported["key_id"], delegate.key_id.as_str());
     assert_eq!(imported["role"], "targets/qa");
-    assert_eq!(imported["type"], "ecdsa");
+    assert_eq!(imported["algorithm"], "ecdsa");
 
     // Stored in our format: scrypt, with the role header, and the Go passphrase no longer opens it.
     let stored = env
@@ -219,7 +219,11 @@ fn go_trust_dir_after_notary_init_imports_root_targets_and_snapshot_keys_with_th
         .output()
         .unwrap();
     assert_eq!(code(&list), 0, "{}", stderr(&list));
-    let listed: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let listed: Vec<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(&list.stdout)
+        .unwrap()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
     let mut ids: Vec<String> = listed
         .iter()
         .map(|k| k["key_id"].as_str().unwrap().to_string())
@@ -238,7 +242,7 @@ fn go_trust_dir_after_notary_init_imports_root_targets_and_snapshot_keys_with_th
     assert_eq!(role_of("snapshot")["gun"], gun.as_str());
     assert!(role_of("root").get("gun").is_none());
     for k in &listed {
-        assert_eq!(k["type"], "ecdsa");
+        assert_eq!(k["algorithm"], "ecdsa");
     }
 
     // Each key signs bytes that verify with the key the served root.json lists for its role.

@@ -83,11 +83,10 @@ impl Scene {
         let mut all = vec!["-o", "json", "list"];
         all.extend_from_slice(args);
         let out = self.ok(env, &all);
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["items"]
             .as_array()
             .cloned()
-            .unwrap_or_else(|| panic!("list -o json is not an array: {}", stdout(&out)))
+            .unwrap_or_else(|| panic!("list -o json has no items array: {}", stdout(&out)))
     }
 
     /// A registry document by tag or digest, as served (curl; panics on an HTTP error).

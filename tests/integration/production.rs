@@ -155,8 +155,9 @@ impl Scene {
     fn listed_types(&self, env: &TestEnv, server: u8) -> BTreeSet<String> {
         let out = self.ok(env, server, &["-o", "json", "list", &self.image]);
         let rows: Value = serde_json::from_slice(&out.stdout).expect("list -o json is JSON");
-        rows.as_array()
-            .expect("list -o json is an array")
+        rows["items"]
+            .as_array()
+            .expect("list -o json has an items array")
             .iter()
             .map(|r| r["type"].as_str().unwrap().to_string())
             .collect()
@@ -275,6 +276,7 @@ fn an_anonymous_client_is_refused_with_a_message_about_credentials() {
         .args(base)
         .args([
             "init",
+            "--allow-new-repository",
             &format!("{}/{}", sc.p.s.registry, unique_repo("prod-anon-init")),
         ])
         .output()
@@ -527,7 +529,7 @@ fn delegation_and_key_rotations_work_with_the_remote_signer() {
     assert_eq!(sc.get(&reader, 1, "approvals"), approvals);
     let out = sc.ok(&reader, 1, &["-o", "json", "list", &sc.image]);
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows[0]["role"], "targets/ci", "{rows}");
+    assert_eq!(rows["items"][0]["role"], "targets/ci", "{rows}");
 
     let gun = sc.gun.replace('\'', "''");
     let keys = |role: &str| {

@@ -7,10 +7,11 @@ use crate::go_notary::GoNotary;
 use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
 use crate::scene::{copy_dir, trust_copies};
 
+/// `init` of a repository no image was pushed to (these tests are about the trust data).
 fn init(env: &TestEnv, server: &str, gun: &str) {
     let out = env
         .signer_cmd()
-        .args(["--server", server, "init", gun])
+        .args(["--server", server, "init", gun, "--allow-new-repository"])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "init {gun}: {}", stderr(&out));
@@ -75,7 +76,13 @@ fn a_repository_manifesto_initialises_is_read_by_a_fresh_go_client() {
 
     let again = env
         .signer_cmd()
-        .args(["--server", &s.notary_url, "init", &gun])
+        .args([
+            "--server",
+            &s.notary_url,
+            "init",
+            &gun,
+            "--allow-new-repository",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -144,7 +151,7 @@ fn a_delegation_manifesto_adds_is_listed_by_the_go_client_and_its_delegate_can_p
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0]["types"], serde_json::json!(["approvals"]));
+    assert_eq!(v["items"][0]["types"], serde_json::json!(["approvals"]));
 
     // Adding the same delegation again publishes nothing.
     let again = delegate_add(
@@ -282,8 +289,12 @@ fn a_threshold_2_delegation_gets_two_signatures_collected_before_one_publish() {
         .output()
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
-    let second = listed[1]["key_id"].as_str().unwrap();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    let second = listed["items"][1]["key_id"].as_str().unwrap();
     std::fs::remove_file(
         half.trust_dir()
             .join("private")

@@ -254,7 +254,7 @@ fn cli_resolve_prints_the_same_digest_for_tag_and_digest() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let by_tag: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(by_tag["digest"], pushed);
+    assert_eq!(by_tag["image_digest"], pushed);
     assert_eq!(by_tag["gun"], format!("{}/{repo}", s.registry));
     assert_eq!(by_tag["transport"], "http");
 

@@ -234,7 +234,7 @@ fn inspect(env: &TestEnv, s: &Stack, gun: &str) -> serde_json::Value {
     ))
 }
 
-/// `roles[role].keys[].id` of a `trust inspect` report.
+/// `roles[role].keys[].key_id` of a `trust inspect` report.
 fn role_key_ids(inspection: &serde_json::Value, role: &str) -> Vec<String> {
     inspection["roles"]
         .as_array()
@@ -245,7 +245,7 @@ fn role_key_ids(inspection: &serde_json::Value, role: &str) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| k["id"].as_str().unwrap().to_string())
+        .map(|k| k["key_id"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -315,7 +315,8 @@ fn targets_rotation_keeps_every_target_and_delegation_for_fresh_and_earlier_read
         "key list",
     ));
     assert!(
-        keys.as_array()
+        keys["items"]
+            .as_array()
             .unwrap()
             .iter()
             .any(|k| k["key_id"] == new && k["role"] == "targets" && k["gun"] == fx.gun.as_str()),

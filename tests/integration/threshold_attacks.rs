@@ -358,7 +358,7 @@ fn delegate_add_refuses_one_key_given_twice_in_any_form_exit_2_and_publishes_not
     let s = stack(StackKind::Plain);
     let gun = format!("{}/{}", s.registry, unique_repo("thr-add"));
     let owner = TestEnv::new();
-    owner.init_repo(&s.notary_url, &gun);
+    owner.init_repo_without_image(&s.notary_url, &gun);
     let dir = tempfile::tempdir().unwrap();
     let (public, cert) = openssl_key_and_certificate(dir.path());
     let go = GoNotary::new(s);

@@ -55,7 +55,7 @@ fn trust_inspect_agrees_with_the_go_client_on_targets_and_roles() {
             (
                 t["name"].as_str().unwrap().to_string(),
                 t["sha256"].as_str().unwrap().to_string(),
-                t["length"].as_u64().unwrap(),
+                t["size"].as_u64().unwrap(),
                 t["role"].as_str().unwrap().to_string(),
             )
         })
@@ -76,9 +76,9 @@ fn trust_inspect_agrees_with_the_go_client_on_targets_and_roles() {
         .map(|r| r["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["root", "targets", "snapshot", "timestamp"]);
-    assert_eq!(report["roles"][0]["keys"][0]["type"], "ecdsa-x509");
+    assert_eq!(report["roles"][0]["keys"][0]["key_type"], "ecdsa-x509");
     assert_ne!(
-        report["roles"][0]["keys"][0]["id"], report["roles"][0]["keys"][0]["public_key_id"],
+        report["roles"][0]["keys"][0]["key_id"], report["roles"][0]["keys"][0]["public_key_id"],
         "a root certificate has a certificate id and a public-key id"
     );
     // A second run works from the warm cache.
@@ -96,7 +96,7 @@ fn our_targets(report: &serde_json::Value) -> Vec<(String, String, u64, String)>
             (
                 t["name"].as_str().unwrap().to_string(),
                 t["sha256"].as_str().unwrap().to_string(),
-                t["length"].as_u64().unwrap(),
+                t["size"].as_u64().unwrap(),
                 t["role"].as_str().unwrap().to_string(),
             )
         })
@@ -178,10 +178,10 @@ fn a_delegate_counts_only_inside_its_paths_as_the_go_client_agrees() {
     assert_eq!(deleg["paths"], serde_json::json!(["approvals/"]));
     let go_deleg = go.delegation_list(&gun);
     assert_eq!(go_deleg.len(), 1);
-    assert_eq!(deleg["keys"][0]["id"], go_deleg[0].key_ids[0]);
+    assert_eq!(deleg["keys"][0]["key_id"], go_deleg[0].key_ids[0]);
     assert_eq!(deleg["threshold"], go_deleg[0].threshold);
     assert_eq!(
-        report["roles"][2]["keys"][0]["type"], "ed25519",
+        report["roles"][2]["keys"][0]["key_type"], "ed25519",
         "the snapshot key is the server's now"
     );
 }
@@ -194,7 +194,7 @@ fn key_rotations_by_the_go_client_are_followed_from_a_warm_cache() {
     go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
     let env = TestEnv::new();
     let before = inspect_json(&env, &s.notary_url, &gun);
-    let old_root_key = before["roles"][0]["keys"][0]["id"].clone();
+    let old_root_key = before["roles"][0]["keys"][0]["key_id"].clone();
 
     go.rotate_snapshot_to_server(&gun);
     go.rotate_targets_key(&gun);
@@ -212,7 +212,7 @@ fn key_rotations_by_the_go_client_are_followed_from_a_warm_cache() {
     let after = inspect_json(&env, &s.notary_url, &gun);
     assert_eq!(our_targets(&after), go_targets(&go, &gun));
     assert_ne!(
-        after["roles"][0]["keys"][0]["id"], old_root_key,
+        after["roles"][0]["keys"][0]["key_id"], old_root_key,
         "the root key changed twice"
     );
     assert!(

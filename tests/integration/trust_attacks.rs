@@ -214,7 +214,10 @@ fn a_root_that_differs_from_the_pinned_one_is_untrusted_exit_3() {
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["roles"][0]["keys"][0]["id"].as_str().unwrap().to_string()
+        v["roles"][0]["keys"][0]["key_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     pin(&real);
     let out = env

@@ -172,7 +172,7 @@ fn a_fresh_approval_and_scan_pass_with_exit_0_and_the_verdict_names_roles_and_ti
     assert_eq!(v["ok"], true);
     let image = &v["images"][0];
     assert_eq!(image["image"], sc.image);
-    assert_eq!(image["digest"], sc.digest);
+    assert_eq!(image["image_digest"], sc.digest);
     assert_eq!(image["exit_code"], 0);
     assert_eq!(statuses(&v), ["ok", "ok"]);
     for r in image["requirements"].as_array().unwrap() {
@@ -335,10 +335,13 @@ fn several_images_in_one_run_each_get_a_verdict_and_one_failing_fails_the_run() 
     assert_eq!(images[0]["image"], sc.image);
     assert_eq!(statuses_of(&images[0]), ["ok"]);
     assert_eq!(images[1]["image"], image2);
-    assert_eq!(images[1]["digest"], digest2);
+    assert_eq!(images[1]["image_digest"], digest2);
     assert_eq!(statuses_of(&images[1]), ["missing"]);
     assert_eq!(images[1]["exit_code"], 10);
-    assert_eq!(images[2]["digest"], sc.digest, "by digest, the same image");
+    assert_eq!(
+        images[2]["image_digest"], sc.digest,
+        "by digest, the same image"
+    );
     assert_eq!(statuses_of(&images[2]), ["ok"]);
     assert_eq!(statuses_of(&images[3]), ["missing"]);
     assert_eq!(images[3]["exit_code"], 9, "{:#}", images[3]);
@@ -377,7 +380,7 @@ async fn a_rolled_back_timestamp_is_rollback_exit_5_for_every_requirement() {
         let (rc, v) = sc.verify_on(&sc.owner, &url, &[&sc.image], &["approvals", "scan"]);
         assert_eq!(rc, 5, "{v:#}");
         assert_eq!(statuses(&v), ["rollback", "rollback"]);
-        assert_eq!(v["images"][0]["digest"], sc.digest);
+        assert_eq!(v["images"][0]["image_digest"], sc.digest);
         let reason = v["images"][0]["requirements"][0]["reason"]
             .as_str()
             .unwrap();

@@ -110,7 +110,9 @@ pub struct RequirementVerdict {
 pub struct ImageVerdict {
     /// The image as given on the command line.
     pub image: String,
-    /// Its manifest digest, when it could be resolved.
+    /// Its manifest digest, when it could be resolved (`image_digest` in JSON, as in every
+    /// other command's output: docs/json.md).
+    #[serde(rename = "image_digest")]
     pub digest: Option<String>,
     pub ok: bool,
     pub exit_code: u8,
