@@ -223,14 +223,14 @@ fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Er
     let mut importer = Importer::new(store, &mut passphrases);
     let mut report = ImportReport::default();
     if let Some(dir) = &args.docker_trust {
-        let dir = if dir.as_os_str().is_empty() {
-            std::env::home_dir()
-                .map(|h| h.join(".docker").join("trust"))
+        // `--docker-trust` alone is `~/.docker/trust`; a quoted `~/…` is expanded the same way.
+        let dir = match dir.strip_prefix("~") {
+            Ok(rest) => std::env::home_dir()
+                .map(|h| h.join(rest))
                 .ok_or(Error::NoHome {
                     flag: "--docker-trust",
-                })?
-        } else {
-            dir.clone()
+                })?,
+            Err(_) => dir.clone(),
         };
         importer.import_trust_dir(&dir, &mut report)?;
     }
@@ -300,7 +300,7 @@ fn export_public(ctx: &Context, store: &KeyStore, args: KeyExportPublicArgs) -> 
                 key_id: &'a KeyId,
                 public_key_pem: &'a str,
             }
-            ctx.output.emit(
+            ctx.output.data(
                 &Exported {
                     key_id: &id,
                     public_key_pem: &pem,

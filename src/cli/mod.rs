@@ -3,17 +3,20 @@
 //! `main.rs` only sets up logging and the runtime; everything a command does starts in [`run`].
 
 pub mod args;
+mod default_server;
 mod delegate;
 mod delete;
 mod get;
 mod init;
 mod key;
 mod list;
+mod man;
 pub mod output;
 mod put;
 mod resolve;
 pub mod trust_inspect;
 mod verify;
+pub mod version;
 
 use clap::CommandFactory;
 
@@ -34,10 +37,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         format: cli.global.output,
         quiet: cli.global.quiet,
     };
-    if let Command::Completions(args) = &cli.command {
-        let mut cmd = Cli::command();
-        clap_complete::generate(args.shell, &mut cmd, "manifesto", &mut std::io::stdout());
-        return Ok(());
+    match &cli.command {
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "manifesto", &mut script);
+            return output.write_bytes(&mut script.as_slice());
+        }
+        Command::Version => return version::run(&output),
+        Command::Man(args) => return man::run(&output, &args.dir),
+        _ => {}
     }
     let settings = Settings::resolve(
         cli.global.trust_dir.clone(),
@@ -48,8 +56,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         // Checked before any command runs, by the one rule every Notary connection uses.
         crate::notary::http::server_url(&settings.http, server)?;
     }
+    let server_defaulted = settings.server.is_none();
     let ctx = Context { settings, output };
-    match cli.command {
+    let result = match cli.command {
         Command::Resolve(args) => resolve::run(&ctx, &args.image).await,
         Command::Put(args) => put::run(&ctx, args).await,
         Command::Get(args) => get::run(&ctx, args).await,
@@ -69,7 +78,14 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
         Command::Key(cmd) => key::run(&ctx, cmd).await,
-        Command::Completions(_) => unreachable!("handled before settings are read"),
+        Command::Completions(_) | Command::Version | Command::Man(_) => {
+            unreachable!("handled before settings are read")
+        }
+    };
+    if server_defaulted {
+        result.map_err(default_server::explain)
+    } else {
+        result
     }
 }
 
