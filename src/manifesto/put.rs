@@ -175,6 +175,7 @@ pub async fn put(
     let registry = RegistryClient::connect(&settings.http, req.image.registry()).await?;
     let resolved = registry.resolve(req.image).await?;
     let image_digest = resolved.digest.clone();
+    tracing::info!("resolved {} to {image_digest}", req.image);
     let meta_name = meta_name_of(&image_digest);
     let manifesto_name = layout::manifesto_target(&image_digest);
     let store = KeyStore::new(&settings.trust_dir);
@@ -207,6 +208,11 @@ pub async fn put(
             }
         }
         let signer = role_signers(state, &req.role, &store, &mut passphrases)?;
+        tracing::info!(
+            "{} may sign {meta_name}; signing with {} of its keys from the key store",
+            req.role,
+            signer.len()
+        );
         trusted.persist()?;
         signer
     };
@@ -220,6 +226,7 @@ pub async fn put(
     let (blob_digest, _) = registry
         .push_blob_file(repo.repository(), req.file, progress)
         .await?;
+    tracing::info!("pushed the blob {blob_digest} ({length} bytes) to the registry");
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let blob_meta = FileMeta {
         custom: Some(
@@ -276,6 +283,7 @@ pub async fn put(
                 Bytes::from(manifest.clone()),
             )
             .await?;
+        tracing::info!("pushed the manifesto manifest {digest}");
         manifest_digest = Some(digest);
         let mut manifest_meta = FileMeta::of(&manifest);
         manifest_meta.custom = Some(
@@ -304,10 +312,17 @@ pub async fn put(
         Published::Now { attempts } => attempts,
         Published::AlreadyThere => 0,
     };
+    match attempts {
+        0 => tracing::info!("{} had already signed this entry: nothing to publish", req.role),
+        n => tracing::info!("published {} to the Notary server (attempts: {n})", req.role),
+    }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
     let index_updated = match reconcile_index(settings, &registry, &repo).await {
-        Ok(_) => true,
+        Ok(_) => {
+            tracing::info!("updated the _manifesto index");
+            true
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
             false

@@ -243,6 +243,7 @@ impl NotaryHttp {
     async fn get_once(&self, url: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
         let response = self.send(|| self.client.get(url)).await?;
         let status = response.status();
+        tracing::info!("GET {url}: {}", status.as_u16());
         if status == StatusCode::NOT_FOUND {
             return Err(NotaryError::NotFound { url: url.into() });
         }
