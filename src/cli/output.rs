@@ -40,8 +40,9 @@ impl Output {
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
         let result = match self.format {
+            // `From` keeps the kind of an I/O error (a broken pipe stays one).
             OutputFormat::Json => serde_json::to_writer_pretty(&mut lock, value)
-                .map_err(std::io::Error::other)
+                .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(lock)),
             OutputFormat::Text => text(&mut lock),
         };
