@@ -294,9 +294,7 @@ impl Error {
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             // stdout or a file is ours to write and it failed (a full disk, an I/O error): local.
-            Error::Output(_) | Error::ManPages { .. } => {
-                Failure::LocalState
-            }
+            Error::Output(_) | Error::ManPages { .. } => Failure::LocalState,
             Error::DefaultServer { source, .. } => source.failure(),
             Error::Denied { failure, .. } => *failure,
         }

@@ -25,8 +25,9 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("MANIFESTO_LOG")
-                .unwrap_or_else(|_| EnvFilter::new(log_filter(cli.global.quiet, cli.global.verbose))),
+            EnvFilter::try_from_env("MANIFESTO_LOG").unwrap_or_else(|_| {
+                EnvFilter::new(log_filter(cli.global.quiet, cli.global.verbose))
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(colour_on_stderr())

@@ -98,7 +98,11 @@ mod tests {
         }));
         let text = err.to_string();
         assert!(text.contains("https://registry.example.com:5000"), "{text}");
-        for way in ["--server", "MANIFESTO_SERVER", "DOCKER_CONTENT_TRUST_SERVER"] {
+        for way in [
+            "--server",
+            "MANIFESTO_SERVER",
+            "DOCKER_CONTENT_TRUST_SERVER",
+        ] {
             assert!(text.contains(way), "{way} missing: {text}");
         }
         // The exit code is the wrapped error's.

@@ -1,6 +1,5 @@
 //! `manifesto get IMAGE TYPE [-O FILE]`: nothing is written unless every check passed.
 
-
 use super::args::GetArgs;
 use super::{Context, parse_duration};
 use crate::cli::args::OutputFormat;

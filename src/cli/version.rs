@@ -1,7 +1,6 @@
 //! `manifesto version`: what was built, from which commit, when, and with which TLS backend and
 //! features, for bug reports and for checking a deployed binary (`-o json` for scripts).
 
-
 use serde::Serialize;
 
 use super::output::Output;

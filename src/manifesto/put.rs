@@ -313,8 +313,14 @@ pub async fn put(
         Published::AlreadyThere => 0,
     };
     match attempts {
-        0 => tracing::info!("{} had already signed this entry: nothing to publish", req.role),
-        n => tracing::info!("published {} to the Notary server (attempts: {n})", req.role),
+        0 => tracing::info!(
+            "{} had already signed this entry: nothing to publish",
+            req.role
+        ),
+        n => tracing::info!(
+            "published {} to the Notary server (attempts: {n})",
+            req.role
+        ),
     }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).

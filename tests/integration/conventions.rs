@@ -216,8 +216,14 @@ fn warnings_on_a_pipe_carry_no_ansi_colour() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "no keys found\n");
     let log = stderr(&out);
-    assert!(log.contains("WARN") && log.contains("no key files under"), "{log}");
-    assert!(!log.contains('\u{1b}'), "no escape codes on a pipe: {log:?}");
+    assert!(
+        log.contains("WARN") && log.contains("no key files under"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no escape codes on a pipe: {log:?}"
+    );
 }
 
 /// `cmd` run under a pseudo-terminal (util-linux `script`); what the terminal showed.
@@ -235,7 +241,9 @@ fn on_a_terminal(cmd: &assert_cmd::Command) -> String {
             None => script.env_remove(key),
         };
     }
-    let out = script.output().expect("util-linux script (a pseudo-terminal)");
+    let out = script
+        .output()
+        .expect("util-linux script (a pseudo-terminal)");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     stdout(&out)
 }
@@ -279,7 +287,10 @@ fn a_tls_failure_is_reported_once_by_default_with_q_and_under_json() {
             "{extra:?}: once\n{log}"
         );
         assert_eq!(log.matches("UnknownIssuer").count(), 1, "{extra:?}\n{log}");
-        assert!(log.starts_with("manifesto: "), "{extra:?}: only the error\n{log}");
+        assert!(
+            log.starts_with("manifesto: "),
+            "{extra:?}: only the error\n{log}"
+        );
     }
     let out = run(&["-o", "json"]);
     assert_eq!(code(&out), 3);
@@ -310,7 +321,13 @@ fn version_reports_version_commit_build_date_tls_backend_and_features() {
         shown.starts_with(&format!("manifesto {}\n", env!("CARGO_PKG_VERSION"))),
         "{shown}"
     );
-    for label in ["commit:", "build date:", "target:", "TLS backend: rustls (ring)", "features:"] {
+    for label in [
+        "commit:",
+        "build date:",
+        "target:",
+        "TLS backend: rustls (ring)",
+        "features:",
+    ] {
         assert!(shown.contains(label), "{label} in {shown}");
     }
 
@@ -399,7 +416,10 @@ fn argument_parser_errors_under_json_are_one_json_object_with_exit_2() {
     assert_eq!(code(&text), 2);
     assert!(stderr(&text).starts_with("error: "), "{}", stderr(&text));
     let help = ok(
-        env.cmd().args(["-o", "json", "get", "--help"]).output().unwrap(),
+        env.cmd()
+            .args(["-o", "json", "get", "--help"])
+            .output()
+            .unwrap(),
         "help",
     );
     assert!(stdout(&help).contains("Usage: manifesto get"));
@@ -430,7 +450,14 @@ fn a_broken_pipe_is_quiet_and_exits_0_as_in_ripgrep() {
     assert_eq!(stderr(&out), "");
 
     let mut list = p.reader.cmd();
-    list.args(["--server", &p.stack.notary_url, "-o", "json", "list", &p.image]);
+    list.args([
+        "--server",
+        &p.stack.notary_url,
+        "-o",
+        "json",
+        "list",
+        &p.image,
+    ]);
     let out = into_closed_pipe(&list);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
@@ -444,9 +471,18 @@ fn a_broken_pipe_is_quiet_and_exits_0_as_in_ripgrep() {
 
 #[test]
 fn a_failing_stdout_exits_8_and_says_so() {
-    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
     let env = TestEnv::new();
-    for args in [&["version"][..], &["-o", "json", "version"][..], &["completions", "zsh"][..]] {
+    for args in [
+        &["version"][..],
+        &["-o", "json", "version"][..],
+        &["completions", "zsh"][..],
+    ] {
         let mut cmd = env.cmd();
         cmd.args(args);
         let out = to_std(&cmd)
@@ -477,7 +513,10 @@ fn a_failing_stdout_exits_8_and_says_so() {
     let err = json_error(&out);
     assert_eq!(err["error"]["kind"], "local-state");
     // The cache holds only what was verified: the same trust data as before.
-    assert_eq!(snapshot_dir(&cache).keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
+    assert_eq!(
+        snapshot_dir(&cache).keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -522,7 +561,11 @@ fn key_import_docker_trust_without_dir_reads_the_home_docker_trust_directory() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let shown = stdout(&out);
-    assert_eq!(shown.matches("imported ").count(), 3, "root, targets, snapshot: {shown}");
+    assert_eq!(
+        shown.matches("imported ").count(),
+        3,
+        "root, targets, snapshot: {shown}"
+    );
     assert!(shown.contains(".docker/trust/private"), "{shown}");
 
     // Without such a directory the error names the path it looked at.
@@ -553,11 +596,18 @@ fn with_no_server_configured_the_error_names_the_defaulted_server_and_how_to_set
     // The registry is plain HTTP on loopback; its https:// twin, Docker's default Notary server
     // for it, answers no TLS.
     let defaulted = format!("https://{}", s.registry);
-    let out = env.cmd().args(["get", &image, "approvals"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["get", &image, "approvals"])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     let said = stderr(&out);
-    assert!(said.starts_with("manifesto: no Notary server is configured"), "{said}");
+    assert!(
+        said.starts_with("manifesto: no Notary server is configured"),
+        "{said}"
+    );
     for needle in [
         defaulted.as_str(),
         "--server",
@@ -571,14 +621,23 @@ fn with_no_server_configured_the_error_names_the_defaulted_server_and_how_to_set
 
     let out = env
         .cmd()
-        .args(["-o", "json", "trust", "inspect", &format!("{}/{repo}", s.registry)])
+        .args([
+            "-o",
+            "json",
+            "trust",
+            "inspect",
+            &format!("{}/{repo}", s.registry),
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     let err = json_error(&out);
     let message = err["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&defaulted) && message.contains("--server"), "{message}");
+    assert!(
+        message.contains(&defaulted) && message.contains("--server"),
+        "{message}"
+    );
 
     // A server the user named is not called a default.
     let out = env
@@ -587,7 +646,11 @@ fn with_no_server_configured_the_error_names_the_defaulted_server_and_how_to_set
         .output()
         .unwrap();
     assert_eq!(code(&out), 6, "{}", stderr(&out));
-    assert!(!stderr(&out).contains("no Notary server is configured"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("no Notary server is configured"),
+        "{}",
+        stderr(&out)
+    );
     let out = env
         .cmd()
         .env("MANIFESTO_SERVER", "http://127.0.0.1:1")
@@ -595,7 +658,11 @@ fn with_no_server_configured_the_error_names_the_defaulted_server_and_how_to_set
         .output()
         .unwrap();
     assert_eq!(code(&out), 6, "{}", stderr(&out));
-    assert!(!stderr(&out).contains("no Notary server is configured"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("no Notary server is configured"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // --- 7. LICENSE, man pages, install, release --------------------------------------------------
@@ -605,7 +672,10 @@ fn the_license_is_the_apache_2_0_text_that_cargo_toml_names() {
     let root = project_root();
     let license = std::fs::read_to_string(root.join("LICENSE")).unwrap();
     assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
-    assert!(license.contains("END OF TERMS AND CONDITIONS"), "the full text");
+    assert!(
+        license.contains("END OF TERMS AND CONDITIONS"),
+        "the full text"
+    );
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("license = \"Apache-2.0\""));
 }
@@ -625,15 +695,16 @@ const PAGES: [&str; 8] = [
 fn man_writes_a_page_per_command_from_the_cli_definition() {
     let env = TestEnv::new();
     let dir = env.home.path().join("man");
-    let out = ok(
-        env.cmd().arg("man").arg(&dir).output().unwrap(),
-        "man DIR",
-    );
+    let out = ok(env.cmd().arg("man").arg(&dir).output().unwrap(), "man DIR");
     assert_eq!(stdout(&out), "");
     assert!(stderr(&out).starts_with("wrote "), "{}", stderr(&out));
     for page in PAGES {
-        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
-        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page} is roff");
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page} is roff"
+        );
     }
     let put = std::fs::read_to_string(dir.join("manifesto-put.1")).unwrap();
     assert!(put.contains("annotation") && put.contains("media"), "{put}");
@@ -673,7 +744,10 @@ fn install_puts_the_binary_man_pages_and_completions_under_the_prefix() {
         "share/zsh/site-functions/_manifesto",
         "share/fish/vendor_completions.d/manifesto.fish",
     ] {
-        assert!(files.iter().any(|f| f == expected), "{expected} in {files:?}");
+        assert!(
+            files.iter().any(|f| f == expected),
+            "{expected} in {files:?}"
+        );
     }
     for page in PAGES {
         let path = format!("share/man/man1/{page}");
@@ -707,7 +781,11 @@ fn release_builds_a_tarball_with_a_checksum_that_installs_without_rust() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let version: serde_json::Value = serde_json::from_slice(
         &ok(
-            TestEnv::new().cmd().args(["-o", "json", "version"]).output().unwrap(),
+            TestEnv::new()
+                .cmd()
+                .args(["-o", "json", "version"])
+                .output()
+                .unwrap(),
             "version",
         )
         .stdout,
@@ -751,7 +829,10 @@ fn release_builds_a_tarball_with_a_checksum_that_installs_without_rust() {
         "completions/_manifesto",
         "completions/manifesto.fish",
     ] {
-        assert!(files.iter().any(|f| f == expected), "{expected} in {files:?}");
+        assert!(
+            files.iter().any(|f| f == expected),
+            "{expected} in {files:?}"
+        );
     }
     // The no-Rust path: the tarball's install.sh installs its own binary.
     let prefix = tempfile::tempdir().unwrap();
@@ -770,6 +851,9 @@ fn the_readme_opens_with_the_two_commands_and_an_install_without_rust() {
     let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
     let top: String = readme.lines().take(40).collect::<Vec<_>>().join("\n");
     for needle in ["scripts/install", "sha256sum -c", ".tar.gz", "install.sh"] {
-        assert!(top.contains(needle), "{needle} in the README's first lines:\n{top}");
+        assert!(
+            top.contains(needle),
+            "{needle} in the README's first lines:\n{top}"
+        );
     }
 }
