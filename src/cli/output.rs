@@ -174,7 +174,18 @@ where
 /// the same shape as every other error under `-o json`; returns its exit code.
 pub fn report_usage_error(err: &clap::Error) -> u8 {
     let rendered = err.render().to_string();
-    let (message, usage) = split_usage(&rendered);
+    let (mut message, usage) = split_usage(&rendered);
+    if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap shows the whole help here; one line says what is missing instead.
+        let command = usage
+            .as_deref()
+            .unwrap_or("manifesto")
+            .split(' ')
+            .take_while(|w| !w.starts_with(['[', '<', '-']))
+            .collect::<Vec<_>>()
+            .join(" ");
+        message = format!("'{command}' needs a subcommand; '{command} --help' lists them");
+    }
     let failure = crate::failure::Failure::Usage;
     let report = ErrorReport {
         error: ErrorBody {

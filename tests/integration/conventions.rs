@@ -382,6 +382,7 @@ fn argument_parser_errors_under_json_are_one_json_object_with_exit_2() {
         &["get", "x", "approvals", "--bogus", "-ojson"][..],
         &["-qo", "json", "get", "x", "approvals", "--max-age"][..],
         &["-o", "json", "key", "generate", "--type", "rsa"][..],
+        &["-o", "json", "key"][..],
     ] {
         let out = env.cmd().args(args).output().unwrap();
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
@@ -403,6 +404,13 @@ fn argument_parser_errors_under_json_are_one_json_object_with_exit_2() {
             .unwrap()
             .contains("<IMAGE> <TYPE>"),
         "{err}"
+    );
+    let sub = json_error(&env.cmd().args(["-o", "json", "delegate"]).output().unwrap());
+    // One line naming what is missing (clap would print the whole help here).
+    let message = sub["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("'manifesto delegate' ") && message.contains("subcommand"),
+        "{message}"
     );
     // (clap's usage line also names the options the environment set, e.g. --trust-dir.)
     let usage = err["error"]["usage"].as_str().unwrap();
