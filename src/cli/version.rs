@@ -41,7 +41,8 @@ impl VersionReport {
 
 pub fn run(output: &Output) -> Result<(), Error> {
     let report = VersionReport::of_this_build();
-    output.emit(&report, |w| {
+    // Asked for explicitly, so printed with -q too.
+    output.data(&report, |w| {
         writeln!(w, "manifesto {}", report.version)?;
         writeln!(w, "commit:      {}", report.commit)?;
         writeln!(w, "build date:  {}", report.build_date)?;

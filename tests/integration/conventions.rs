@@ -292,6 +292,30 @@ fn a_tls_failure_is_reported_once_by_default_with_q_and_under_json() {
             "{extra:?}: only the error\n{log}"
         );
     }
+    // The registry's certificate too: one error, whatever the mode.
+    for extra in [&[][..], &["-q"][..], &["-o", "json"][..]] {
+        let out = env
+            .cmd()
+            .args(extra)
+            .args(["--server", &s.notary_url, "get"])
+            .arg(s.image(&unique_repo("conv-tls"), "v1"))
+            .arg("approvals")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 3, "{extra:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "");
+        let log = stderr(&out);
+        assert_eq!(
+            log.lines().filter(|l| l.contains("UnknownIssuer")).count(),
+            1,
+            "{extra:?}\n{log}"
+        );
+        assert_eq!(
+            log.matches("could not be verified").count(),
+            1,
+            "{extra:?}\n{log}"
+        );
+    }
     let out = run(&["-o", "json"]);
     assert_eq!(code(&out), 3);
     assert_eq!(stdout(&out), "");
