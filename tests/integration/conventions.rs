@@ -650,6 +650,21 @@ fn with_no_server_configured_the_error_names_the_defaulted_server_and_how_to_set
         assert!(said.contains(needle), "{needle} in\n{said}");
     }
     assert_eq!(trust_files(&env), Vec::<String>::new(), "nothing trusted");
+    // -v says so before trying.
+    let out = env
+        .cmd()
+        .args(["-v", "get", &image, "approvals"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "no Notary server configured: using {defaulted}, Docker's default for {}",
+            s.registry
+        )),
+        "{}",
+        stderr(&out)
+    );
 
     let out = env
         .cmd()
