@@ -219,8 +219,25 @@ pub enum Error {
     Hinted(Box<crate::manifesto::hints::Hinted>),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
-    #[error("cannot write output")]
+    #[error("cannot write to standard output")]
     Output(#[source] std::io::Error),
+    #[error("cannot write the man page {path}")]
+    ManPages {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No server was configured, so Docker's default for the registry was tried (DESIGN §6):
+    /// the user may not know a server was guessed, nor how to name the right one.
+    #[error(
+        "no Notary server is configured, so manifesto tried {server} (Docker's default for the registry {registry}); name the Notary server with --server URL, or set MANIFESTO_SERVER or DOCKER_CONTENT_TRUST_SERVER (or \"server\" in config.json)"
+    )]
+    DefaultServer {
+        server: String,
+        registry: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// A gate (`verify`) printed its verdict and did not pass: the most severe failure found.
     #[error("{message}")]
     Denied { failure: Failure, message: String },
@@ -280,7 +297,9 @@ impl Error {
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Hinted(e) => e.failure(),
-            Error::Output(_) => Failure::Internal,
+            // stdout or a file is ours to write and it failed (a full disk, an I/O error): local.
+            Error::Output(_) | Error::ManPages { .. } => Failure::LocalState,
+            Error::DefaultServer { source, .. } => source.failure(),
             Error::Denied { failure, .. } => *failure,
         }
     }

@@ -78,6 +78,17 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+    /// Print the version, git commit, build date, TLS backend and features
+    Version,
+    /// Write the man pages into DIR (used by scripts/install and scripts/release)
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory for manifesto.1 and one manifesto-<command>.1 per subcommand
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -107,7 +118,7 @@ pub struct GetArgs {
     /// Metadata type
     #[arg(value_name = "TYPE")]
     pub metadata_type: String,
-    /// Write to FILE instead of stdout (only after every check passed)
+    /// Write to FILE instead of stdout (only after every check passed); - is stdout
     #[arg(short = 'O', long = "output-file", value_name = "FILE")]
     pub output_file: Option<PathBuf>,
     /// Refuse metadata signed longer ago than DUR (e.g. 24h, 7d)
@@ -254,7 +265,7 @@ pub struct KeyImportArgs {
     #[arg(required_unless_present = "docker_trust")]
     pub files: Vec<PathBuf>,
     /// Import the Go notary / Docker trust keys from DIR [default: ~/.docker/trust]
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "~/.docker/trust")]
     pub docker_trust: Option<PathBuf>,
     /// Role of the imported keys (overrides the files' 'role:' header)
     #[arg(long)]

@@ -1,7 +1,5 @@
 //! `manifesto get IMAGE TYPE [-O FILE]`: nothing is written unless every check passed.
 
-use std::io::Write;
-
 use super::args::GetArgs;
 use super::{Context, parse_duration};
 use crate::cli::args::OutputFormat;
@@ -23,9 +21,11 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
     };
     // Decided before the download: a refused -O costs nothing, and the temporary file lives
     // next to a regular output (atomic rename) or in the temp directory for a FIFO or device.
+    // `-O -` is stdout, as for curl and wget.
     let output = args
         .output_file
         .as_deref()
+        .filter(|path| *path != std::path::Path::new("-"))
         .map(OutputFile::classify)
         .transpose()?;
     let temp_dir = match &output {
@@ -72,13 +72,7 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
                     .unwrap_or_default(),
                 source,
             })?;
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            match std::io::copy(&mut file, &mut lock).and_then(|_| lock.flush()) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(Error::Output(e)),
-            }
+            ctx.output.write_bytes(&mut file)
         }
     }
 }

@@ -177,15 +177,17 @@ fn import(ctx: &Context, store: &KeyStore, args: KeyImportArgs) -> Result<(), Er
             .map_err(role_error)?,
         gun: parse_gun(args.gun.as_deref())?,
     };
+    // `--docker-trust` alone is `~/.docker/trust`; a quoted `~/…` is expanded the same way.
     let docker_trust = match &args.docker_trust {
-        Some(dir) if dir.as_os_str().is_empty() => Some(
-            std::env::home_dir()
-                .map(|h| h.join(".docker").join("trust"))
+        Some(dir) => Some(match dir.strip_prefix("~") {
+            Ok(rest) => std::env::home_dir()
+                .map(|h| h.join(rest))
                 .ok_or(Error::NoHome {
                     flag: "--docker-trust",
                 })?,
-        ),
-        other => other.clone(),
+            Err(_) => dir.clone(),
+        }),
+        None => None,
     };
     let report = key::import(
         store,
@@ -244,7 +246,7 @@ fn export_public(ctx: &Context, store: &KeyStore, args: KeyExportPublicArgs) -> 
                 key_id: &'a KeyId,
                 public_key_pem: &'a str,
             }
-            ctx.output.emit(
+            ctx.output.data(
                 &Exported {
                     key_id: &id,
                     public_key_pem: &pem,

@@ -3,6 +3,7 @@
 //! `main.rs` only sets up logging and the runtime; everything a command does starts in [`run`].
 
 pub mod args;
+mod default_server;
 mod delegate;
 mod delete;
 mod get;
@@ -10,11 +11,13 @@ mod init;
 mod items;
 mod key;
 mod list;
+mod man;
 pub mod output;
 mod put;
 mod resolve;
 pub mod trust_inspect;
 mod verify;
+pub mod version;
 
 use clap::CommandFactory;
 
@@ -35,10 +38,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         format: cli.global.output,
         quiet: cli.global.quiet,
     };
-    if let Command::Completions(args) = &cli.command {
-        let mut cmd = Cli::command();
-        clap_complete::generate(args.shell, &mut cmd, "manifesto", &mut std::io::stdout());
-        return Ok(());
+    match &cli.command {
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "manifesto", &mut script);
+            return output.write_bytes(&mut script.as_slice());
+        }
+        Command::Version => return version::run(&output),
+        Command::Man(args) => return man::run(&output, &args.dir),
+        _ => {}
     }
     let settings = Settings::resolve(
         cli.global.trust_dir.clone(),
@@ -49,8 +57,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         // Checked before any command runs, by the one rule every Notary connection uses.
         crate::notary::http::server_url(&settings.http, server)?;
     }
+    let server_defaulted = settings.server.is_none();
     let ctx = Context { settings, output };
-    match cli.command {
+    let result = match cli.command {
         Command::Resolve(args) => resolve::run(&ctx, &args.image).await,
         Command::Put(args) => put::run(&ctx, args).await,
         Command::Get(args) => get::run(&ctx, args).await,
@@ -70,7 +79,14 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
         Command::Key(cmd) => key::run(&ctx, cmd).await,
-        Command::Completions(_) => unreachable!("handled before settings are read"),
+        Command::Completions(_) | Command::Version | Command::Man(_) => {
+            unreachable!("handled before settings are read")
+        }
+    };
+    if server_defaulted {
+        result.map_err(default_server::explain)
+    } else {
+        result
     }
 }
 

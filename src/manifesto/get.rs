@@ -112,7 +112,11 @@ pub(crate) async fn get_via(
     // against signed hashes. Only a tag costs a manifest request.
     let image_digest = match req.image.digest() {
         Some(d) => d.clone(),
-        None => registry.resolve(req.image).await?.digest,
+        None => {
+            let digest = registry.resolve(req.image).await?.digest;
+            tracing::info!("resolved {} to {digest}", req.image);
+            digest
+        }
     };
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
@@ -126,6 +130,15 @@ pub(crate) async fn get_via(
         None => signers.first(),
         Some(role) => signers.iter().find(|t| &t.role == role),
     };
+    let roles: Vec<String> = signers.iter().map(|t| t.role.to_string()).collect();
+    match chosen {
+        Some(t) => tracing::info!(
+            "{name}: signed by {} (roles signing it: {}); reading the blob",
+            t.role,
+            roles.join(", ")
+        ),
+        None => tracing::info!("{name}: no target from the wanted role (signed by: {roles:?})"),
+    }
     let Some(target) = chosen.cloned() else {
         if let (Some(role), Some(other)) = (&req.signed_by, signers.first()) {
             return Err(Error::SignedByOther {

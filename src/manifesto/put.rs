@@ -206,6 +206,7 @@ pub(crate) async fn put_via(
     let registry = remote.registry(settings, req.image.registry()).await?;
     let resolved = registry.resolve(req.image).await?;
     let image_digest = resolved.digest.clone();
+    tracing::info!("resolved {} to {image_digest}", req.image);
     let meta_name = meta_name_of(&image_digest);
     let manifesto_name = layout::manifesto_target(&image_digest);
     let store = KeyStore::new(&settings.trust_dir);
@@ -246,6 +247,11 @@ pub(crate) async fn put_via(
         }
         let signer = role_signers(state, &req.role, &store, passphrases)
             .map_err(|e| hints::missing_key(state, &req.role, &store, &meta_name, e))?;
+        tracing::info!(
+            "{} may sign {meta_name}; signing with {} of its keys from the key store",
+            req.role,
+            signer.len()
+        );
         trusted.persist()?;
         signer
     };
@@ -264,6 +270,7 @@ pub(crate) async fn put_via(
     registry
         .push_blob_file(repo.repository(), req.file, &blob_digest, length, progress)
         .await?;
+    tracing::info!("pushed the blob {blob_digest} ({length} bytes) to the registry");
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let blob_meta = FileMeta {
         custom: Some(
@@ -323,6 +330,7 @@ pub(crate) async fn put_via(
                     Bytes::from(manifest.clone()),
                 )
                 .await?;
+            tracing::info!("pushed the manifesto manifest {digest}");
             manifest_digest = Some(digest);
             let mut manifest_meta = FileMeta::of(&manifest);
             manifest_meta.custom = Some(
@@ -352,10 +360,23 @@ pub(crate) async fn put_via(
         Published::Now { attempts } => attempts,
         Published::AlreadyThere => 0,
     };
+    match attempts {
+        0 => tracing::info!(
+            "{} had already signed this entry: nothing to publish",
+            req.role
+        ),
+        n => tracing::info!(
+            "published {} to the Notary server (attempts: {n})",
+            req.role
+        ),
+    }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
     let index_updated = match reconcile_index(settings, remote, &registry, &repo).await {
-        Ok(_) => true,
+        Ok(_) => {
+            tracing::info!("updated the _manifesto index");
+            true
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
             false

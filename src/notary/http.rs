@@ -79,10 +79,14 @@ impl NotaryHttp {
         settings: &crate::config::Settings,
         repo: &crate::registry::reference::RepositoryRef,
     ) -> Result<NotaryHttp, NotaryError> {
-        let server = settings
-            .server
-            .clone()
-            .unwrap_or_else(|| default_server_for(repo.registry()));
+        let server = settings.server.clone().unwrap_or_else(|| {
+            let server = default_server_for(repo.registry());
+            tracing::info!(
+                "no Notary server configured: using {server}, Docker's default for {}",
+                repo.registry()
+            );
+            server
+        });
         let url = server_url(&settings.http, &server)?;
         let same_host = host_and_port(&url) == repo.registry();
         let mut http = NotaryHttp::new(&settings.http, &settings.limits, url, &repo.gun()).await?;
@@ -243,6 +247,7 @@ impl NotaryHttp {
     async fn get_once(&self, url: &str, max_len: u64) -> Result<Vec<u8>, NotaryError> {
         let response = self.send(|| self.client.get(url)).await?;
         let status = response.status();
+        tracing::info!("GET {url}: {}", status.as_u16());
         if status == StatusCode::NOT_FOUND {
             return Err(NotaryError::NotFound { url: url.into() });
         }

@@ -140,6 +140,15 @@ impl NotaryHttp {
             })
             .await?;
         let status = response.status();
+        tracing::info!(
+            "POST {url} ({}): {}",
+            parts
+                .iter()
+                .map(|p| p.role.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            status.as_u16()
+        );
         if status.is_success() {
             return Ok(());
         }

@@ -98,6 +98,7 @@ impl<S: MetadataSource> TrustedRepository<S> {
         tracing::debug!(%gun, cached = cached.files.len(), "updating trust data");
         let updater =
             Updater::refresh(source, &gun, cached, bootstrap, &settings.limits, now).await?;
+        log_trusted(&gun, &updater);
         Ok(TrustedRepository {
             updater,
             cache,
@@ -146,6 +147,27 @@ impl<S: MetadataSource> TrustedRepository<S> {
         }
         Ok(())
     }
+}
+
+/// `-v`: which versions this run trusts, and what the update cost.
+fn log_trusted<S: MetadataSource>(gun: &str, updater: &Updater<S>) {
+    use crate::tuf::metadata::Metadata;
+    let state = updater.state();
+    let version = |v: Option<crate::tuf::metadata::Version>| {
+        v.map_or_else(|| "-".to_owned(), |v| format!("v{}", v.get()))
+    };
+    tracing::info!(
+        "trusted {gun}: root {}, timestamp {}, snapshot {}, targets {} (Notary requests: {})",
+        version(Some(state.root().get().version())),
+        version(state.timestamp().map(|t| t.get().version())),
+        version(state.snapshot().map(|s| s.get().version())),
+        version(
+            state
+                .targets_role(&RoleName::targets())
+                .map(|t| t.get().version())
+        ),
+        updater.fetches(),
+    );
 }
 
 /// Refuse a clock stepped back behind the last update this cache persisted (scenario 13), and

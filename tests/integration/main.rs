@@ -2,6 +2,7 @@
 
 mod cli;
 mod clock;
+mod conventions;
 mod crash;
 mod get_attacks;
 mod go_notary;

@@ -196,6 +196,11 @@ async fn verify_repository<R: Remote>(
                         .signers_of(&name)
                         .await
                         .map_err(|e| Fault::of(&Error::Update(e)));
+                    if let Ok(signers) = &found {
+                        let roles: Vec<String> =
+                            signers.iter().map(|t| t.role.to_string()).collect();
+                        tracing::info!("{name}: signed by [{}]", roles.join(", "));
+                    }
                     lookup_failed |= found.is_err();
                     signed.insert(name, found);
                 }
