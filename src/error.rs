@@ -213,6 +213,8 @@ pub enum Error {
     #[error(transparent)]
     Policy(#[from] crate::manifesto::policy_error::PolicyError),
     #[error(transparent)]
+    Copy(#[from] crate::manifesto::copy::CopyError),
+    #[error(transparent)]
     PutInput(#[from] crate::manifesto::put::PutInputError),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
@@ -276,6 +278,7 @@ impl Error {
             Error::Policy(e) => e.failure(),
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
+            Error::Copy(e) => e.failure(),
             Error::Output(_) => Failure::Internal,
             Error::Denied { failure, .. } => *failure,
         }

@@ -76,6 +76,8 @@ pub enum Command {
     Key(KeyCommand),
     /// Resolve an image reference to its manifest digest
     Resolve(ResolveArgs),
+    /// Promote an image's signed metadata to another repository, signed again there
+    Copy(super::copy::CopyArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

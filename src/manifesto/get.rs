@@ -5,6 +5,7 @@
 //! a temporary file while its length and sha256 are checked, and its sha512 is checked over the
 //! file. Only a file that passed every check is returned: callers never see unverified bytes.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ pub struct GetReport {
     pub size: u64,
     pub media_type: Option<String>,
     pub created_at: Option<String>,
+    /// The signed annotations (`put --annotation`, a copy's provenance).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Fetch the blob a signed target names into a temporary file created in `temp_dir`: streamed
@@ -176,7 +180,8 @@ pub(crate) async fn get_from<S: MetadataSource>(
             blob_digest: blob_digest.to_string(),
             size: target.meta.length,
             media_type: custom.as_ref().map(|c| c.media_type.clone()),
-            created_at: custom.map(|c| c.created_at),
+            created_at: custom.as_ref().map(|c| c.created_at.clone()),
+            annotations: custom.map(|c| c.annotations).unwrap_or_default(),
         },
         content,
     })

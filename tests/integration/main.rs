@@ -2,6 +2,7 @@
 
 mod cli;
 mod clock;
+mod copy;
 mod crash;
 mod get_attacks;
 mod go_notary;
