@@ -215,6 +215,10 @@ pub enum Error {
     #[error(transparent)]
     Copy(#[from] crate::manifesto::copy::CopyError),
     #[error(transparent)]
+    Bundle(#[from] crate::notary::bundle::BundleError),
+    #[error(transparent)]
+    Offline(#[from] crate::manifesto::bundle::OfflineError),
+    #[error(transparent)]
     PutInput(#[from] crate::manifesto::put::PutInputError),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
@@ -279,6 +283,8 @@ impl Error {
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Copy(e) => e.failure(),
+            Error::Bundle(e) => e.failure(),
+            Error::Offline(e) => e.failure(),
             Error::Output(_) => Failure::Internal,
             Error::Denied { failure, .. } => *failure,
         }

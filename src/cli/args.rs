@@ -78,6 +78,9 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Promote an image's signed metadata to another repository, signed again there
     Copy(super::copy::CopyArgs),
+    /// Bundles: trust data and metadata in one file, for verification in an air gap
+    #[command(subcommand)]
+    Bundle(super::bundle::BundleCommand),
     /// Print shell completions
     Completions(CompletionsArgs),
 }
@@ -118,6 +121,9 @@ pub struct GetArgs {
     /// Accept only metadata signed by ROLE
     #[arg(long, value_name = "ROLE")]
     pub signed_by: Option<String>,
+    /// Read offline from a bundle ('bundle create'): no network; IMAGE must be by digest
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -52,7 +52,7 @@ pub enum CopyError {
         repository: String,
         digest: Digest,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("{image} has no signed metadata to copy")]
     NothingToCopy { image: String },
@@ -183,7 +183,7 @@ pub async fn copy(
             RegistryError::NotFound { .. } => CopyError::ImageNotAtDestination {
                 repository: req.destination.repository_ref().gun(),
                 digest: digest.clone(),
-                source: e,
+                source: Box::new(e),
             }
             .into(),
             other => other.into(),
