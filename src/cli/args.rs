@@ -164,6 +164,9 @@ pub struct VerifyArgs {
     /// Policy file (JSON or YAML): requirements, per-repository requirements, Rego content rules
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Verify offline from a bundle ('bundle create'): no network; images must be by digest
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

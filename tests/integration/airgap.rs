@@ -271,3 +271,69 @@ fn a_tag_offline_is_a_usage_error_exit_2_with_a_hint() {
         stderr(&out)
     );
 }
+
+#[test]
+fn verify_with_a_bundle_passes_with_no_network_and_states_until_when() {
+    let a = AirGap::new("airgap-verify");
+    let verify = |extra: &[&str]| {
+        offline(&a.reader)
+            .args(extra)
+            .args(["verify", &a.p.src(), "--require", "approvals,role=targets"])
+            .args(["--require", "scan", "--bundle"])
+            .arg(&a.bundle)
+            .output()
+            .unwrap()
+    };
+    let out = ok(verify(&[]), "verify --bundle offline");
+    assert!(stdout(&out).contains("PASS"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("verifiable offline until"),
+        "{}",
+        stdout(&out)
+    );
+    let json = ok(verify(&["-o", "json"]), "verify --bundle -o json");
+    let verdict: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(verdict["ok"], true);
+    let until =
+        chrono::DateTime::parse_from_rfc3339(verdict["valid_until"].as_str().unwrap()).unwrap();
+    assert!(
+        until > chrono::Utc::now() + chrono::Duration::days(13),
+        "{until}"
+    );
+
+    // A requirement the bundle cannot meet is the same verdict as online: policy denied.
+    let out = offline(&a.reader)
+        .args(["verify", &a.p.src(), "--require", "sbom", "--bundle"])
+        .arg(&a.bundle)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+
+    // Past the horizon: stale, exit 4, the cache as it was.
+    let before = snapshot_dir(&a.cache(&a.reader));
+    let mut cmd = offline(&a.reader);
+    at_clock(&mut cmd, "+20d");
+    let out = cmd
+        .args(["verify", &a.p.src(), "--require", "approvals", "--bundle"])
+        .arg(&a.bundle)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stdout(&out).contains("expired"), "{}", stdout(&out));
+    assert_eq!(snapshot_dir(&a.cache(&a.reader)), before);
+
+    // A tag offline: usage, with the hint.
+    let tag = format!("{}/{}:v1", a.p.s.registry, a.p.src_repo);
+    let out = offline(&a.reader)
+        .args(["verify", &tag, "--require", "approvals", "--bundle"])
+        .arg(&a.bundle)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("tags need the registry"),
+        "{}",
+        stderr(&out)
+    );
+}
