@@ -215,6 +215,8 @@ pub enum Error {
     #[error(transparent)]
     Copy(#[from] crate::manifesto::copy::CopyError),
     #[error(transparent)]
+    CopyImage(#[from] crate::manifesto::copy_image::CopyImageError),
+    #[error(transparent)]
     Bundle(#[from] crate::notary::bundle::BundleError),
     #[error(transparent)]
     Offline(#[from] crate::manifesto::bundle::OfflineError),
@@ -283,6 +285,7 @@ impl Error {
             Error::OutputFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Copy(e) => e.failure(),
+            Error::CopyImage(e) => e.failure(),
             Error::Bundle(e) => e.failure(),
             Error::Offline(e) => e.failure(),
             Error::Output(_) => Failure::Internal,

@@ -15,7 +15,8 @@ use crate::tuf::names::RoleName;
 Every piece of metadata is verified in the source first (as 'get' does); if any fails, nothing is \
 written and the exit code is the source's. The copies are signed by --role with the destination's \
 keys and carry their origin in signed annotations (vnd.manifesto.copied-from.gun, .role, \
-.created-at) that 'get -o json' shows. The image must already be in the destination repository.")]
+.created-at) that 'get -o json' shows. The image must already be in the destination repository, \
+or --with-image copies it (after the metadata verified, before anything is signed).")]
 pub struct CopyArgs {
     /// Source image, by digest (registry/repo@sha256:…)
     pub source: String,
@@ -27,6 +28,9 @@ pub struct CopyArgs {
     /// Destination role that signs the copies (e.g. targets/qa) [default: targets]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// Copy the image too (manifest, config, layers; every platform of an index), by digest
+    #[arg(long)]
+    pub with_image: bool,
 }
 
 pub async fn run(ctx: &Context, args: CopyArgs) -> Result<(), Error> {
@@ -50,11 +54,21 @@ pub async fn run(ctx: &Context, args: CopyArgs) -> Result<(), Error> {
             destination: &destination,
             types: &types,
             role,
+            with_image: args.with_image,
         },
         &std::env::temp_dir(),
     )
     .await?;
     ctx.output.emit(&report, |w| {
+        if let Some(image) = &report.image {
+            writeln!(
+                w,
+                "copied the image: {} manifest(s), {} blob(s) ({} already there)",
+                image.manifests,
+                image.blobs_copied + image.blobs_present,
+                image.blobs_present
+            )?;
+        }
         for c in &report.copied {
             writeln!(
                 w,

@@ -6,6 +6,8 @@
 //! Each piece is then signed again by the destination's role with the destination's keys (a
 //! `put` of the verified bytes), with its origin recorded in signed annotations
 //! ([`ANNOTATION_SOURCE_GUN`], [`ANNOTATION_SOURCE_ROLE`], [`ANNOTATION_SOURCE_CREATED_AT`]).
+//! With `--with-image` the image itself is copied first ([`super::copy_image`]), after the
+//! metadata verified and before anything is signed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::MetadataType;
+use super::copy_image::{ImageCopied, copy_image};
 use super::get::{Fetched, GetRequest, get};
 use super::list::listing;
 use super::put::{PutRequest, put};
@@ -79,6 +82,8 @@ pub struct CopyRequest<'a> {
     pub types: &'a [MetadataType],
     /// The destination role that signs the copies.
     pub role: RoleName,
+    /// Copy the image itself too (manifest, config, layers; every child of an index).
+    pub with_image: bool,
 }
 
 /// One copied piece of metadata.
@@ -100,6 +105,9 @@ pub struct CopyReport {
     pub source: String,
     pub destination: String,
     pub image_digest: String,
+    /// What `--with-image` transferred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageCopied>,
     pub copied: Vec<Copied>,
 }
 
@@ -178,6 +186,22 @@ pub async fn copy(
 
     // 2. The image must be at the destination: its metadata is keyed by the image digest.
     let registry = RegistryClient::connect(&settings.http, req.destination.registry()).await?;
+    let image = if req.with_image {
+        let source = RegistryClient::connect(&settings.http, req.source.registry()).await?;
+        Some(
+            copy_image(
+                &source,
+                req.source.repository(),
+                &registry,
+                req.destination.repository(),
+                digest,
+                temp_dir,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     if let Err(e) = registry.resolve(req.destination).await {
         return Err(match e {
             RegistryError::NotFound { .. } => CopyError::ImageNotAtDestination {
@@ -221,6 +245,7 @@ pub async fn copy(
         source: req.source.to_string(),
         destination: req.destination.to_string(),
         image_digest: digest.to_string(),
+        image,
         copied,
     })
 }

@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod copy;
+pub mod copy_image;
 pub mod delegate;
 pub mod delete;
 pub mod get;

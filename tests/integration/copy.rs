@@ -43,10 +43,21 @@ pub struct Promotion {
 
 impl Promotion {
     pub fn new(label: &str, image_at_destination: bool) -> Promotion {
+        Promotion::of(label, image_at_destination, |s, repo| {
+            s.push_image(repo, "v1")
+        })
+    }
+
+    /// Like [`Promotion::new`], with the source image `push` pushes into the source repository.
+    pub fn of(
+        label: &str,
+        image_at_destination: bool,
+        push: impl Fn(&Stack, &str) -> String,
+    ) -> Promotion {
         let s = stack(StackKind::Plain);
         let src_repo = unique_repo(&format!("{label}-src"));
         let dst_repo = unique_repo(&format!("{label}-dst"));
-        let digest = s.push_image(&src_repo, "v1");
+        let digest = push(s, &src_repo);
         if image_at_destination {
             assert_eq!(push_same_image(s, &src_repo, "v1", &dst_repo), digest);
         }
@@ -217,4 +228,147 @@ fn copy_by_tag_or_of_an_unsigned_type_is_refused() {
     assert!(stderr(&out).contains("names no digest"), "{}", stderr(&out));
     let out = p.copy(&["--type", "scan"]);
     assert_eq!(code(&out), 9, "{}", stderr(&out));
+}
+
+/// `curl` against the plain registry; the body, or a panic naming the failure.
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-fsS", "--noproxy", "*", "--max-time", "30"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn manifest(s: &Stack, repo: &str, reference: &str, accept: &str) -> Vec<u8> {
+    let url = format!("{}/v2/{repo}/manifests/{reference}", s.registry_url);
+    curl(&["-H", &format!("Accept: {accept}"), &url])
+}
+
+/// Whether `repo` itself (not just the registry) holds blob `digest`.
+fn has_blob(s: &Stack, repo: &str, digest: &str) -> bool {
+    let url = format!("{}/v2/{repo}/blobs/{digest}", s.registry_url);
+    Command::new("curl")
+        .args(["-fsS", "-I", "--noproxy", "*", "--max-time", "30", &url])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The config and layer digests of a manifest.
+fn blobs_of(manifest: &[u8]) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    let mut out = vec![m["config"]["digest"].as_str().unwrap().to_string()];
+    for l in m["layers"].as_array().unwrap() {
+        out.push(l["digest"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+/// A two-platform OCI index tagged `v1` in `repo` (two sample images as its children).
+fn push_index(s: &Stack, repo: &str) -> String {
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let digest = s.push_image(repo, arch);
+        let size = manifest(s, repo, &digest, OCI_MANIFEST).len();
+        children.push(serde_json::json!({
+            "mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children,
+    }))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("index.json");
+    std::fs::write(&file, &index).unwrap();
+    let url = format!("{}/v2/{repo}/manifests/v1", s.registry_url);
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {OCI_INDEX}"),
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &url,
+    ]);
+    format!("sha256:{}", crate::go_notary::sha256_hex(&index))
+}
+
+fn dst_repo(p: &Promotion) -> String {
+    p.dst_gun
+        .strip_prefix(&format!("{}/", p.s.registry))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn copy_with_image_copies_a_single_platform_image_and_signs_its_metadata_there() {
+    let p = Promotion::new("copy-image", false);
+    let dst = dst_repo(&p);
+    let source_manifest = manifest(p.s, &p.src_repo, &p.digest, OCI_MANIFEST);
+    let out = ok(p.copy(&["--with-image"]), "copy --with-image");
+    assert!(
+        stdout(&out).contains("copied the image: 1 manifest(s)"),
+        "{}",
+        stdout(&out)
+    );
+    // Byte-identical under the same digest, with its config and layer in the destination.
+    assert_eq!(
+        manifest(p.s, &dst, &p.digest, OCI_MANIFEST),
+        source_manifest
+    );
+    for blob in blobs_of(&source_manifest) {
+        assert!(has_blob(p.s, &dst, &blob), "{blob} in {dst}");
+    }
+    let reader = TestEnv::new();
+    let got = ok(
+        reader
+            .cmd()
+            .args(["--server", &p.s.notary_url, "get", &p.dst(), "approvals"])
+            .output()
+            .unwrap(),
+        "get the copy",
+    );
+    assert_eq!(got.stdout, p.content);
+    // Run again: everything is there already, nothing breaks.
+    ok(p.copy(&["--with-image"]), "copy --with-image again");
+}
+
+#[test]
+fn copy_with_image_copies_every_platform_of_a_multi_platform_index() {
+    let p = Promotion::of("copy-index", false, push_index);
+    let dst = dst_repo(&p);
+    let index = manifest(p.s, &p.src_repo, &p.digest, OCI_INDEX);
+    let out = ok(p.copy(&["--with-image"]), "copy --with-image of an index");
+    assert!(
+        stdout(&out).contains("copied the image: 3 manifest(s)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(manifest(p.s, &dst, &p.digest, OCI_INDEX), index);
+    let parsed: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    for child in parsed["manifests"].as_array().unwrap() {
+        let digest = child["digest"].as_str().unwrap();
+        let bytes = manifest(p.s, &dst, digest, OCI_MANIFEST);
+        for blob in blobs_of(&bytes) {
+            assert!(has_blob(p.s, &dst, &blob), "{blob} of {digest} in {dst}");
+        }
+    }
+    let reader = TestEnv::new();
+    let copied = p.get_json(&reader, &p.dst());
+    assert_eq!(
+        copied["annotations"]["vnd.manifesto.copied-from.gun"],
+        p.src_gun.as_str()
+    );
 }
