@@ -42,6 +42,12 @@ struct AirGap {
 
 impl AirGap {
     fn new(label: &str) -> AirGap {
+        AirGap::with(label, &[], |_| {})
+    }
+
+    /// Like [`AirGap::new`]; `then` runs as the owner before the bundle of `types` (none: every
+    /// type) is created.
+    fn with(label: &str, types: &[&str], then: impl Fn(&Promotion)) -> AirGap {
         let p = Promotion::new(label, false);
         let reader = TestEnv::new();
         ok(
@@ -64,23 +70,23 @@ impl AirGap {
                 .unwrap(),
             "put scan",
         );
+        then(&p);
         let bundle = p.owner.home.path().join("approvals.bundle");
-        let out = ok(
-            p.owner
-                .cmd()
-                .args([
-                    "--server",
-                    &p.s.notary_url,
-                    "bundle",
-                    "create",
-                    &p.src(),
-                    "-O",
-                ])
-                .arg(&bundle)
-                .output()
-                .unwrap(),
-            "bundle create",
-        );
+        let mut create = p.owner.cmd();
+        create
+            .args([
+                "--server",
+                &p.s.notary_url,
+                "bundle",
+                "create",
+                &p.src(),
+                "-O",
+            ])
+            .arg(&bundle);
+        for ty in types {
+            create.args(["--type", ty]);
+        }
+        let out = ok(create.output().unwrap(), "bundle create");
         assert!(
             stdout(&out).contains("verifiable offline until"),
             "{}",
@@ -336,4 +342,98 @@ fn verify_with_a_bundle_passes_with_no_network_and_states_until_when() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_reader_with_an_older_root_follows_the_root_chain_in_the_bundle() {
+    let a = AirGap::with("airgap-rotated", &[], |p| {
+        ok(
+            p.owner
+                .signer_cmd()
+                .args([
+                    "--server",
+                    &p.s.notary_url,
+                    "key",
+                    "rotate",
+                    &p.src_gun,
+                    "root",
+                ])
+                .output()
+                .unwrap(),
+            "rotate the root key",
+        );
+    });
+    let cached_root = a.cache(&a.reader).join("metadata/root.json");
+    let version = |path: &Path| {
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        doc["signed"]["version"].as_u64().unwrap()
+    };
+    let before = version(&cached_root);
+    let got = ok(
+        a.get(&a.reader, &a.bundle),
+        "get --bundle across a root rotation",
+    );
+    assert_eq!(got.stdout, a.p.content);
+    assert_eq!(
+        version(&cached_root),
+        before + 1,
+        "the reader now trusts the new root"
+    );
+}
+
+#[test]
+fn a_bundle_older_than_the_trust_dir_is_a_rollback_exit_5_and_the_cache_is_kept() {
+    let a = AirGap::new("airgap-old");
+    // Online, the reader moves past the bundle: the owner signs again and the reader reads it.
+    let more = crate::scene::content_file(&a.p.owner, b"{\"critical\":1}");
+    ok(
+        a.p.owner
+            .signer_cmd()
+            .args(["--server", &a.p.s.notary_url, "put", &a.p.src(), "scan"])
+            .arg(&more)
+            .output()
+            .unwrap(),
+        "put a newer scan",
+    );
+    ok(
+        a.reader
+            .cmd()
+            .args(["--server", &a.p.s.notary_url, "get", &a.p.src(), "scan"])
+            .output()
+            .unwrap(),
+        "the reader reads the newer state online",
+    );
+    let before = snapshot_dir(&a.cache(&a.reader));
+    let out = a.get(&a.reader, &a.bundle);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    assert_eq!(snapshot_dir(&a.cache(&a.reader)), before);
+}
+
+#[test]
+fn a_bundle_of_one_type_holds_that_type_only() {
+    let a = AirGap::with("airgap-type", &["approvals"], |_| {});
+    let out = ok(
+        offline(&a.reader)
+            .args(["-o", "json", "bundle", "verify"])
+            .arg(&a.bundle)
+            .output()
+            .unwrap(),
+        "bundle verify",
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let metadata = report["repositories"][0]["images"][0]["metadata"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(metadata.len(), 1, "{metadata:?}");
+    assert_eq!(metadata[0]["type"], "approvals");
+    ok(a.get(&a.reader, &a.bundle), "get approvals --bundle");
+    let out = offline(&a.reader)
+        .args(["get", &a.p.src(), "scan", "--bundle"])
+        .arg(&a.bundle)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 9, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
 }
