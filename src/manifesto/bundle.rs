@@ -574,3 +574,67 @@ async fn verified_signers<S: MetadataSource>(
 ) -> Result<Vec<TrustedTarget>, Error> {
     updater.signers_of(name).await.map_err(Error::Update)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::client::sha256_digest;
+
+    fn bundle_with(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut builder = tar::Builder::new(file.reopen().unwrap());
+        for (name, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, *bytes).unwrap();
+        }
+        builder.finish().unwrap();
+        file
+    }
+
+    async fn pull(
+        bundle: &Bundle,
+        digest: &Digest,
+        max_len: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut out = Vec::new();
+        BundleRegistry { bundle }
+            .pull_blob_to("team/app", digest, max_len, &mut out)
+            .await?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn the_bundle_registry_serves_a_blob_only_when_it_matches_its_name_and_cap() {
+        let good = b"{\"approved\":true}";
+        let digest = sha256_digest(good);
+        let forged = sha256_digest(b"something else");
+        let file = bundle_with(&[
+            (INDEX, b"{}"),
+            (&blob_entry(&digest), good),
+            (&blob_entry(&forged), good),
+        ]);
+        let bundle = Bundle::open(file.path()).unwrap();
+        assert_eq!(pull(&bundle, &digest, 100).await.unwrap(), good);
+        let err = pull(&bundle, &forged, 100).await.unwrap_err();
+        assert!(
+            matches!(err, RegistryError::DigestMismatch { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.failure().exit_code(), 3);
+        let err = pull(&bundle, &digest, 5).await.unwrap_err();
+        assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+        let missing = sha256_digest(b"not in the bundle");
+        let err = pull(&bundle, &missing, 100).await.unwrap_err();
+        assert_eq!(err.failure().exit_code(), 9);
+    }
+
+    #[test]
+    fn a_tag_offline_is_a_usage_error_with_the_hint() {
+        let image = ImageRef::parse("registry.example.com/team/app:v1").unwrap();
+        let err = require_digest(&image).unwrap_err();
+        assert_eq!(err.failure().exit_code(), 2);
+        assert!(err.to_string().contains("tags need the registry"), "{err}");
+    }
+}
