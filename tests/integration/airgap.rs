@@ -276,6 +276,23 @@ fn a_tag_offline_is_a_usage_error_exit_2_with_a_hint() {
         "{}",
         stderr(&out)
     );
+    // A bundle is created by digest too.
+    let out =
+        a.p.owner
+            .cmd()
+            .args([
+                "--server",
+                &a.p.s.notary_url,
+                "bundle",
+                "create",
+                &tag,
+                "-O",
+            ])
+            .arg(a.p.owner.home.path().join("by-tag.bundle"))
+            .output()
+            .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(!a.p.owner.home.path().join("by-tag.bundle").exists());
 }
 
 #[test]
@@ -306,6 +323,26 @@ fn verify_with_a_bundle_passes_with_no_network_and_states_until_when() {
         until > chrono::Utc::now() + chrono::Duration::days(13),
         "{until}"
     );
+
+    // Online, the verdict states its horizon the same way.
+    let online = ok(
+        a.reader
+            .cmd()
+            .args([
+                "--server",
+                &a.p.s.notary_url,
+                "-o",
+                "json",
+                "verify",
+                &a.p.src(),
+            ])
+            .args(["--require", "approvals"])
+            .output()
+            .unwrap(),
+        "verify online -o json",
+    );
+    let online: serde_json::Value = serde_json::from_slice(&online.stdout).unwrap();
+    assert!(online["valid_until"].is_string(), "{online}");
 
     // A requirement the bundle cannot meet is the same verdict as online: policy denied.
     let out = offline(&a.reader)

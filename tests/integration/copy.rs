@@ -372,3 +372,28 @@ fn copy_with_image_copies_every_platform_of_a_multi_platform_index() {
         p.src_gun.as_str()
     );
 }
+
+#[test]
+fn copy_with_image_of_a_tampered_layer_is_refused_exit_3_and_publishes_nothing() {
+    let p = Promotion::new("copy-image-tampered", false);
+    let dst = dst_repo(&p);
+    let go = GoNotary::new(p.s);
+    let targets_before = go.fetch_raw(&p.dst_gun, "targets");
+    let source_manifest = manifest(p.s, &p.src_repo, &p.digest, OCI_MANIFEST);
+    let layer = blobs_of(&source_manifest).pop().unwrap();
+    flip_first_byte(&p.s.blob_data_path(&layer));
+    let out = p.copy(&["--with-image"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    assert!(
+        !has_blob(p.s, &dst, &layer),
+        "the tampered layer was not copied"
+    );
+    let url = format!("{}/v2/{dst}/manifests/{}", p.s.registry_url, p.digest);
+    let head = Command::new("curl")
+        .args(["-fsS", "-I", "--noproxy", "*", "--max-time", "30", &url])
+        .output()
+        .unwrap();
+    assert!(!head.status.success(), "no manifest at the destination");
+    assert_eq!(go.fetch_raw(&p.dst_gun, "targets"), targets_before);
+}
