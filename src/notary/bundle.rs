@@ -207,23 +207,13 @@ impl Bundle {
     pub fn repositories(&self) -> Result<Vec<String>, BundleError> {
         let mut guns: Vec<String> = Vec::new();
         for name in self.entries.keys() {
-            let Some(rest) = name.strip_prefix(REPOSITORIES) else {
-                continue;
-            };
-            let Some(gun) = rest
-                .rsplit_once('/')
-                .map(|(dir, _)| dir)
-                .map(|dir| dir.strip_suffix("/targets").unwrap_or(dir))
+            // A repository is what holds a timestamp: `repositories/<GUN>/timestamp.json`.
+            let Some(gun) = name
+                .strip_prefix(REPOSITORIES)
+                .and_then(|rest| rest.strip_suffix("/timestamp.json"))
             else {
                 continue;
             };
-            // Delegation files sit under `<GUN>/targets/…`; the GUN is what holds a timestamp.
-            if !self
-                .entries
-                .contains_key(&format!("{REPOSITORIES}{gun}/timestamp.json"))
-            {
-                continue;
-            }
             let valid = RepositoryRef::parse(gun).is_ok_and(|r| r.gun() == gun);
             if !valid {
                 return Err(BundleError::Malformed {

@@ -474,3 +474,77 @@ fn a_bundle_of_one_type_holds_that_type_only() {
     assert_eq!(code(&out), 9, "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn one_bundle_of_two_repositories_verifies_both_offline() {
+    let (a, b) = (
+        Promotion::new("airgap-two-a", false),
+        Promotion::new("airgap-two-b", false),
+    );
+    let reader = TestEnv::new();
+    for p in [&a, &b] {
+        ok(
+            reader
+                .cmd()
+                .args(["--server", &p.s.notary_url, "trust", "inspect", &p.src_gun])
+                .output()
+                .unwrap(),
+            "the reader trusts the repository",
+        );
+    }
+    let bundle = a.owner.home.path().join("two.bundle");
+    ok(
+        a.owner
+            .cmd()
+            .args([
+                "--server",
+                &a.s.notary_url,
+                "bundle",
+                "create",
+                &a.src(),
+                &b.src(),
+            ])
+            .arg("-O")
+            .arg(&bundle)
+            .output()
+            .unwrap(),
+        "bundle create of two repositories",
+    );
+    let out = ok(
+        offline(&reader)
+            .args(["-o", "json", "bundle", "verify"])
+            .arg(&bundle)
+            .output()
+            .unwrap(),
+        "bundle verify",
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let guns: Vec<&str> = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["gun"].as_str().unwrap())
+        .collect();
+    assert_eq!(guns, [a.src_gun.as_str(), b.src_gun.as_str()]);
+    ok(
+        offline(&reader)
+            .args([
+                "verify",
+                &a.src(),
+                &b.src(),
+                "--require",
+                "approvals",
+                "--bundle",
+            ])
+            .arg(&bundle)
+            .output()
+            .unwrap(),
+        "verify both offline",
+    );
+    let got = offline(&reader)
+        .args(["get", &b.src(), "approvals", "--bundle"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(ok(got, "get from the second repository").stdout, b.content);
+}
