@@ -548,3 +548,29 @@ fn one_bundle_of_two_repositories_verifies_both_offline() {
         .unwrap();
     assert_eq!(ok(got, "get from the second repository").stdout, b.content);
 }
+
+#[test]
+fn a_pinned_root_certificate_anchors_a_bundle_in_an_empty_trust_dir_and_a_wrong_pin_is_exit_3() {
+    let a = AirGap::new("airgap-pinned");
+    let root_key = crate::go_notary::GoNotary::new(a.p.s).root_role_key_ids(&a.p.src_gun, "root");
+    let pinned = |id: &str| {
+        let env = TestEnv::new();
+        std::fs::create_dir_all(env.trust_dir()).unwrap();
+        std::fs::write(
+            env.trust_dir().join("config.json"),
+            serde_json::json!({"trust_pinning": {"certs": {a.p.src_gun.clone(): [id]}}})
+                .to_string(),
+        )
+        .unwrap();
+        env
+    };
+    let good = pinned(&root_key[0]);
+    let got = ok(a.get(&good, &a.bundle), "get --bundle anchored in a pin");
+    assert_eq!(got.stdout, a.p.content);
+
+    let wrong = pinned(&"ab".repeat(32));
+    let out = a.get(&wrong, &a.bundle);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(!a.cache(&wrong).join("metadata/root.json").exists());
+}
