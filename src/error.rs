@@ -213,6 +213,14 @@ pub enum Error {
     #[error(transparent)]
     Policy(#[from] crate::manifesto::policy_error::PolicyError),
     #[error(transparent)]
+    Copy(#[from] crate::manifesto::copy::CopyError),
+    #[error(transparent)]
+    CopyImage(#[from] crate::manifesto::copy_image::CopyImageError),
+    #[error(transparent)]
+    Bundle(#[from] crate::notary::bundle::BundleError),
+    #[error(transparent)]
+    Offline(#[from] crate::manifesto::bundle::OfflineError),
+    #[error(transparent)]
     PutInput(#[from] crate::manifesto::put::PutInputError),
     /// A mistake with a likely intended meaning, named in the message.
     #[error(transparent)]
@@ -300,6 +308,10 @@ impl Error {
             // stdout or a file is ours to write and it failed (a full disk, an I/O error): local.
             Error::Output(_) | Error::ManPages { .. } => Failure::LocalState,
             Error::DefaultServer { source, .. } => source.failure(),
+            Error::Copy(e) => e.failure(),
+            Error::CopyImage(e) => e.failure(),
+            Error::Bundle(e) => e.failure(),
+            Error::Offline(e) => e.failure(),
             Error::Denied { failure, .. } => *failure,
         }
     }

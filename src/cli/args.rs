@@ -76,6 +76,11 @@ pub enum Command {
     Key(KeyCommand),
     /// Resolve an image reference to its manifest digest
     Resolve(ResolveArgs),
+    /// Promote an image's signed metadata to another repository, signed again there
+    Copy(super::copy::CopyArgs),
+    /// Bundles: trust data and metadata in one file, for verification in an air gap
+    #[command(subcommand)]
+    Bundle(super::bundle::BundleCommand),
     /// Print shell completions
     Completions(CompletionsArgs),
     /// Print the version, git commit, build date, TLS backend and features
@@ -127,6 +132,9 @@ pub struct GetArgs {
     /// Accept only metadata signed by ROLE
     #[arg(long, value_name = "ROLE")]
     pub signed_by: Option<String>,
+    /// Read offline from a bundle ('bundle create'): no network; IMAGE must be by digest
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +175,9 @@ pub struct VerifyArgs {
     /// Policy file (JSON or YAML): requirements, per-repository requirements, Rego content rules
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Verify offline from a bundle ('bundle create'): no network; images must be by digest
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

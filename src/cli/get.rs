@@ -5,6 +5,7 @@ use super::{Context, parse_duration};
 use crate::cli::args::OutputFormat;
 use crate::error::Error;
 use crate::manifesto::MetadataType;
+use crate::manifesto::bundle::{get_offline, require_digest};
 use crate::manifesto::delegate::delegation_role;
 use crate::manifesto::get::{GetRequest, OutputFile, get};
 use crate::registry::ImageRef;
@@ -12,6 +13,9 @@ use crate::tuf::names::RoleName;
 
 pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
     let image = ImageRef::parse(&args.image)?;
+    if args.bundle.is_some() {
+        require_digest(&image)?;
+    }
     let metadata_type = MetadataType::parse(&args.metadata_type)?;
     let max_age = args.max_age.as_deref().map(parse_duration).transpose()?;
     let signed_by = match args.signed_by.as_deref() {
@@ -32,17 +36,16 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
         Some(out) => out.temp_dir(),
         None => std::env::temp_dir(),
     };
-    let fetched = get(
-        &ctx.settings,
-        GetRequest {
-            image: &image,
-            metadata_type: &metadata_type,
-            signed_by,
-            max_age,
-        },
-        &temp_dir,
-    )
-    .await?;
+    let req = GetRequest {
+        image: &image,
+        metadata_type: &metadata_type,
+        signed_by,
+        max_age,
+    };
+    let fetched = match &args.bundle {
+        Some(bundle) => get_offline(&ctx.settings, bundle, req, &temp_dir).await?,
+        None => get(&ctx.settings, req, &temp_dir).await?,
+    };
     match &output {
         Some(out) => {
             let path = out.path();

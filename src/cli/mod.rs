@@ -3,6 +3,8 @@
 //! `main.rs` only sets up logging and the runtime; everything a command does starts in [`run`].
 
 pub mod args;
+mod bundle;
+mod copy;
 mod default_server;
 mod delegate;
 mod delete;
@@ -79,6 +81,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
         Command::Key(cmd) => key::run(&ctx, cmd).await,
+        Command::Copy(args) => copy::run(&ctx, args).await,
+        Command::Bundle(cmd) => bundle::run(&ctx, cmd).await,
         Command::Completions(_) | Command::Version | Command::Man(_) => {
             unreachable!("handled before settings are read")
         }

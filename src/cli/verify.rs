@@ -8,9 +8,11 @@ use chrono::Utc;
 use super::Context;
 use super::args::VerifyArgs;
 use crate::error::Error;
+use crate::manifesto::bundle::require_digest;
 use crate::manifesto::policy::Policy;
 use crate::manifesto::requirement::Requirement;
 use crate::manifesto::verify::{self, ImageInput, Status, Verdict};
+use crate::notary::bundle::Bundle;
 use crate::registry::ImageRef;
 
 pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
@@ -34,14 +36,34 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
     if requirements.is_empty() && policy.is_none() {
         return Err(Error::NothingToVerify);
     }
-    let verdict = verify::verify(
-        &ctx.settings,
-        &images,
-        &requirements,
-        policy.as_ref(),
-        Utc::now(),
-    )
-    .await;
+    let verdict = match &args.bundle {
+        None => {
+            verify::verify(
+                &ctx.settings,
+                &images,
+                &requirements,
+                policy.as_ref(),
+                Utc::now(),
+            )
+            .await
+        }
+        Some(path) => {
+            // Tags need the registry: refused before anything is read.
+            for input in &images {
+                require_digest(&input.image)?;
+            }
+            let bundle = Bundle::open(path)?;
+            verify::verify_offline(
+                &ctx.settings,
+                &bundle,
+                &images,
+                &requirements,
+                policy.as_ref(),
+                Utc::now(),
+            )
+            .await
+        }
+    };
     ctx.output.emit(&verdict, |w| table(w, &verdict))?;
     match verdict.failure() {
         None => Ok(()),
@@ -122,6 +144,12 @@ fn table(w: &mut dyn Write, verdict: &Verdict) -> std::io::Result<()> {
         if r.status != Status::Ok {
             writeln!(w, "    {}: {}", r.status.as_str(), r.reason)?;
         }
+    }
+    if let Some(until) = &verdict.valid_until {
+        writeln!(
+            w,
+            "trust data valid until {until} (verifiable offline until then)"
+        )?;
     }
     if verdict.ok {
         writeln!(

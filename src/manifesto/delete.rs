@@ -20,7 +20,7 @@ use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
-use crate::registry::{ImageRef, Registry};
+use crate::registry::{ImageRef, Registry, RegistryWrite};
 use crate::tuf::build;
 use crate::tuf::metadata::FileMeta;
 use crate::tuf::names::RoleName;

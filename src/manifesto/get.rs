@@ -21,6 +21,7 @@ use super::put::hash_file;
 use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
+use crate::notary::{NotaryError, TrustedRepository};
 use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
@@ -44,7 +45,7 @@ pub struct GetReport {
     pub size: u64,
     pub media_type: Option<String>,
     pub created_at: Option<String>,
-    /// The signed `put --annotation K=V` pairs (empty when none were given).
+    /// The signed annotations (`put --annotation K=V`, a copy's provenance); empty when none.
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -108,6 +109,19 @@ pub(crate) async fn get_via(
 ) -> Result<Fetched, Error> {
     let registry = remote.registry(settings, req.image.registry()).await?;
     let repo = req.image.repository_ref();
+    let open = async || trust_now(remote, settings, &repo).await;
+    get_from(&registry, open, req, temp_dir).await
+}
+
+/// `get` over any registry, with `open` verifying the trust data (called only once the image
+/// digest is known: a tag is resolved first). The bundle reader uses it with its own source.
+pub(crate) async fn get_from<S: MetadataSource>(
+    registry: &impl Registry,
+    open: impl AsyncFnOnce() -> Result<TrustedRepository<S>, NotaryError>,
+    req: GetRequest<'_>,
+    temp_dir: &Path,
+) -> Result<Fetched, Error> {
+    let repo = req.image.repository_ref();
     // A digest needs no resolving: the metadata is keyed by it and everything read is checked
     // against signed hashes. Only a tag costs a manifest request.
     let image_digest = match req.image.digest() {
@@ -120,7 +134,7 @@ pub(crate) async fn get_via(
     };
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
-    let mut trusted = trust_now(remote, settings, &repo).await?;
+    let mut trusted = open().await?;
     let signers = trusted
         .updater
         .signers_of(&name)
@@ -186,7 +200,7 @@ pub(crate) async fn get_via(
         }
     }
     let (blob_digest, content) =
-        fetch_verified(&registry, repo.repository(), &target, temp_dir).await?;
+        fetch_verified(registry, repo.repository(), &target, temp_dir).await?;
     trusted.persist()?;
     Ok(Fetched {
         report: GetReport {

@@ -10,7 +10,7 @@ use super::layout::{self, IndexEntry};
 use super::remote::{Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::registry::Registry;
+use crate::registry::RegistryWrite;
 use crate::registry::client::media_types;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::trusted::TrustedTarget;
@@ -53,7 +53,7 @@ pub fn index_entries(signed: &[TrustedTarget]) -> Vec<IndexEntry> {
 pub(crate) async fn reconcile_index(
     settings: &Settings,
     remote: &impl Remote,
-    registry: &impl Registry,
+    registry: &impl RegistryWrite,
     repo: &RepositoryRef,
 ) -> Result<Vec<IndexEntry>, Error> {
     let mut entries = Vec::new();

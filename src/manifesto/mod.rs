@@ -5,6 +5,9 @@
 //! index (`index`), validated metadata types and requirements, and policy files. Signing keys
 //! are found in `crate::keys::signing`.
 
+pub mod bundle;
+pub mod copy;
+pub mod copy_image;
 pub mod delegate;
 pub mod delete;
 #[cfg(test)]

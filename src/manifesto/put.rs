@@ -26,7 +26,7 @@ use crate::keys::signing::role_signers;
 use crate::keys::store::KeyStore;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
-use crate::registry::{Digest, ImageRef, Registry};
+use crate::registry::{Digest, ImageRef, Registry, RegistryWrite};
 use crate::tuf::build;
 use crate::tuf::metadata::{FileMeta, Hashes};
 use crate::tuf::names::RoleName;

@@ -13,13 +13,13 @@ use crate::config::Settings;
 use crate::notary::publish::UpdateSink;
 use crate::notary::{NotaryError, TrustedRepository};
 use crate::registry::reference::RepositoryRef;
-use crate::registry::{Registry, RegistryClient, RegistryError};
+use crate::registry::{RegistryClient, RegistryError, RegistryWrite};
 
 pub(crate) trait Remote: Sync {
     /// The Notary side: read like any metadata source, and takes publishes.
     type Source: UpdateSink + Send + Sync;
     /// The registry side.
-    type Registry: Registry + Send + Sync;
+    type Registry: RegistryWrite + Send + Sync;
 
     /// Verify the current trust data of `repo` against the trust cache (a fresh update on
     /// every call: the publish loop opens once per attempt).

@@ -13,7 +13,7 @@ use super::layout::{self, Subject};
 use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryWrite};
 use crate::registry::client::{media_types, sha256_digest};
 use crate::registry::reference::RepositoryRef;
 

@@ -3,6 +3,7 @@
 //! Both move bytes only. Whether the bytes are trustworthy is decided by the pure TUF core in
 //! `crate::tuf`.
 
+pub mod bundle;
 pub mod cache;
 pub mod error;
 pub mod http;

@@ -1,5 +1,7 @@
-//! The registry operations the flows need, as a narrow trait: [`RegistryClient`] in production,
-//! an in-memory double in unit tests (a registry that serves whatever bytes it likes).
+//! The registry operations the flows need, as two narrow traits: [`Registry`] reads (what `get`
+//! and `verify` need, which a bundle file can also serve), [`RegistryWrite`] the rest (what `put`,
+//! `delete` and `repair` need). [`RegistryClient`] implements both in production, an in-memory
+//! double in unit tests (a registry that serves whatever bytes it likes).
 
 use std::future::Future;
 use std::path::Path;
@@ -27,7 +29,10 @@ pub(crate) trait Registry: Sync {
         max_len: u64,
         out: &mut W,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+}
 
+/// The registry operations of the writing flows.
+pub(crate) trait RegistryWrite: Registry {
     /// The manifest `reference` (a tag or a digest) names, as stored.
     fn get_manifest(
         &self,
@@ -81,7 +86,9 @@ impl Registry for RegistryClient {
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send {
         RegistryClient::pull_blob_to(self, repository, digest, max_len, out)
     }
+}
 
+impl RegistryWrite for RegistryClient {
     fn get_manifest(
         &self,
         repository: &str,
@@ -207,7 +214,9 @@ pub(crate) mod double {
             out.flush().await.unwrap();
             Ok(n as u64)
         }
+    }
 
+    impl RegistryWrite for MemoryRegistry {
         async fn get_manifest(
             &self,
             repository: &str,

@@ -6,7 +6,7 @@
 //! network. Newly verified files are collected for the caller to persist after the whole update
 //! succeeded: a refused update leaves the trust cache as it was.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -109,6 +109,8 @@ pub struct Updater<S> {
     now: DateTime<Utc>,
     /// Newly verified file bytes by role, to persist once the caller is satisfied.
     fresh: BTreeMap<String, Vec<u8>>,
+    /// Roles whose files this update accepted (what a verdict relies on, besides the root).
+    used: BTreeSet<String>,
     fetches: u32,
 }
 
@@ -160,6 +162,7 @@ impl<S: MetadataSource> Updater<S> {
             cached,
             now,
             fresh,
+            used: BTreeSet::new(),
             fetches,
         };
         updater.check_pins(gun, bootstrap.pinned_certs)?;
@@ -237,6 +240,7 @@ impl<S: MetadataSource> Updater<S> {
                 file: "timestamp.json".into(),
             })?;
         self.state.update_timestamp(&ts, self.now)?;
+        self.used.insert("timestamp".into());
         if self.cached.files.get("timestamp") != Some(&ts) {
             self.fresh.insert("timestamp".into(), ts);
         }
@@ -281,6 +285,7 @@ impl<S: MetadataSource> Updater<S> {
     }
 
     fn keep(&mut self, role: &RoleName, bytes: Vec<u8>) {
+        self.used.insert(role.to_string());
         if self.cached.files.get(role.as_str()) != Some(&bytes) {
             self.fresh.insert(role.to_string(), bytes);
         }
@@ -360,6 +365,44 @@ impl<S: MetadataSource> Updater<S> {
 
     pub fn state(&self) -> &TrustedState {
         &self.state
+    }
+
+    /// The verified bytes of every file this update relied on, by role (`root`, `timestamp`,
+    /// `snapshot`, `targets` and each delegation it loaded): what a reader needs to reach the
+    /// same conclusions (a bundle).
+    pub fn relied_on(&self) -> BTreeMap<String, &[u8]> {
+        std::iter::once("root")
+            .chain(self.used.iter().map(String::as_str))
+            .filter_map(|role| {
+                let bytes = self
+                    .fresh
+                    .get(role)
+                    .or_else(|| self.cached.files.get(role))?;
+                Some((role.to_string(), bytes.as_slice()))
+            })
+            .collect()
+    }
+
+    /// The earliest expiry of everything this update relied on (root, timestamp, snapshot, and
+    /// every targets role it loaded): until then the same files verify again, offline too.
+    pub fn valid_until(&self) -> DateTime<Utc> {
+        let state = &self.state;
+        let mut earliest = state.root().expires.at();
+        let mut consider = |at: DateTime<Utc>| earliest = earliest.min(at);
+        if let Some(t) = state.timestamp() {
+            consider(t.expires.at());
+        }
+        if let Some(s) = state.snapshot() {
+            consider(s.expires.at());
+        }
+        for role in &self.used {
+            if let Ok(name) = RoleName::parse(role)
+                && let Some(t) = state.targets_role(&name)
+            {
+                consider(t.expires.at());
+            }
+        }
+        earliest
     }
 
     /// HTTP requests this update made so far.

@@ -477,3 +477,26 @@ fn a_lookup_that_must_visit_more_roles_than_allowed_is_refused_exit_3() {
         .count();
     assert_eq!(bins_fetched, 3, "targets plus three bins, then the bound");
 }
+
+#[test]
+fn valid_until_is_the_earliest_expiry_relied_on_and_relied_on_names_those_files_warm_or_cold() {
+    let mut repo = Repo::new();
+    let soon = at("2027-03-01T00:00:00Z");
+    let targets = targets_meta(2, super::metadata::Expires::new(soon), &[("app/v1", b"hi")]);
+    repo.set("targets", sign(&targets, &[&repo.tg_key]));
+    repo.publish(2, 2);
+    let source = MemorySource::serving(&repo);
+    let cold = refresh(&source, Cached::default(), TOFU, &Limits::default()).unwrap();
+    assert_eq!(cold.valid_until(), soon);
+    let relied = cold.relied_on();
+    let roles: Vec<&str> = relied.keys().map(String::as_str).collect();
+    assert_eq!(roles, ["root", "snapshot", "targets", "timestamp"]);
+    assert_eq!(relied["targets"], repo.file("targets"));
+    assert_eq!(relied["timestamp"], &repo.timestamp[..]);
+    // From a warm cache nothing new is fetched, and the same bytes are relied on.
+    let cached = cache_after(Cached::default(), &cold);
+    let again = MemorySource::serving(&repo);
+    let warm = refresh(&again, cached, TOFU, &Limits::default()).unwrap();
+    assert_eq!(warm.relied_on(), relied);
+    assert_eq!(warm.valid_until(), soon);
+}

@@ -1,8 +1,10 @@
 //! All integration tests, in one test binary so they share one started stack per kind.
 
+mod airgap;
 mod cli;
 mod clock;
 mod conventions;
+mod copy;
 mod crash;
 mod get_attacks;
 mod go_notary;

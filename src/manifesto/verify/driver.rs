@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use super::evaluate::evaluate;
@@ -15,14 +15,18 @@ use super::verdict::{
 use crate::config::Settings;
 use crate::error::Error;
 use crate::failure::Failure;
+use crate::manifesto::bundle::{BundleRegistry, open_offline, require_digest};
 use crate::manifesto::get::fetch_verified;
 use crate::manifesto::layout;
 use crate::manifesto::policy::Policy;
 use crate::manifesto::remote::{Network, Remote};
 use crate::manifesto::requirement::Requirement;
+use crate::notary::TrustedRepository;
+use crate::notary::bundle::Bundle;
 use crate::registry::reference::RepositoryRef;
 use crate::registry::{Digest, ImageRef, Registry};
 use crate::tuf::trusted::TrustedTarget;
+use crate::tuf::update::MetadataSource;
 
 /// Registry requests (image resolutions) in flight at once, per repository.
 pub const CONCURRENCY: usize = 16;
@@ -94,6 +98,41 @@ pub(crate) async fn verify_via(
     policy: Option<&Policy>,
     now: DateTime<Utc>,
 ) -> Verdict {
+    verify_all(remote, settings, images, requirements, policy, now, None).await
+}
+
+/// [`verify`] with no network at all: trust data and blobs from `bundle`, anchored in the trust
+/// dir's cached or pinned roots (images by digest only).
+pub async fn verify_offline(
+    settings: &Settings,
+    bundle: &Bundle,
+    images: &[ImageInput],
+    requirements: &[Requirement],
+    policy: Option<&Policy>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    verify_all(
+        &Network,
+        settings,
+        images,
+        requirements,
+        policy,
+        now,
+        Some(bundle),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn verify_all<R: Remote>(
+    remote: &R,
+    settings: &Settings,
+    images: &[ImageInput],
+    requirements: &[Requirement],
+    policy: Option<&Policy>,
+    now: DateTime<Utc>,
+    bundle: Option<&Bundle>,
+) -> Verdict {
     // Group by repository (its GUN), keeping the order images were given in.
     let mut groups: Vec<(RepositoryRef, Vec<usize>)> = Vec::new();
     for (i, input) in images.iter().enumerate() {
@@ -103,54 +142,77 @@ pub(crate) async fn verify_via(
             None => groups.push((repo, vec![i])),
         }
     }
-    let run = Run {
-        remote,
-        settings,
-        images,
-        requirements,
-        policy,
-        now,
-    };
-    let mut results: Vec<(usize, ImageVerdict)> = stream::iter(groups)
-        .map(|(repo, members)| verify_repository(&run, repo, members))
+    let checked: Vec<Checked> = stream::iter(groups)
+        .map(|(repo, members)| {
+            let job = Job {
+                remote,
+                settings,
+                members,
+                images,
+                given: requirements,
+                policy,
+                now,
+            };
+            verify_repository(job, repo, bundle)
+        })
         .buffer_unordered(REPOSITORY_CONCURRENCY)
-        .flat_map(stream::iter)
         .collect()
         .await;
+    let valid_until = checked.iter().filter_map(|(_, until)| *until).min();
+    let mut results: Vec<(usize, ImageVerdict)> = checked
+        .into_iter()
+        .flat_map(|(verdicts, _)| verdicts)
+        .collect();
     results.sort_by_key(|(i, _)| *i);
-    Verdict::new(results.into_iter().map(|(_, v)| v).collect())
+    let mut verdict = Verdict::new(results.into_iter().map(|(_, v)| v).collect());
+    verdict.valid_until = valid_until.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    verdict
 }
 
-/// What every repository of one `verify` run shares.
-struct Run<'a, R> {
+/// One repository's verdicts, and the earliest expiry of the trust data they relied on.
+type Checked = (Vec<(usize, ImageVerdict)>, Option<DateTime<Utc>>);
+
+/// What one repository's check needs besides its sources.
+struct Job<'a, R> {
     remote: &'a R,
     settings: &'a Settings,
+    members: Vec<usize>,
     images: &'a [ImageInput],
-    requirements: &'a [Requirement],
+    given: &'a [Requirement],
     policy: Option<&'a Policy>,
     now: DateTime<Utc>,
 }
 
-/// One repository: one verified update, its images resolved concurrently, then evaluation.
+/// One repository: its trust data and image digests, from the network or from a bundle.
 async fn verify_repository<R: Remote>(
-    run: &Run<'_, R>,
+    job: Job<'_, R>,
     repo: RepositoryRef,
-    members: Vec<usize>,
-) -> Vec<(usize, ImageVerdict)> {
-    let Run {
-        remote,
-        settings,
-        images,
-        requirements: given,
-        policy,
-        now,
-    } = *run;
-    let mut requirements: Vec<Requirement> = given.to_vec();
-    if let Some(p) = policy {
-        requirements.extend(p.requirements_for(&repo.gun()));
-    }
-    let requirements = &requirements[..];
-    let rules = policy.filter(|p| p.has_rules());
+    bundle: Option<&Bundle>,
+) -> Checked {
+    let Some(bundle) = bundle else {
+        return verify_repository_online(job, repo).await;
+    };
+    // Offline: images are given by digest (the command refused tags before any work).
+    let digests: Vec<Result<Digest, Fault>> = job
+        .members
+        .iter()
+        .map(|&i| {
+            require_digest(&job.images[i].image)
+                .cloned()
+                .map_err(|e| Fault::of(&Error::from(e)))
+        })
+        .collect();
+    let trusted = open_offline(job.settings, bundle, &repo.gun(), job.now).await;
+    let registry = BundleRegistry { bundle };
+    decide(job, repo, Some(registry), digests, trusted).await
+}
+
+/// One repository online: one verified update, its images resolved concurrently, then
+/// evaluation.
+async fn verify_repository_online<R: Remote>(job: Job<'_, R>, repo: RepositoryRef) -> Checked {
+    let (remote, settings, members, images, now) =
+        (job.remote, job.settings, &job.members, job.images, job.now);
+
     let resolving = async {
         match remote.registry(settings, repo.registry()).await {
             Err(e) => {
@@ -178,11 +240,39 @@ async fn verify_repository<R: Remote>(
     };
     let ((registry, digests), trusted): (Resolved<R::Registry>, _) =
         tokio::join!(resolving, remote.trust(settings, &repo, now));
+    decide(job, repo, registry, digests, trusted.map_err(Error::from)).await
+}
+
+/// Look up, evaluate and run the content rules for one repository, over any trust-data source
+/// and registry.
+async fn decide<S: MetadataSource, R>(
+    job: Job<'_, R>,
+    repo: RepositoryRef,
+    registry: Option<impl Registry>,
+    digests: Vec<Result<Digest, Fault>>,
+    trusted: Result<TrustedRepository<S>, Error>,
+) -> Checked {
+    let Job {
+        remote: _,
+        settings: _,
+        members,
+        images,
+        given,
+        policy,
+        now,
+    } = job;
+    let mut requirements: Vec<Requirement> = given.to_vec();
+    if let Some(p) = policy {
+        requirements.extend(p.requirements_for(&repo.gun()));
+    }
+    let requirements = &requirements[..];
+    let rules = policy.filter(|p| p.has_rules());
+    let mut valid_until = None;
 
     // Look every needed target up once in the verified state, then release the cache lock.
     let mut signed: HashMap<String, Result<Vec<TrustedTarget>, Fault>> = HashMap::new();
     let repo_fault = match trusted {
-        Err(e) => Some(Fault::of(&Error::from(e))),
+        Err(e) => Some(Fault::of(&e)),
         Ok(mut trusted) => {
             let mut lookup_failed = false;
             for digest in digests.iter().flatten() {
@@ -205,6 +295,7 @@ async fn verify_repository<R: Remote>(
                     signed.insert(name, found);
                 }
             }
+            valid_until = Some(trusted.updater.valid_until());
             // Only verified files are persisted; a failed delegation leaves the cache as it was.
             if lookup_failed {
                 None
@@ -256,7 +347,7 @@ async fn verify_repository<R: Remote>(
         .collect();
 
     let (Some(policy), Some(registry)) = (rules, registry.as_ref()) else {
-        return finish(evaluated);
+        return (finish(evaluated), valid_until);
     };
     // Content rules: fetch, per image, the blob of each required type whose first requirement
     // is ok (the blob that requirement accepted), all images of the repository concurrently.
@@ -345,7 +436,7 @@ async fn verify_repository<R: Remote>(
             }
         }
     }
-    finish(evaluated)
+    (finish(evaluated), valid_until)
 }
 
 /// Every requirement (and the content rules, when there are some) stopped by one fault.

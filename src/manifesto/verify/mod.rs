@@ -29,7 +29,9 @@ pub mod summary;
 mod test_support;
 pub mod verdict;
 
-pub use driver::{CONCURRENCY, ImageInput, MAX_RULE_INPUT, REPOSITORY_CONCURRENCY, verify};
+pub use driver::{
+    CONCURRENCY, ImageInput, MAX_RULE_INPUT, REPOSITORY_CONCURRENCY, verify, verify_offline,
+};
 pub use evaluate::evaluate;
 pub use severity::{most_severe, severity};
 pub use summary::summary;

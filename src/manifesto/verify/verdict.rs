@@ -125,6 +125,9 @@ pub struct Verdict {
     pub ok: bool,
     pub exit_code: u8,
     pub images: Vec<ImageVerdict>,
+    /// The earliest expiry (RFC 3339 UTC) of every trust file the verdict relied on: until then
+    /// the same trust data verifies again (offline too); absent when no repository verified.
+    pub valid_until: Option<String>,
 }
 
 impl Verdict {
@@ -138,6 +141,7 @@ impl Verdict {
             ok: failure.is_none(),
             exit_code: failure.map_or(0, Failure::exit_code),
             images,
+            valid_until: None,
         }
     }
 
