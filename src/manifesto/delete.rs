@@ -90,9 +90,8 @@ pub(crate) async fn delete_via(
             }
             if signer.is_none() {
                 signer = Some(
-                    role_signers(state, &role, &store, passphrases).map_err(|e| {
-                        super::hints::missing_key(state, &role, &store, &name, e)
-                    })?,
+                    role_signers(state, &role, &store, passphrases)
+                        .map_err(|e| super::hints::missing_key(state, &role, &store, &name, e))?,
                 );
             }
             let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)

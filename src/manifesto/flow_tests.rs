@@ -313,6 +313,7 @@ async fn verify_meets_a_requirement_the_put_signed_and_misses_one_it_did_not() {
         given: sc.image.to_string(),
         image: sc.image.clone(),
     }];
+    let resolves_before = sc.remote.registry.with(|c| c.resolves.len());
     let met = Requirement::parse("approvals").unwrap();
     let missing = Requirement::parse("scans").unwrap();
     let verdict = verify_via(
@@ -332,6 +333,11 @@ async fn verify_meets_a_requirement_the_put_signed_and_misses_one_it_did_not() {
     assert_eq!(statuses, vec![Status::Ok, Status::Missing]);
     assert!(!verdict.ok);
     assert_eq!(verdict.images[0].requirements[0].roles, vec!["targets/qa"]);
+    // By digest, the signed targets answer: the registry is not asked.
+    assert_eq!(
+        sc.remote.registry.with(|c| c.resolves.len()),
+        resolves_before
+    );
 }
 
 #[tokio::test]

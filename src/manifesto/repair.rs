@@ -13,9 +13,9 @@ use super::layout::{self, Subject};
 use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::registry::{Registry, RegistryWrite};
 use crate::registry::client::{media_types, sha256_digest};
 use crate::registry::reference::RepositoryRef;
+use crate::registry::{Registry, RegistryWrite};
 
 #[derive(Debug, Default, Serialize)]
 pub struct RepairReport {

@@ -301,8 +301,11 @@ impl RegistryClient {
                     repository: repository.into(),
                     what: what.into(),
                     status: code,
-                    code: code_name,
-                    message,
+                    detail: if code_name.is_empty() {
+                        message
+                    } else {
+                        format!("{code_name}: {message}")
+                    },
                 }
             }
             code => RegistryError::Status {
@@ -646,8 +649,7 @@ impl RegistryClient {
                 repository: repository.into(),
                 what: what.clone(),
                 status: opened.status().as_u16(),
-                code: "NO_LOCATION".into(),
-                message: "the upload session has no Location".into(),
+                detail: "the upload session has no Location".into(),
             })?;
         let base = url::Url::parse(&self.base_url()).expect("the registry's base URL parses");
         let mut url = base.join(location).map_err(|_| RegistryError::Refused {
@@ -655,8 +657,7 @@ impl RegistryClient {
             repository: repository.into(),
             what: what.clone(),
             status: opened.status().as_u16(),
-            code: "BAD_LOCATION".into(),
-            message: "the upload session's Location is not a URL".into(),
+            detail: "the upload session's Location is not a URL".into(),
         })?;
         self.settings.check_scheme(&url)?;
         url.query_pairs_mut()

@@ -73,14 +73,15 @@ pub enum RegistryError {
         digest: String,
         limit: u64,
     },
-    #[error("registry {registry} refused {what} in {repository} ({status} {code}): {message}")]
+    /// A 4xx answer other than 401, 403 and 404; `detail` is the registry's error code and
+    /// message (`MANIFEST_INVALID: …`), when it sent one.
+    #[error("registry {registry} refused {what} in {repository} ({status}): {detail}")]
     Refused {
         registry: String,
         repository: String,
         what: String,
         status: u16,
-        code: String,
-        message: String,
+        detail: String,
     },
     #[error(transparent)]
     Credentials(#[from] CredentialError),

@@ -17,6 +17,6 @@ pub use client::{RegistryClient, ResolvedImage};
 pub use error::RegistryError;
 pub use reference::{Digest, ImageRef};
 
-pub(crate) use operations::{Registry, RegistryWrite};
 #[cfg(test)]
 pub(crate) use operations::double::MemoryRegistry;
+pub(crate) use operations::{Registry, RegistryWrite};

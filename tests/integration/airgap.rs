@@ -135,6 +135,7 @@ fn tamper(bundle: &Path, pick: impl Fn(&str) -> bool, needle: &[u8]) -> PathBuf 
 #[test]
 fn a_bundle_verifies_and_serves_get_with_no_network_at_all() {
     let a = AirGap::new("airgap");
+    let cache_before = snapshot_dir(&a.cache(&a.reader));
     let out = ok(
         offline(&a.reader)
             .args(["bundle", "verify"])
@@ -148,10 +149,9 @@ fn a_bundle_verifies_and_serves_get_with_no_network_at_all() {
     assert!(text.contains("approvals signed by targets"), "{text}");
     assert!(text.contains("verifiable offline until"), "{text}");
 
-    let cache_before = snapshot_dir(&a.cache(&a.reader));
     let got = ok(a.get(&a.reader, &a.bundle), "get --bundle offline");
     assert_eq!(got.stdout, a.p.content);
-    // Like any update, the offline read advanced the reader's trust cache to the bundle's state.
+    // Like any update, the offline reads advanced the reader's trust cache to the bundle's state.
     assert_ne!(snapshot_dir(&a.cache(&a.reader)), cache_before);
     let scan = ok(
         offline(&a.reader)

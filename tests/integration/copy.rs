@@ -65,7 +65,7 @@ impl Promotion {
         let dst_gun = format!("{}/{dst_repo}", s.registry);
         let owner = TestEnv::new();
         owner.init_repo(&s.notary_url, &src_gun);
-        owner.init_repo(&s.notary_url, &dst_gun);
+        owner.init_repo_without_image(&s.notary_url, &dst_gun);
         // Unique content: registries share blobs across repositories, and tests tamper with them.
         let content = format!("{{\"approved\":\"{src_repo}\"}}").into_bytes();
         let file = content_file(&owner, &content);

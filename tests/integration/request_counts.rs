@@ -80,7 +80,9 @@ fn pinned_image(p: &Published) -> String {
         "resolve",
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let digest = v["digest"].as_str().expect("resolve prints the digest");
+    let digest = v["image_digest"]
+        .as_str()
+        .expect("resolve prints the digest");
     format!("{}@{digest}", p.gun)
 }
 
@@ -163,4 +165,32 @@ fn a_put_uploads_each_blob_in_one_request_and_writes_two_manifests() {
         "{registry:#?}"
     );
     assert_eq!(registry.len(), 9, "{registry:#?}");
+}
+
+#[test]
+fn verify_by_digest_asks_the_registry_nothing_and_notary_for_the_timestamp_only() {
+    let p = published("count-verify-digest");
+    let pinned = pinned_image(&p);
+    let (registry, notary) = requests_during(&p, || {
+        ok(
+            p.reader
+                .cmd()
+                .args([
+                    "--server",
+                    &p.stack.notary_url,
+                    "verify",
+                    &pinned,
+                    "--require",
+                    "approvals",
+                ])
+                .output()
+                .unwrap(),
+            "warm verify by digest",
+        );
+    });
+    assert!(registry.is_empty(), "{registry:#?}");
+    assert_eq!(
+        notary,
+        vec![format!("GET /v2/{}/_trust/tuf/timestamp.json", p.gun)]
+    );
 }

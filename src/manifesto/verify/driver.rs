@@ -213,7 +213,19 @@ async fn verify_repository_online<R: Remote>(job: Job<'_, R>, repo: RepositoryRe
     let (remote, settings, members, images, now) =
         (job.remote, job.settings, &job.members, job.images, job.now);
 
+    // An image given by digest needs no registry request: the signed targets are keyed by the
+    // digest, so `--require` is answered from the trust data alone. The registry is asked only
+    // to resolve tags, and connected only for them or for content rules (which read blobs).
+    let needs_registry = members.iter().any(|&i| images[i].image.digest().is_none())
+        || job.policy.is_some_and(Policy::has_rules);
     let resolving = async {
+        if !needs_registry {
+            let digests = members
+                .iter()
+                .map(|&i| Ok(images[i].image.digest().cloned().expect("checked above")))
+                .collect();
+            return (None, digests);
+        }
         match remote.registry(settings, repo.registry()).await {
             Err(e) => {
                 let fault = Fault::of(&Error::from(e));
@@ -224,6 +236,9 @@ async fn verify_repository_online<R: Remote>(job: Job<'_, R>, repo: RepositoryRe
                     .map(|&i| {
                         let client = &client;
                         async move {
+                            if let Some(digest) = images[i].image.digest() {
+                                return Ok(digest.clone());
+                            }
                             client
                                 .resolve(&images[i].image)
                                 .await
