@@ -126,6 +126,18 @@ impl Scene {
         Ok(std::fs::read(fetched.content.path()).unwrap())
     }
 
+    async fn delete(&self) -> Result<super::delete::DeleteReport, Error> {
+        delete_via(
+            &self.remote,
+            &self.settings,
+            &self.image,
+            &self.approvals,
+            self.qa.clone(),
+            &mut passphrases(),
+        )
+        .await
+    }
+
     fn repo(&self) -> RepositoryRef {
         self.image.repository_ref()
     }
@@ -244,16 +256,7 @@ async fn list_by_digest_asks_the_registry_nothing() {
 async fn delete_publishes_the_removal_and_get_then_finds_nothing() {
     let sc = scene();
     sc.put(&sc.approvals, APPROVAL).await.unwrap();
-    let report = delete_via(
-        &sc.remote,
-        &sc.settings,
-        &sc.image,
-        &sc.approvals,
-        sc.qa.clone(),
-        &mut passphrases(),
-    )
-    .await
-    .unwrap();
+    let report = sc.delete().await.unwrap();
     assert!(report.removed);
     assert_eq!(sc.remote.notary.publishes(), 2);
     let err = sc.get(&sc.approvals).await.err().unwrap();
@@ -261,15 +264,7 @@ async fn delete_publishes_the_removal_and_get_then_finds_nothing() {
     assert_eq!(err.failure().exit_code(), 9);
     assert_eq!(sc.index_entries(), 0);
     // A second delete finds nothing to remove and publishes nothing.
-    let again = delete_via(
-        &sc.remote,
-        &sc.settings,
-        &sc.image,
-        &sc.approvals,
-        sc.qa.clone(),
-        &mut passphrases(),
-    )
-    .await;
+    let again = sc.delete().await;
     assert!(
         matches!(again, Err(Error::NoMetadataSignedBy { .. })),
         "{again:?}"
