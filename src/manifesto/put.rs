@@ -286,7 +286,8 @@ pub async fn put(
             }
             .to_value(),
         );
-        let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
+        let in_use = updater.state().version_in_use(&req.role);
+        let next = build::next_targets_above(current.as_ref(), in_use, Utc::now(), |t| {
             t.targets.insert(meta_name.clone(), blob_meta.clone());
             t.targets
                 .insert(manifesto_name.clone(), manifest_meta.clone());

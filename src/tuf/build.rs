@@ -160,6 +160,24 @@ pub fn next_targets(
     Ok(next)
 }
 
+/// [`next_targets`] for a role whose current file may not be loaded: a delegation whose stale
+/// file was skipped (retired key, expired) starts over from an empty file, at a version above
+/// `in_use` (its floor or the stale file's version), since the server keeps versions increasing
+/// and readers refuse a lower one as a rollback.
+pub fn next_targets_above(
+    current: Option<&Targets>,
+    in_use: u64,
+    now: DateTime<Utc>,
+    edit: impl FnOnce(&mut Targets),
+) -> Result<Targets, VersionCeiling> {
+    let mut next = next_targets(current, now, edit)?;
+    if current.is_none() && in_use > 0 {
+        let stale = Version::new(in_use).expect("positive version");
+        next.version = next_version(stale)?;
+    }
+    Ok(next)
+}
+
 /// Why a delegation change was refused before anything was signed.
 #[derive(Debug, thiserror::Error)]
 pub enum DelegationError {

@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use super::limits::Limits;
 use super::metadata::FileMeta;
 use super::names::RoleName;
-use super::trusted::{Lookup, TrustError, TrustedState, TrustedTarget, VersionFloors};
+use super::trusted::{
+    Lookup, RoleLoad, SkipReason, SkippedRole, TrustError, TrustedState, TrustedTarget,
+    VersionFloors,
+};
 use crate::failure::Failure;
 
 /// How many times one update may restart after following a root rotation.
@@ -79,6 +82,23 @@ impl UpdateError {
             }
             UpdateError::Trust(e) => e.failure(),
             UpdateError::Transport(e) => e.failure,
+        }
+    }
+}
+
+/// What to do about a skipped role, for the warning and for `trust inspect`.
+pub fn next_step(s: &SkippedRole) -> String {
+    let name = s
+        .role
+        .as_str()
+        .strip_prefix("targets/")
+        .unwrap_or(s.role.as_str());
+    match s.reason {
+        SkipReason::RetiredKeys { .. } | SkipReason::Expired { .. } => {
+            format!("a current key of the delegation re-signs it with the next 'put --role {name}'")
+        }
+        SkipReason::NotDelegated => {
+            format!("'delegate add … {name} --key …' delegates it again")
         }
     }
 }
@@ -294,8 +314,17 @@ impl<S: MetadataSource> Updater<S> {
             .cloned()
             .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
         let bytes = self.bytes_for(role, &expected).await?;
-        self.state.update_targets_role(role, &bytes, self.now)?;
-        self.keep(role, bytes);
+        match self.state.load_or_skip_role(role, &bytes, self.now)? {
+            RoleLoad::Loaded => self.keep(role, bytes),
+            // Not persisted: the stale file is checked again on the next run, so a re-signed
+            // file or restored key is picked up, and the cache holds only what verified.
+            RoleLoad::Skipped(s) => tracing::warn!(
+                "{}: its targets are treated as absent: {}; {}",
+                s.role,
+                s.reason,
+                next_step(&s)
+            ),
+        }
         Ok(())
     }
 
