@@ -8,6 +8,7 @@ mod go_notary;
 mod harness;
 mod hostile;
 mod keys;
+mod lifecycle;
 mod local_faults;
 mod manifesto;
 mod notary_http;

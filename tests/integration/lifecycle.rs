@@ -1,0 +1,223 @@
+//! Key and delegation lifecycle against the real notary-server: replacing a delegate's key,
+//! revoking one key, rotating, each checked through the real binary and by a fresh Go notary
+//! client. The README walkthroughs "Replacing a key" and "Revoking a key" run here literally.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::harness::{TestEnv, code, stderr, stdout};
+use crate::scene::{self, Owner, content_file};
+
+/// A repository initialised by manifesto (image `v1` pushed), with helpers for the lifecycle.
+struct Scene(scene::Scene);
+
+impl std::ops::Deref for Scene {
+    type Target = scene::Scene;
+    fn deref(&self) -> &scene::Scene {
+        &self.0
+    }
+}
+
+fn scene(label: &str) -> Scene {
+    Scene(scene::Scene::new(label, Owner::Manifesto, false))
+}
+
+impl Scene {
+    /// `manifesto --server NOTARY ARGS…` as `env`, with the signing passphrases set.
+    fn run(&self, env: &TestEnv, args: &[&str]) -> Output {
+        env.signer_cmd()
+            .args(["--server", &self.notary_url])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, env: &TestEnv, args: &[&str]) -> Output {
+        let out = self.run(env, args);
+        assert_eq!(code(&out), 0, "manifesto {args:?}: {}", stderr(&out));
+        out
+    }
+
+    /// A new signer with a `targets/qa` key; returns its environment and public key file.
+    fn signer(&self, name: &str) -> (TestEnv, PathBuf) {
+        let env = TestEnv::new();
+        let public = env.home.path().join(format!("{name}.pem"));
+        let out = env
+            .signer_cmd()
+            .args(["key", "generate", "--role", "targets/qa", "--public-out"])
+            .arg(&public)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "key generate: {}", stderr(&out));
+        (env, public)
+    }
+
+    fn put_as(&self, env: &TestEnv, ty: &str, content: &[u8], extra: &[&str]) -> Output {
+        let file = content_file(env, content);
+        let mut args = vec!["put", &self.image, ty, file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.run(env, &args)
+    }
+
+    /// `trust inspect -o json` as `env`: the exit code, the report, stderr.
+    fn inspect(&self, env: &TestEnv) -> (i32, serde_json::Value, String) {
+        let out = self.run(env, &["-o", "json", "trust", "inspect", &self.gun]);
+        let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (code(&out), report, stderr(&out))
+    }
+
+    /// `(name, sha256, length, role)` of every target the report lists, sorted.
+    fn our_targets(report: &serde_json::Value) -> Vec<(String, String, u64, String)> {
+        let mut v: Vec<_> = report["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no targets in {report:#}"))
+            .iter()
+            .map(|t| {
+                (
+                    t["name"].as_str().unwrap().to_string(),
+                    t["sha256"].as_str().unwrap().to_string(),
+                    t["length"].as_u64().unwrap(),
+                    t["role"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The same, as a fresh Go client's `notary list` shows it.
+    fn go_targets(&self) -> Vec<(String, String, u64, String)> {
+        let mut v: Vec<_> = self
+            .go
+            .list(&self.gun)
+            .into_iter()
+            .map(|t| (t.name, t.sha256_hex, t.size, t.role))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `trust inspect` as `env` succeeds and lists what the Go client lists.
+    fn agrees_with_go(&self, env: &TestEnv) -> (serde_json::Value, String) {
+        let (rc, report, err) = self.inspect(env);
+        assert_eq!(rc, 0, "trust inspect: {err}");
+        assert_eq!(
+            Self::our_targets(&report),
+            self.go_targets(),
+            "manifesto and notary list see the same targets"
+        );
+        (report, err)
+    }
+}
+
+const QA_OLD: &[u8] = b"{\"status\":\"approved\",\"by\":\"old qa key\"}";
+const QA_NEW: &[u8] = b"{\"status\":\"approved\",\"by\":\"new qa key\"}";
+const SCAN: &[u8] = b"{\"findings\":[]}";
+
+/// The literal scenario: `delegate remove REPO qa`, then `delegate add REPO qa --key
+/// NEW.pem`, while the old `targets/qa` file (signed by the retired key) stays on the server.
+/// Every command keeps working; the stale role is named on stderr; the new key signs; a reader
+/// that trusted the old file accepts the new one (no rollback); the Go client agrees throughout.
+#[test]
+fn replacing_a_delegate_key_by_remove_and_add_does_not_wedge_the_repository() {
+    let sc = scene("lc-replace");
+    let (old, old_pem) = sc.signer("old");
+    let (new, new_pem) = sc.signer("new");
+    let owner = &sc.owner;
+    let old_pem = old_pem.to_str().unwrap();
+    let new_pem = new_pem.to_str().unwrap();
+    let out = sc.put_as(owner, "scan", SCAN, &[]);
+    assert_eq!(code(&out), 0, "owner put: {}", stderr(&out));
+    sc.ok(
+        owner,
+        &[
+            "delegate",
+            "add",
+            &sc.gun,
+            "qa",
+            "--key",
+            old_pem,
+            "--type",
+            "approvals",
+        ],
+    );
+    let out = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "old key put: {}", stderr(&out));
+    // A reader trusts the old qa file (its version floor is now the old file's version).
+    let reader = TestEnv::new();
+    let got = sc.ok(&reader, &["get", &sc.image, "approvals"]);
+    assert_eq!(got.stdout, QA_OLD);
+
+    sc.ok(owner, &["delegate", "remove", &sc.gun, "qa"]);
+    sc.ok(
+        owner,
+        &[
+            "delegate",
+            "add",
+            &sc.gun,
+            "qa",
+            "--key",
+            new_pem,
+            "--type",
+            "approvals",
+        ],
+    );
+
+    // trust inspect works, names the stale role once, and agrees with the Go client.
+    let (report, err) = sc.agrees_with_go(owner);
+    assert_eq!(
+        err.matches("targets/qa: its targets are treated as absent")
+            .count(),
+        1,
+        "one warning naming the role: {err}"
+    );
+    assert!(err.contains("no longer lists"), "says why: {err}");
+    assert!(err.contains("put --role qa"), "says what to do next: {err}");
+    let names = target_names(&report);
+    assert!(names.iter().any(|n| n.starts_with("scan/")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("approvals/")),
+        "{names:?}"
+    );
+    // list and get of the owner's own metadata work.
+    let listed = sc.ok(owner, &["list", &sc.image]);
+    assert!(stdout(&listed).contains("scan"), "{}", stdout(&listed));
+    let got = sc.ok(owner, &["get", &sc.image, "scan"]);
+    assert_eq!(got.stdout, SCAN);
+    // The old key's approvals are absent for readers, with the reason on stderr.
+    let gone = sc.run(&reader, &["get", &sc.image, "approvals"]);
+    assert_eq!(code(&gone), 9, "{}", stderr(&gone));
+    assert!(stdout(&gone).is_empty());
+    assert!(stderr(&gone).contains("targets/qa"), "{}", stderr(&gone));
+    // The retired key can no longer sign for qa.
+    let refused = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
+    assert_ne!(code(&refused), 0, "{}", stderr(&refused));
+    // The new key signs; every reader, including the one that trusted the old file, reads it.
+    let out = sc.put_as(&new, "approvals", QA_NEW, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "new key put: {}", stderr(&out));
+    let got = sc.ok(&reader, &["get", &sc.image, "approvals"]);
+    assert_eq!(got.stdout, QA_NEW);
+    assert!(
+        !stderr(&got).contains("treated as absent"),
+        "{}",
+        stderr(&got)
+    );
+    sc.ok(owner, &["repair", &sc.gun]);
+    let (report, err) = sc.agrees_with_go(&TestEnv::new());
+    assert!(!err.contains("treated as absent"), "{err}");
+    let names = target_names(&report);
+    assert!(
+        names.iter().any(|n| n.starts_with("approvals/")),
+        "{names:?}"
+    );
+}
+
+/// Target names of a `trust inspect -o json` report.
+fn target_names(report: &serde_json::Value) -> Vec<String> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
