@@ -189,6 +189,27 @@ fn replacing_a_delegate_key_by_remove_and_add_does_not_wedge_the_repository() {
     assert_eq!(code(&gone), 9, "{}", stderr(&gone));
     assert!(stdout(&gone).is_empty());
     assert!(stderr(&gone).contains("targets/qa"), "{}", stderr(&gone));
+    // verify says which requirement depended on the stale role; the owner's scan still passes.
+    let v = sc.run(
+        &reader,
+        &[
+            "-o",
+            "json",
+            "verify",
+            &sc.image,
+            "--require",
+            "approvals,role=qa",
+            "--require",
+            "scan",
+        ],
+    );
+    assert_ne!(code(&v), 0, "{}", stderr(&v));
+    let verdict: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let reqs = &verdict["images"][0]["requirements"];
+    assert_eq!(reqs[0]["status"], "missing", "{verdict:#}");
+    let reason = reqs[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("targets/qa was skipped"), "{reason}");
+    assert_eq!(reqs[1]["status"], "ok", "{verdict:#}");
     // The retired key can no longer sign for qa.
     let refused = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
     assert_ne!(code(&refused), 0, "{}", stderr(&refused));
