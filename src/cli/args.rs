@@ -174,8 +174,10 @@ pub enum TrustCommand {
 pub enum DelegateCommand {
     /// Allow the holders of KEYs to sign the given metadata TYPEs
     Add(DelegateAddArgs),
-    /// Remove a delegation
-    Remove(DelegateNameArgs),
+    /// Remove a delegation, or with --key revoke one of its keys
+    Remove(DelegateRemoveArgs),
+    /// Replace one key of a delegation by a new one, in one signed update
+    Rotate(DelegateRotateArgs),
     /// List delegations
     List(RepoArg),
 }
@@ -194,6 +196,29 @@ pub struct DelegateAddArgs {
     /// Signatures required
     #[arg(long, default_value_t = 1)]
     pub threshold: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DelegateRemoveArgs {
+    pub repo: String,
+    /// Delegation name (e.g. qa, becomes targets/qa)
+    pub name: String,
+    /// Revoke only this key (its id, or a unique prefix as 'delegate list' shows it)
+    #[arg(long, value_name = "KEYID")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DelegateRotateArgs {
+    pub repo: String,
+    /// Delegation name (e.g. qa, becomes targets/qa)
+    pub name: String,
+    /// Public key or certificate PEM of the new signer
+    #[arg(long = "key", value_name = "NEW.pem")]
+    pub key: PathBuf,
+    /// The key the new one replaces (id or unique prefix); needed when the delegation has several
+    #[arg(long, value_name = "KEYID")]
+    pub replace: Option<String>,
 }
 
 #[derive(Debug, Args)]

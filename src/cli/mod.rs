@@ -65,7 +65,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             delegate::add(&ctx, &a.repo, &a.name, &a.keys, &a.types, a.threshold).await
         }
         Command::Delegate(DelegateCommand::Remove(a)) => {
-            delegate::remove(&ctx, &a.repo, &a.name).await
+            delegate::remove(&ctx, &a.repo, &a.name, a.key.as_deref()).await
+        }
+        Command::Delegate(DelegateCommand::Rotate(a)) => {
+            delegate::rotate(&ctx, &a.repo, &a.name, &a.key, a.replace.as_deref()).await
         }
         Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
         Command::Key(cmd) => key::run(&ctx, cmd).await,
