@@ -242,3 +242,212 @@ fn target_names(report: &serde_json::Value) -> Vec<String> {
         .map(|t| t["name"].as_str().unwrap().to_string())
         .collect()
 }
+
+const BY_A: &[u8] = b"{\"status\":\"approved\",\"by\":\"key a\"}";
+const BY_B: &[u8] = b"{\"status\":\"approved\",\"by\":\"key b\"}";
+
+/// `delegate remove REPO qa --key KEYID` revokes one of two keys: the other keeps signing, the
+/// revoked key's file is absent for readers until the remaining key re-signs, the revoked key
+/// can no longer put, and removing the last key is refused (exit 2, nothing published).
+#[test]
+fn revoking_one_key_of_a_delegation_keeps_the_other_signing() {
+    let sc = scene("lc-revoke");
+    let (a, a_pem) = sc.signer("a");
+    let (b, b_pem) = sc.signer("b");
+    let a_id = crate::go_notary::key_id_of_public_pem(&std::fs::read_to_string(&a_pem).unwrap());
+    let b_id = crate::go_notary::key_id_of_public_pem(&std::fs::read_to_string(&b_pem).unwrap());
+    let owner = &sc.owner;
+    let add = |pem: &PathBuf| {
+        sc.ok(
+            owner,
+            &[
+                "delegate",
+                "add",
+                &sc.gun,
+                "qa",
+                "--key",
+                pem.to_str().unwrap(),
+                "--type",
+                "approvals",
+            ],
+        )
+    };
+    let first = add(&a_pem);
+    assert!(
+        stdout(&first).contains("added delegation targets/qa"),
+        "{}",
+        stdout(&first)
+    );
+    let second = add(&b_pem);
+    assert!(
+        stdout(&second).contains("key added") && stdout(&second).contains(&b_id),
+        "delegate add onto an existing delegation says it adds a key: {}",
+        stdout(&second)
+    );
+    let out = sc.put_as(&a, "approvals", BY_A, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "put by a: {}", stderr(&out));
+    let reader = TestEnv::new();
+    assert_eq!(
+        sc.ok(&reader, &["get", &sc.image, "approvals"]).stdout,
+        BY_A
+    );
+
+    // Revoke a by the short id `delegate list` shows.
+    let listed = sc.ok(owner, &["delegate", "list", &sc.gun]);
+    assert!(stdout(&listed).contains(&a_id[..12]), "{}", stdout(&listed));
+    let out = sc.ok(
+        owner,
+        &["delegate", "remove", &sc.gun, "qa", "--key", &a_id[..12]],
+    );
+    assert!(stdout(&out).contains("key removed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains(&a_id), "{}", stdout(&out));
+    let delegations = sc.go.delegation_list(&sc.gun);
+    assert_eq!(delegations.len(), 1, "{delegations:?}");
+    assert_eq!(
+        delegations[0].key_ids,
+        [b_id.clone()],
+        "the Go client sees only b"
+    );
+
+    // What only a signed is absent, with the reason; the Go client agrees.
+    let gone = sc.run(&reader, &["get", &sc.image, "approvals"]);
+    assert_eq!(code(&gone), 9, "{}", stderr(&gone));
+    assert!(stdout(&gone).is_empty());
+    assert!(stderr(&gone).contains("targets/qa"), "{}", stderr(&gone));
+    sc.agrees_with_go(&TestEnv::new());
+    let refused = sc.put_as(&a, "approvals", BY_A, &["--role", "qa"]);
+    assert_ne!(
+        code(&refused),
+        0,
+        "the revoked key cannot put: {}",
+        stderr(&refused)
+    );
+    let out = sc.put_as(&b, "approvals", BY_B, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "put by b: {}", stderr(&out));
+    assert_eq!(
+        sc.ok(&reader, &["get", &sc.image, "approvals"]).stdout,
+        BY_B
+    );
+    sc.agrees_with_go(&TestEnv::new());
+
+    // b is the last key of a threshold-1 delegation: refused, nothing published.
+    let version = sc.go.served_version(&sc.gun, "targets");
+    let out = sc.run(
+        owner,
+        &["delegate", "remove", &sc.gun, "qa", "--key", &b_id],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("below its threshold") && stderr(&out).contains("delegate rotate"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sc.go.served_version(&sc.gun, "targets"), version);
+    // An id the delegation does not list is named as such.
+    let out = sc.run(
+        owner,
+        &["delegate", "remove", &sc.gun, "qa", "--key", "0123456789ab"],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("lists no key"), "{}", stderr(&out));
+}
+
+/// `delegate rotate REPO qa --key NEW.pem` replaces the only key in one signed update; a Go
+/// delegate holding the new key signs under the rotated delegation and manifesto reads it.
+#[test]
+fn rotating_a_delegate_key_in_one_step_lets_a_go_delegate_sign_under_it() {
+    let sc = scene("lc-rotate");
+    let (old, old_pem) = sc.signer("old");
+    let owner = &sc.owner;
+    sc.ok(
+        owner,
+        &[
+            "delegate",
+            "add",
+            &sc.gun,
+            "qa",
+            "--key",
+            old_pem.to_str().unwrap(),
+            "--type",
+            "approvals",
+        ],
+    );
+    let out = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "old key put: {}", stderr(&out));
+    let version = sc.go.served_version(&sc.gun, "targets");
+    let go_key = sc.go.generate_delegate_key("targets/qa");
+    let out = sc.ok(
+        owner,
+        &[
+            "delegate",
+            "rotate",
+            &sc.gun,
+            "qa",
+            "--key",
+            go_key.cert_or_pub_pem.to_str().unwrap(),
+        ],
+    );
+    assert!(stdout(&out).contains("key rotated"), "{}", stdout(&out));
+    assert_eq!(
+        sc.go.served_version(&sc.gun, "targets"),
+        version + 1,
+        "one signed update"
+    );
+    let delegations = sc.go.delegation_list(&sc.gun);
+    assert_eq!(
+        delegations[0].key_ids,
+        [go_key.key_id.clone()],
+        "{delegations:?}"
+    );
+    assert_eq!(
+        delegations[0].paths,
+        ["_manifesto/", "approvals/"],
+        "paths kept"
+    );
+    // The first re-sign after the change comes from manifesto (here with the Go delegate's key
+    // imported): it numbers the new file above the stale one, which notary-server requires; the
+    // Go client would restart the role at version 1 and be rejected while the stale file stands.
+    let holder = TestEnv::new();
+    let out = holder
+        .signer_cmd()
+        .env(
+            "NOTARY_DELEGATION_PASSPHRASE",
+            crate::go_notary::DELEGATION_PASSPHRASE,
+        )
+        .args(["key", "import"])
+        .arg(&go_key.private_pem)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "key import: {}", stderr(&out));
+    let out = sc.put_as(&holder, "approvals", QA_NEW, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "put with the new key: {}", stderr(&out));
+    // From then on the Go delegate signs under the rotated delegation; manifesto reads it.
+    let signed = sc.go.delegate_publish(
+        &sc.gun,
+        &go_key,
+        "targets/qa",
+        "approvals/by-go",
+        b"{\"go\":true}",
+    );
+    let (report, err) = sc.agrees_with_go(&TestEnv::new());
+    assert!(!err.contains("treated as absent"), "{err}");
+    let ours = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "approvals/by-go")
+        .unwrap_or_else(|| panic!("the Go delegate's target is listed: {report:#}"));
+    assert_eq!(ours["role"], "targets/qa");
+    assert_eq!(ours["sha256"], signed.sha256_hex);
+    // The old key's approvals were dropped with its file (the documented rule); the new key's
+    // approvals are what readers get.
+    assert_eq!(
+        sc.ok(&TestEnv::new(), &["get", &sc.image, "approvals"])
+            .stdout,
+        QA_NEW
+    );
+    // The old key is out.
+    let refused = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
+    assert_ne!(code(&refused), 0, "{}", stderr(&refused));
+}
