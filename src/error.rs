@@ -106,7 +106,7 @@ pub enum Error {
     #[error("{flag} {value:?} would expire at once: use e.g. 90d or 3y")]
     LifetimeZero { flag: &'static str, value: String },
     #[error(
-        "{role} is a delegation: its keys are listed by its parent role, change them with 'manifesto delegate add'; key rotate handles root, targets, snapshot and timestamp"
+        "{role} is a delegation: its keys are listed by its parent role, replace one with 'manifesto delegate rotate REPO NAME --key NEW.pem' (or 'delegate add' / 'delegate remove --key'); key rotate handles root, targets, snapshot and timestamp"
     )]
     NotRotatable { role: RoleName },
     #[error("{flag} applies to {applies_to} only")]

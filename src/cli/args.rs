@@ -301,10 +301,10 @@ pub struct KeyRotateArgs {
     pub repo: String,
     /// The role whose key to replace: root, targets, snapshot or timestamp
     pub role: String,
-    /// How long the new root is valid, e.g. 10y, 3y, 90d [default: 10y]
+    /// How long the new root is valid, e.g. 10y, 3y, 90d [default: the current root's expiry]
     #[arg(long, value_name = "DUR")]
     pub expires: Option<String>,
-    /// ROLE targets only: how long the re-signed targets are valid [default: 3y]
+    /// ROLE targets only: how long the re-signed targets are valid [default: their current expiry]
     #[arg(long, value_name = "DUR")]
     pub targets_expires: Option<String>,
 }

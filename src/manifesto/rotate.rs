@@ -71,8 +71,9 @@ impl RotatedRole {
     }
 }
 
-/// How long the re-signed files stay valid; `None` takes the Go client's defaults (root 10
-/// years, targets 3 years).
+/// How long the re-signed files stay valid. `None` keeps the expiry the file has now: a
+/// rotation never changes a lifetime the owner chose unless a flag says so for that role (with
+/// no current file, the Go client's defaults: root 10 years, targets 3 years).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Lifetimes {
     pub root: Option<Duration>,
@@ -80,19 +81,27 @@ pub struct Lifetimes {
 }
 
 impl Lifetimes {
-    fn root_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
-        match self.root {
-            None => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
-            Some(d) => {
+    /// The new root's expiry: `--expires` from now, else the current root's.
+    fn root_expiry(&self, now: DateTime<Utc>, current: Option<&Expires>) -> Result<Expires, Error> {
+        match (self.root, current) {
+            (None, Some(kept)) => Ok(kept.clone()),
+            (None, None) => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
+            (Some(d), _) => {
                 build::expiry_after(now, d).ok_or(Error::LifetimeTooLong { flag: "--expires" })
             }
         }
     }
 
-    fn targets_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
-        match self.targets {
-            None => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d).ok_or(Error::LifetimeTooLong {
+    /// The re-signed targets' expiry: `--targets-expires` from now, else the current one's.
+    fn targets_expiry(
+        &self,
+        now: DateTime<Utc>,
+        current: Option<&Expires>,
+    ) -> Result<Expires, Error> {
+        match (self.targets, current) {
+            (None, Some(kept)) => Ok(kept.clone()),
+            (None, None) => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
+            (Some(d), _) => build::expiry_after(now, d).ok_or(Error::LifetimeTooLong {
                 flag: "--targets-expires",
             }),
         }
@@ -136,8 +145,8 @@ pub async fn rotate(
     let gun = repo.gun();
     let role_name = role.role_name();
     // A lifetime past what Go can write is refused before anything changes.
-    lifetimes.root_expiry(Utc::now())?;
-    lifetimes.targets_expiry(Utc::now())?;
+    lifetimes.root_expiry(Utc::now(), None)?;
+    lifetimes.targets_expiry(Utc::now(), None)?;
     // Verify the repository and unlock the current root key before any key is made or the
     // server is asked to rotate: a missing root key leaves everything as it was.
     let mut root_signer: Option<RoleSigner> = None;
@@ -211,9 +220,13 @@ pub async fn rotate(
         old_key_ids = listed;
         load_root_signer(store, passphrases, root, &mut root_signer)?;
         let now = Utc::now();
-        let next = build::next_root(root, lifetimes.root_expiry(now)?, |r| {
-            build::replace_role_key(r, &role_name, &new.public);
-        })?;
+        let next = build::next_root(
+            root,
+            lifetimes.root_expiry(now, Some(&root.expires))?,
+            |r| {
+                build::replace_role_key(r, &role_name, &new.public);
+            },
+        )?;
         let mut signers: Vec<&dyn Signer> = vec![root_signer.as_ref().expect("loaded above")];
         if role == RotatedRole::Root {
             signers.push(new.signer.as_ref().expect("a new root key signs"));
@@ -229,7 +242,7 @@ pub async fn rotate(
                 .map(|t| t.get().clone())
                 .ok_or_else(|| Error::NothingToResign { gun: gun.clone() })?;
             let mut targets = build::next_targets(Some(&current), now, |_| {})?;
-            targets.expires = lifetimes.targets_expiry(now)?;
+            targets.expires = lifetimes.targets_expiry(now, Some(&current.expires))?;
             let signer = new.signer.as_ref().expect("a new targets key signs");
             parts.push(UpdatePart {
                 role: RoleName::targets(),
@@ -317,20 +330,26 @@ mod tests {
         let now = Utc::now();
         let defaults = Lifetimes::default();
         assert_eq!(
-            defaults.root_expiry(now).unwrap(),
+            defaults.root_expiry(now, None).unwrap(),
             build::expiry(now, build::ROOT_LIFETIME_MONTHS)
         );
         assert_eq!(
-            defaults.targets_expiry(now).unwrap(),
+            defaults.targets_expiry(now, None).unwrap(),
             build::expiry(now, build::TARGETS_LIFETIME_MONTHS)
         );
+        // Without a flag, the expiry the file has is kept.
+        let chosen = build::expiry(now, 60);
+        assert_eq!(defaults.root_expiry(now, Some(&chosen)).unwrap(), chosen);
+        assert_eq!(defaults.targets_expiry(now, Some(&chosen)).unwrap(), chosen);
         let ninety_days = Duration::from_secs(90 * 86_400);
         let set = Lifetimes {
             root: Some(ninety_days),
             targets: Some(ninety_days),
         };
         assert_eq!(
-            set.root_expiry(now).unwrap().at(),
+            set.root_expiry(now, Some(&build::expiry(now, 60)))
+                .unwrap()
+                .at(),
             now + chrono::Duration::days(90)
         );
         assert!(
@@ -338,7 +357,7 @@ mod tests {
                 root: Some(Duration::from_secs(u64::MAX)),
                 targets: None
             }
-            .root_expiry(now)
+            .root_expiry(now, None)
             .is_err()
         );
     }

@@ -451,3 +451,59 @@ fn rotating_a_delegate_key_in_one_step_lets_a_go_delegate_sign_under_it() {
     let refused = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
     assert_ne!(code(&refused), 0, "{}", stderr(&refused));
 }
+
+/// Rotations keep every expiry the owner chose unless `--expires` / `--targets-expires` is
+/// given for that role: a root rotated with `--expires 5y` still expires then after the
+/// targets and timestamp keys are rotated, and targets keep their expiry through a rotation.
+#[test]
+fn rotations_keep_every_expiry_the_owner_chose_unless_a_flag_sets_it() {
+    let sc = scene("lc-expiry");
+    let owner = &sc.owner;
+    let out = sc.put_as(owner, "scan", SCAN, &[]);
+    assert_eq!(code(&out), 0, "put: {}", stderr(&out));
+    let expires = |role: &str| {
+        sc.go.fetch_signed(&sc.gun, role)["expires"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    sc.ok(
+        owner,
+        &["key", "rotate", &sc.gun, "root", "--expires", "5y"],
+    );
+    let root_expires = expires("root");
+    let year: i32 = root_expires[..4].parse().unwrap();
+    assert_eq!(
+        year,
+        chrono::Datelike::year(&chrono::Utc::now()) + 5,
+        "{root_expires}"
+    );
+    let targets_expires = expires("targets");
+
+    sc.ok(owner, &["key", "rotate", &sc.gun, "targets"]);
+    assert_eq!(expires("root"), root_expires, "root keeps its 5 years");
+    assert_eq!(expires("targets"), targets_expires, "targets keep theirs");
+    sc.ok(owner, &["key", "rotate", &sc.gun, "timestamp"]);
+    assert_eq!(expires("root"), root_expires, "root keeps its 5 years");
+
+    // A flag changes that role only.
+    sc.ok(
+        owner,
+        &[
+            "key",
+            "rotate",
+            &sc.gun,
+            "targets",
+            "--targets-expires",
+            "90d",
+        ],
+    );
+    assert_eq!(expires("root"), root_expires);
+    assert_ne!(expires("targets"), targets_expires);
+    // Everyone still reads the repository.
+    sc.agrees_with_go(&TestEnv::new());
+    assert_eq!(
+        sc.ok(&TestEnv::new(), &["get", &sc.image, "scan"]).stdout,
+        SCAN
+    );
+}
