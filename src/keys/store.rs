@@ -113,6 +113,20 @@ impl KeyStore {
         Ok((path, Added::New))
     }
 
+    /// Removes the key `id` this run has just added (private and public file), when what it
+    /// was made for did not happen (a failed `init`). Never for keys the store held before.
+    pub fn discard_new(&self, id: &KeyId) -> Result<(), KeyStoreError> {
+        for path in [self.key_path(id), self.public_path(id)] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(KeyStoreError::io(&path)(e)),
+            }
+        }
+        tracing::debug!(key_id = %id, "discarded a key made for a failed operation");
+        Ok(())
+    }
+
     /// Every key file in the store, sorted by role, GUN and id. Unreadable files are reported as
     /// warnings and left out.
     pub fn list(&self) -> Result<Vec<StoredKey>, KeyStoreError> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use crate::harness::{TestEnv, code, stderr, stdout};
-use crate::scene::{self, Owner, content_file};
+use crate::scene::{self, Owner, content_file, snapshot_dir};
 
 /// A repository initialised by manifesto (image `v1` pushed), with helpers for the lifecycle.
 struct Scene(scene::Scene);
@@ -506,4 +506,59 @@ fn rotations_keep_every_expiry_the_owner_chose_unless_a_flag_sets_it() {
         sc.ok(&TestEnv::new(), &["get", &sc.image, "scan"]).stdout,
         SCAN
     );
+}
+
+/// A failed `init` leaves the key store as it was: with the server unreachable (no key made
+/// is stored, not even a first root key), and with a repository that already exists (the
+/// existing root key is reused and kept, no orphaned targets key).
+#[test]
+fn a_failed_init_leaves_no_key_behind() {
+    let fresh = TestEnv::new();
+    let out = fresh
+        .signer_cmd()
+        .args([
+            "--server",
+            "http://127.0.0.1:1",
+            "init",
+            "127.0.0.1:1/team/app",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 6, "unreachable: {}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        snapshot_dir(&fresh.trust_dir().join("private")).is_empty()
+            && snapshot_dir(&fresh.trust_dir().join("public")).is_empty(),
+        "no key stored: {:?}",
+        snapshot_dir(&fresh.trust_dir()).keys().collect::<Vec<_>>()
+    );
+
+    let sc = scene("lc-init");
+    let keys_before = (
+        snapshot_dir(&sc.owner.trust_dir().join("private")),
+        snapshot_dir(&sc.owner.trust_dir().join("public")),
+    );
+    assert_eq!(
+        keys_before.0.len(),
+        2,
+        "root and targets key after the first init"
+    );
+    for server in ["http://127.0.0.1:1", sc.notary_url.as_str()] {
+        let out = sc
+            .owner
+            .signer_cmd()
+            .args(["--server", server, "init", &sc.gun])
+            .output()
+            .unwrap();
+        assert_ne!(code(&out), 0, "{server}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        let keys_after = (
+            snapshot_dir(&sc.owner.trust_dir().join("private")),
+            snapshot_dir(&sc.owner.trust_dir().join("public")),
+        );
+        assert!(
+            keys_after == keys_before,
+            "{server}: the key store is unchanged"
+        );
+    }
 }
