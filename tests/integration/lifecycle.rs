@@ -179,6 +179,28 @@ fn replacing_a_delegate_key_by_remove_and_add_does_not_wedge_the_repository() {
         !names.iter().any(|n| n.starts_with("approvals/")),
         "{names:?}"
     );
+    let stale = &report["delegations"][0]["stale"];
+    assert!(
+        stale["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("put --role qa"),
+        "{report:#}"
+    );
+    // The text report says it too, and so does repair, which works on the other roles.
+    let text = sc.ok(owner, &["trust", "inspect", &sc.gun]);
+    assert!(
+        stdout(&text).contains("stale, its targets are absent"),
+        "{}",
+        stdout(&text)
+    );
+    let repaired = sc.ok(owner, &["repair", &sc.gun]);
+    assert!(
+        stdout(&repaired).contains("targets/qa is stale")
+            && stdout(&repaired).contains("put --role qa"),
+        "{}",
+        stdout(&repaired)
+    );
     // list and get of the owner's own metadata work.
     let listed = sc.ok(owner, &["list", &sc.image]);
     assert!(stdout(&listed).contains("scan"), "{}", stdout(&listed));
@@ -223,7 +245,12 @@ fn replacing_a_delegate_key_by_remove_and_add_does_not_wedge_the_repository() {
         "{}",
         stderr(&got)
     );
-    sc.ok(owner, &["repair", &sc.gun]);
+    let repaired = sc.ok(owner, &["repair", &sc.gun]);
+    assert!(
+        !stdout(&repaired).contains("stale"),
+        "{}",
+        stdout(&repaired)
+    );
     let (report, err) = sc.agrees_with_go(&TestEnv::new());
     assert!(!err.contains("treated as absent"), "{err}");
     let names = target_names(&report);
