@@ -589,3 +589,191 @@ fn a_failed_init_leaves_no_key_behind() {
         );
     }
 }
+
+/// The `manifesto …` commands of the first ```sh block under `heading` in README.md, each with
+/// the actor named by the `# As the ACTOR:` (or `# Anyone:`) comment above it.
+fn readme_walkthrough(heading: &str) -> Vec<(String, Vec<String>)> {
+    let readme = std::fs::read_to_string(crate::harness::project_root().join("README.md")).unwrap();
+    let section = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README.md has no {heading:?}"))
+        .1;
+    let block = section
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .unwrap_or_else(|| panic!("no sh block under {heading:?}"))
+        .0;
+    let mut actor = String::from("anyone");
+    let mut steps = Vec::new();
+    for line in block.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let who = comment.split(':').next().unwrap();
+            actor = who.strip_prefix("As the ").unwrap_or(who).to_lowercase();
+        } else if let Some(command) = line.strip_prefix("manifesto ") {
+            steps.push((
+                actor.clone(),
+                command.split_whitespace().map(str::to_string).collect(),
+            ));
+        } else {
+            assert!(
+                line.trim().is_empty(),
+                "unexpected line {line:?} in {heading:?}"
+            );
+        }
+    }
+    assert!(!steps.is_empty(), "{heading:?} has commands");
+    steps
+}
+
+/// Runs a README walkthrough: each command as its actor (its own keys and trust cache), all in
+/// one working directory `desk` (where `approval.json` is, and where files handed from one actor
+/// to another land), the example repository replaced by the scene's and `subst` applied.
+fn run_walkthrough(
+    sc: &Scene,
+    heading: &str,
+    actors: &[(&str, &TestEnv)],
+    desk: &std::path::Path,
+    subst: &[(&str, &str)],
+) -> Vec<Output> {
+    let mut outs = Vec::new();
+    for (actor, args) in readme_walkthrough(heading) {
+        let env = actors
+            .iter()
+            .find(|(name, _)| *name == actor)
+            .unwrap_or_else(|| panic!("{heading}: no actor {actor:?}"))
+            .1;
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                let mut a = a.replace("registry.example.com/team/app", &sc.gun);
+                for (from, to) in subst {
+                    a = a.replace(from, to);
+                }
+                a
+            })
+            .collect();
+        let out = env
+            .signer_cmd()
+            .current_dir(desk)
+            .env("MANIFESTO_SERVER", &sc.notary_url)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            code(&out),
+            0,
+            "{heading}: {actor}: manifesto {args:?}: {}",
+            stderr(&out)
+        );
+        outs.push(out);
+    }
+    outs
+}
+
+#[test]
+fn the_readme_walkthrough_replacing_a_key_works_as_written() {
+    let sc = scene("lc-readme-replace");
+    let (old, old_pem) = sc.signer("old");
+    sc.ok(
+        &sc.owner,
+        &[
+            "delegate",
+            "add",
+            &sc.gun,
+            "qa",
+            "--key",
+            old_pem.to_str().unwrap(),
+            "--type",
+            "approvals",
+        ],
+    );
+    let out = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let new = TestEnv::new();
+    let desk = tempfile::tempdir().unwrap();
+    std::fs::write(desk.path().join("approval.json"), QA_NEW).unwrap();
+    let anyone = TestEnv::new();
+    let outs = run_walkthrough(
+        &sc,
+        "#### Replacing a key",
+        &[
+            ("new signer", &new),
+            ("owner", &sc.owner),
+            ("anyone", &anyone),
+        ],
+        desk.path(),
+        &[],
+    );
+    let inspected = outs.last().unwrap();
+    assert!(
+        !stderr(inspected).contains("treated as absent"),
+        "{}",
+        stderr(inspected)
+    );
+    assert!(
+        stdout(inspected).contains("targets/qa"),
+        "{}",
+        stdout(inspected)
+    );
+    assert_eq!(
+        sc.ok(&TestEnv::new(), &["get", &sc.image, "approvals"])
+            .stdout,
+        QA_NEW
+    );
+    let refused = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
+    assert_ne!(
+        code(&refused),
+        0,
+        "the old key is out: {}",
+        stderr(&refused)
+    );
+    sc.agrees_with_go(&TestEnv::new());
+}
+
+#[test]
+fn the_readme_walkthrough_revoking_a_key_works_as_written() {
+    let sc = scene("lc-readme-revoke");
+    let (a, a_pem) = sc.signer("a");
+    let (b, b_pem) = sc.signer("b");
+    let a_id = crate::go_notary::key_id_of_public_pem(&std::fs::read_to_string(&a_pem).unwrap());
+    let b_id = crate::go_notary::key_id_of_public_pem(&std::fs::read_to_string(&b_pem).unwrap());
+    for pem in [&a_pem, &b_pem] {
+        sc.ok(
+            &sc.owner,
+            &[
+                "delegate",
+                "add",
+                &sc.gun,
+                "qa",
+                "--key",
+                pem.to_str().unwrap(),
+                "--type",
+                "approvals",
+            ],
+        );
+    }
+    let out = sc.put_as(&a, "approvals", BY_A, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let desk = tempfile::tempdir().unwrap();
+    std::fs::write(desk.path().join("approval.json"), BY_B).unwrap();
+    let outs = run_walkthrough(
+        &sc,
+        "#### Revoking a key",
+        &[("owner", &sc.owner), ("remaining signer", &b)],
+        desk.path(),
+        &[("1a2b3c4d5e6f", &a_id[..12])],
+    );
+    assert!(
+        stdout(&outs[0]).contains(&a_id[..12]),
+        "delegate list shows the id: {}",
+        stdout(&outs[0])
+    );
+    let delegations = sc.go.delegation_list(&sc.gun);
+    assert_eq!(delegations[0].key_ids, [b_id], "{delegations:?}");
+    assert_eq!(
+        sc.ok(&TestEnv::new(), &["get", &sc.image, "approvals"])
+            .stdout,
+        BY_B
+    );
+    sc.agrees_with_go(&TestEnv::new());
+}
