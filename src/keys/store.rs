@@ -313,6 +313,15 @@ pub(crate) fn open_block(
             }
             pki::parse_ec_private_key(&block.der).map_err(bad)?
         }
+        // PKCS#1, as `openssl genrsa` and the Go client's `notary key import` take it.
+        "RSA PRIVATE KEY" => {
+            if block.header("Proc-Type").is_some() || block.header("DEK-Info").is_some() {
+                return Err(bad(KeyFormatError::Algorithm(
+                    "legacy PEM encryption (DEK-Info): convert with `openssl pkcs8 -topk8`",
+                )));
+            }
+            pki::rsa_pkcs8_from_pkcs1(&block.der).map_err(bad)?
+        }
         other => return Err(bad(KeyFormatError::Label(other.to_string()))),
     };
     SigningKey::from_secret(secret).map_err(bad)
