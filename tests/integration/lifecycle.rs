@@ -777,3 +777,100 @@ fn the_readme_walkthrough_revoking_a_key_works_as_written() {
     );
     sc.agrees_with_go(&TestEnv::new());
 }
+
+/// An RSA key made with OpenSSL (PKCS#1, as `notary key import` also takes it) is imported, its
+/// public half delegated, and it signs a put (RSA-PSS): manifesto readers and the Go client both
+/// verify it.
+#[test]
+fn an_imported_rsa_key_signs_a_delegation_the_go_client_verifies() {
+    let sc = scene("lc-rsa");
+    let signer = TestEnv::new();
+    let private = signer.home.path().join("rsa.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl genpkey");
+    let pkcs1 = signer.home.path().join("rsa-pkcs1.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["rsa", "-traditional", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&pkcs1)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl rsa -traditional");
+    assert!(
+        std::fs::read_to_string(&pkcs1)
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY")
+    );
+    let imported = sc.ok(
+        &signer,
+        &[
+            "-o",
+            "json",
+            "key",
+            "import",
+            pkcs1.to_str().unwrap(),
+            "--role",
+            "targets/qa",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(report["imported"][0]["type"], "rsa", "{report:#}");
+    let key_id = report["imported"][0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let public = signer.home.path().join("rsa.pub.pem");
+    sc.ok(
+        &signer,
+        &[
+            "key",
+            "export-public",
+            &key_id,
+            "-O",
+            public.to_str().unwrap(),
+        ],
+    );
+    sc.ok(
+        &sc.owner,
+        &[
+            "delegate",
+            "add",
+            &sc.gun,
+            "qa",
+            "--key",
+            public.to_str().unwrap(),
+            "--type",
+            "approvals",
+        ],
+    );
+    let out = sc.put_as(&signer, "approvals", QA_NEW, &["--role", "qa"]);
+    assert_eq!(code(&out), 0, "put with the RSA key: {}", stderr(&out));
+    let signed = sc.go.fetch_raw(&sc.gun, "targets/qa");
+    let doc: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+    assert_eq!(doc["signatures"][0]["method"], "rsapss", "{doc:#}");
+    assert_eq!(doc["signatures"][0]["keyid"], key_id.as_str());
+    assert_eq!(
+        sc.ok(&TestEnv::new(), &["get", &sc.image, "approvals"])
+            .stdout,
+        QA_NEW
+    );
+    let (_, err) = sc.agrees_with_go(&TestEnv::new());
+    assert!(!err.contains("treated as absent"), "{err}");
+    assert!(
+        sc.go_targets().iter().any(|t| t.3 == "targets/qa"),
+        "the Go client verifies the RSA-PSS signature: {:?}",
+        sc.go_targets()
+    );
+}
