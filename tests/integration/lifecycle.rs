@@ -332,7 +332,7 @@ fn revoking_one_key_of_a_delegation_keeps_the_other_signing() {
     assert_eq!(delegations.len(), 1, "{delegations:?}");
     assert_eq!(
         delegations[0].key_ids,
-        [b_id.clone()],
+        std::slice::from_ref(&b_id),
         "the Go client sees only b"
     );
 
@@ -424,7 +424,7 @@ fn rotating_a_delegate_key_in_one_step_lets_a_go_delegate_sign_under_it() {
     let delegations = sc.go.delegation_list(&sc.gun);
     assert_eq!(
         delegations[0].key_ids,
-        [go_key.key_id.clone()],
+        std::slice::from_ref(&go_key.key_id),
         "{delegations:?}"
     );
     assert_eq!(
