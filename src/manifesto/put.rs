@@ -243,9 +243,11 @@ pub async fn put(
     let mut manifest_digest = None;
     let outcome = publish_with_retry::<_, Error>(settings, &repo, async |updater| {
         updater.load_chain(&req.role).await.map_err(Error::Update)?;
+        // An expired role whose signatures still verify is renewed with its entries kept.
         let current = updater
             .state()
             .targets_role(&req.role)
+            .or_else(|| updater.state().renewable(&req.role))
             .map(|t| t.get().clone());
         // Our exact entry (same bytes, same createdAt) is already signed: an earlier attempt
         // landed even though its answer was lost.

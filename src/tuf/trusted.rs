@@ -199,6 +199,16 @@ pub struct SkippedRole {
     pub claimed_version: u64,
 }
 
+/// A skipped role as the state keeps it: the file the snapshot listed when it was skipped, and
+/// for an expired role whose signatures verify, its content (only for re-signing it:
+/// [`TrustedState::renewable`]; never looked up).
+#[derive(Debug, Clone)]
+struct StaleEntry {
+    file: FileMeta,
+    skipped: SkippedRole,
+    renewable: Option<Verified<Targets>>,
+}
+
 /// What loading a targets role produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoleLoad {
@@ -323,7 +333,7 @@ pub struct TrustedState {
     targets: BTreeMap<RoleName, TargetsRole>,
     /// Delegations whose current file is stale, with the file the snapshot listed for them
     /// when they were skipped (a new snapshot listing another file re-checks them).
-    skipped: BTreeMap<RoleName, (FileMeta, SkippedRole)>,
+    skipped: BTreeMap<RoleName, StaleEntry>,
     floors: VersionFloors,
     limits: Limits,
 }
@@ -558,10 +568,10 @@ impl TrustedState {
                 _ => false,
             }
         });
-        self.skipped.retain(|name, (file, _)| {
+        self.skipped.retain(|name, e| {
             snapshot
                 .meta_for(name)
-                .is_some_and(|new| same_file(new, file))
+                .is_some_and(|new| same_file(new, &e.file))
         });
         self.floors.snapshot = snapshot.version.get();
         self.snapshot = Some(snapshot);
@@ -691,6 +701,19 @@ impl TrustedState {
                     .and_then(serde_json::Value::as_u64)
             })
             .unwrap_or(0);
+        // Expired but validly signed by the keys its delegation lists now: its signers may
+        // renew it (the same checks as a load, expiry aside, which is what failed).
+        let renewable = match reason {
+            SkipReason::Expired { .. } => role
+                .parent()
+                .and_then(|p| self.targets.get(&p))
+                .and_then(|p| Authority::delegated(&p.meta, role))
+                .and_then(|authority| {
+                    let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
+                    verify::verify::<Targets>(&env, &authority).ok()
+                }),
+            _ => None,
+        };
         let skipped = SkippedRole {
             role: role.clone(),
             reason,
@@ -699,7 +722,14 @@ impl TrustedState {
         let prefix = format!("{role}/");
         self.targets
             .retain(|name, _| !name.as_str().starts_with(&prefix));
-        self.skipped.insert(role.clone(), (file, skipped.clone()));
+        self.skipped.insert(
+            role.clone(),
+            StaleEntry {
+                file,
+                skipped: skipped.clone(),
+                renewable,
+            },
+        );
         Ok(RoleLoad::Skipped(skipped))
     }
 
@@ -735,12 +765,12 @@ impl TrustedState {
 
     /// The delegations skipped so far in this update (see [`SkippedRole`]), by role name.
     pub fn skipped_roles(&self) -> impl Iterator<Item = &SkippedRole> {
-        self.skipped.values().map(|(_, s)| s)
+        self.skipped.values().map(|e| &e.skipped)
     }
 
     /// Why `role` was skipped, if it was.
     pub fn skipped(&self, role: &RoleName) -> Option<&SkippedRole> {
-        self.skipped.get(role).map(|(_, s)| s)
+        self.skipped.get(role).map(|e| &e.skipped)
     }
 
     /// The skipped roles that could have signed `name` (within the paths their parent grants):
@@ -749,6 +779,12 @@ impl TrustedState {
         self.skipped_roles()
             .filter(|s| self.role_may_sign(&s.role, name) == Some(true))
             .collect()
+    }
+
+    /// The content of an *expired* delegation whose signatures still verify, for its signers to
+    /// re-sign (a `put` renews the role with its entries kept). Lookups never see it.
+    pub fn renewable(&self, role: &RoleName) -> Option<&Verified<Targets>> {
+        self.skipped.get(role)?.renewable.as_ref()
     }
 
     /// The highest version `role` is known to have used: its floor, or the version its stale

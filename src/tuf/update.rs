@@ -94,8 +94,11 @@ pub fn next_step(s: &SkippedRole) -> String {
         .strip_prefix("targets/")
         .unwrap_or(s.role.as_str());
     match s.reason {
-        SkipReason::RetiredKeys { .. } | SkipReason::Expired { .. } => {
-            format!("a current key of the delegation re-signs it with the next 'put --role {name}'")
+        SkipReason::RetiredKeys { .. } => format!(
+            "a current key of the delegation re-signs it with the next 'put --role {name}' (what only the retired keys signed is dropped)"
+        ),
+        SkipReason::Expired { .. } => {
+            format!("its signers renew it with the next 'put --role {name}' (its entries are kept)")
         }
         SkipReason::NotDelegated => {
             format!("'delegate add … {name} --key …' delegates it again")

@@ -65,6 +65,8 @@ fn a_delegation_signed_only_by_its_retired_key_is_skipped_and_the_other_roles_ke
             unlisted: 1
         }
     );
+    // Nothing of a file signed by retired keys is kept for re-signing.
+    assert!(s.renewable(&role("targets/qa")).is_none());
     // The next file must be above the version the stale one claims.
     assert_eq!(s.version_in_use(&role("targets/qa")), 3);
     assert_eq!(s.skipped_for("qa/x").len(), 1);
@@ -121,6 +123,10 @@ fn an_expired_delegation_is_skipped_with_its_expiry() {
         s.skipped(&role("targets/qa")).unwrap().reason,
         SkipReason::Expired { .. }
     ));
+    // Its signers may renew it: the content is kept for re-signing, never for lookups.
+    let renewable = s.renewable(&role("targets/qa")).unwrap();
+    assert!(renewable.targets.contains_key("qa/x"));
+    assert!(s.skipped_for("qa/x").len() == 1);
 }
 
 #[test]
