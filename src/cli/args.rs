@@ -307,6 +307,12 @@ pub struct KeyRotateArgs {
     /// ROLE targets only: how long the re-signed targets are valid [default: their current expiry]
     #[arg(long, value_name = "DUR")]
     pub targets_expires: Option<String>,
+    /// ROLE root only: how many new root keys the root lists [default: 1]
+    #[arg(long, value_name = "N")]
+    pub root_keys: Option<u32>,
+    /// ROLE root only: how many of them must sign the next root [default: 1]
+    #[arg(long, value_name = "T")]
+    pub root_threshold: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,7 @@ use crate::keys::store::Added;
 use crate::keys::{
     ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
 };
-use crate::manifesto::rotate::{Lifetimes, RotatedRole, rotate};
+use crate::manifesto::rotate::{Lifetimes, RootShape, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::names::{KeyId, RoleName};
 
@@ -129,6 +129,17 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
             applies_to: "'key rotate REPO targets'",
         });
     }
+    if (args.root_keys.is_some() || args.root_threshold.is_some()) && role != RotatedRole::Root {
+        return Err(Error::FlagNotApplicable {
+            flag: "--root-keys/--root-threshold",
+            applies_to: "'key rotate REPO root'",
+        });
+    }
+    let shape = RootShape {
+        keys: args.root_keys.unwrap_or(1),
+        threshold: args.root_threshold.unwrap_or(1),
+    }
+    .check()?;
     let lifetimes = Lifetimes {
         root: lifetime("--expires", args.expires.as_deref())?,
         targets: lifetime("--targets-expires", args.targets_expires.as_deref())?,
@@ -139,6 +150,7 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
         &repo,
         role,
         lifetimes,
+        shape,
         store,
         &mut passphrases,
     )
@@ -163,6 +175,15 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
                 report.new_key_id, report.gun
             )?,
             None => writeln!(w, "  new key   {}", report.new_key_id)?,
+        }
+        if !report.new_key_ids.is_empty() {
+            let ids: Vec<&str> = report.new_key_ids.iter().map(|k| k.as_str()).collect();
+            writeln!(
+                w,
+                "  root keys {} (threshold {})",
+                ids.join(", "),
+                report.threshold.unwrap_or(1)
+            )?;
         }
         if matches!(role, RotatedRole::Snapshot | RotatedRole::Timestamp) {
             writeln!(w, "            (held by the server)")?;

@@ -107,19 +107,28 @@ fn next_version(current: Version) -> Result<Version, VersionCeiling> {
 /// certificates: the Go client keeps those (PROTOCOL.md §4.2, "after root rotation the old root
 /// certificate stays in `keys`").
 pub fn replace_role_key(root: &mut Root, role: &RoleName, key: &PublicKey) {
-    let id = key.key_id();
+    replace_role_keys(root, role, std::slice::from_ref(key), 1);
+}
+
+/// Make `keys` the keys of the top-level `role`, `threshold` of them required (a root with
+/// several keys); otherwise as [`replace_role_key`]. The caller checks `1 <= threshold <=
+/// keys.len()`.
+pub fn replace_role_keys(root: &mut Root, role: &RoleName, keys: &[PublicKey], threshold: u32) {
+    let ids: Vec<KeyId> = keys.iter().map(PublicKey::key_id).collect();
     let removed = root
         .roles
         .insert(
             role.to_string(),
             RoleKeys {
-                keyids: vec![id.clone()],
-                threshold: 1,
+                keyids: ids.clone(),
+                threshold,
             },
         )
         .map(|old| old.keyids)
         .unwrap_or_default();
-    root.keys.insert(id, key.clone());
+    for (id, key) in ids.into_iter().zip(keys) {
+        root.keys.insert(id, key.clone());
+    }
     if *role == RoleName::root() {
         return;
     }

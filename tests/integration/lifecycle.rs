@@ -874,3 +874,107 @@ fn an_imported_rsa_key_signs_a_delegation_the_go_client_verifies() {
         sc.go_targets()
     );
 }
+
+/// `key rotate REPO root --root-keys 3 --root-threshold 2` makes a root listing three root
+/// certificates, two of which must sign; later rotations are signed by two of them (all in this
+/// trust dir), readers with older trust data and the Go client follow every step.
+#[test]
+fn a_root_with_three_keys_and_threshold_2_is_created_rotated_and_followed() {
+    let sc = scene("lc-root-threshold");
+    let owner = &sc.owner;
+    let out = sc.put_as(owner, "scan", SCAN, &[]);
+    assert_eq!(code(&out), 0, "put: {}", stderr(&out));
+    let warm = TestEnv::new();
+    sc.ok(&warm, &["get", &sc.image, "scan"]);
+    let go_warm = crate::go_notary::GoNotary::new(sc.s);
+    go_warm.list(&sc.gun);
+
+    // Refused before anything changes.
+    for bad in [
+        &[
+            "key",
+            "rotate",
+            &sc.gun,
+            "root",
+            "--root-keys",
+            "2",
+            "--root-threshold",
+            "3",
+        ][..],
+        &["key", "rotate", &sc.gun, "root", "--root-keys", "0"][..],
+        &["key", "rotate", &sc.gun, "targets", "--root-keys", "2"][..],
+    ] {
+        let out = sc.run(owner, bad);
+        assert_eq!(code(&out), 2, "{bad:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    let version = sc.go.served_version(&sc.gun, "root");
+
+    let out = sc.ok(
+        owner,
+        &[
+            "-o",
+            "json",
+            "key",
+            "rotate",
+            &sc.gun,
+            "root",
+            "--root-keys",
+            "3",
+            "--root-threshold",
+            "2",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["threshold"], 2, "{report:#}");
+    assert_eq!(
+        report["new_key_ids"].as_array().unwrap().len(),
+        3,
+        "{report:#}"
+    );
+    let root = sc.go.fetch_signed(&sc.gun, "root");
+    assert_eq!(root["roles"]["root"]["threshold"], 2, "{root:#}");
+    assert_eq!(root["roles"]["root"]["keyids"], report["new_key_ids"]);
+    assert_eq!(sc.go.served_version(&sc.gun, "root"), version + 1);
+    let raw: serde_json::Value = serde_json::from_slice(&sc.go.fetch_raw(&sc.gun, "root")).unwrap();
+    assert_eq!(
+        raw["signatures"].as_array().unwrap().len(),
+        4,
+        "signed by the old root key and all three new ones: {raw:#}"
+    );
+
+    // A rotation under the new root is signed by two of its keys.
+    sc.ok(owner, &["key", "rotate", &sc.gun, "targets"]);
+    let raw: serde_json::Value = serde_json::from_slice(&sc.go.fetch_raw(&sc.gun, "root")).unwrap();
+    let signers: Vec<&str> = raw["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keyid"].as_str().unwrap())
+        .collect();
+    let listed = report["new_key_ids"].as_array().unwrap();
+    assert_eq!(
+        signers
+            .iter()
+            .filter(|id| listed.iter().any(|l| l == **id))
+            .count(),
+        2,
+        "a threshold of the root keys signs: {raw:#}"
+    );
+    // Back to one root key: signed by two old keys and the new one.
+    sc.ok(owner, &["key", "rotate", &sc.gun, "root"]);
+    assert_eq!(
+        sc.go.fetch_signed(&sc.gun, "root")["roles"]["root"]["threshold"],
+        1
+    );
+
+    // Everyone follows: the warm reader, the warm Go client, fresh ones.
+    assert_eq!(sc.ok(&warm, &["get", &sc.image, "scan"]).stdout, SCAN);
+    assert!(
+        go_warm
+            .list(&sc.gun)
+            .iter()
+            .any(|t| t.name.starts_with("scan/"))
+    );
+    sc.agrees_with_go(&TestEnv::new());
+}
