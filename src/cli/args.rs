@@ -62,7 +62,7 @@ pub enum Command {
     /// Gate: check that images meet requirements (CI and deploy)
     Verify(VerifyArgs),
     /// Create the Notary repository (trust data) of an image repository
-    Init(RepoArg),
+    Init(InitArgs),
     /// Inspect trust data
     #[command(subcommand)]
     Trust(TrustCommand),
@@ -196,6 +196,18 @@ pub struct DelegateAddArgs {
     /// Signatures required
     #[arg(long, default_value_t = 1)]
     pub threshold: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Repository, e.g. registry.example.com/team/app
+    pub repo: String,
+    /// How many root keys the root lists (the store's root key, if any, is the first) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub root_keys: Option<u32>,
+    /// How many of them must sign the next root [default: 1]
+    #[arg(long, value_name = "T")]
+    pub root_threshold: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -7,10 +7,20 @@ use super::Context;
 use crate::error::Error;
 use crate::manifesto::init::init;
 use crate::registry::reference::RepositoryRef;
+use crate::tuf::build::RootShape;
 
-pub async fn run(ctx: &Context, repo: &str) -> Result<(), Error> {
+pub async fn run(
+    ctx: &Context,
+    repo: &str,
+    root_keys: Option<u32>,
+    root_threshold: Option<u32>,
+) -> Result<(), Error> {
     let repo = RepositoryRef::parse(repo)?;
-    let report = init(&ctx.settings, &repo, Utc::now(), |id| {
+    let shape = RootShape {
+        keys: root_keys.unwrap_or(1),
+        threshold: root_threshold.unwrap_or(1),
+    };
+    let report = init(&ctx.settings, &repo, Utc::now(), shape, |id| {
         ctx.output.note(format!("generated root key {id}"));
     })
     .await?;

@@ -18,8 +18,9 @@ use crate::keys::store::Added;
 use crate::keys::{
     ImportOptions, ImportReport, Importer, KeyAlgorithm, KeyStore, Passphrases, SigningKey,
 };
-use crate::manifesto::rotate::{Lifetimes, RootShape, RotatedRole, rotate};
+use crate::manifesto::rotate::{Lifetimes, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
+use crate::tuf::build::RootShape;
 use crate::tuf::names::{KeyId, RoleName};
 
 pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {

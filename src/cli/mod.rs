@@ -58,7 +58,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             delete::run_delete(&ctx, &args.image, &args.metadata_type, args.role.as_deref()).await
         }
         Command::Verify(args) => verify::run(&ctx, args).await,
-        Command::Init(repo) => init::run(&ctx, &repo.repo).await,
+        Command::Init(a) => init::run(&ctx, &a.repo, a.root_keys, a.root_threshold).await,
         Command::Repair(repo) => delete::run_repair(&ctx, &repo.repo).await,
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,
         Command::Delegate(DelegateCommand::Add(a)) => {

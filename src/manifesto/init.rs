@@ -19,7 +19,7 @@ use crate::notary::http::NotaryHttp;
 use crate::notary::publish::{PublishError, UpdatePart};
 use crate::notary::repository::{LOCK_TIMEOUT, TrustedRepository};
 use crate::registry::reference::RepositoryRef;
-use crate::tuf::build;
+use crate::tuf::build::{self, RootShape};
 use crate::tuf::key::PublicKey;
 use crate::tuf::metadata::{Root, Targets};
 use crate::tuf::names::{KeyId, RoleName};
@@ -31,6 +31,10 @@ pub struct NewRepositoryKeys<'a> {
     pub root: &'a dyn Signer,
     /// The root certificate (`ecdsa-x509`, CN = GUN).
     pub root_certificate: PublicKey,
+    /// Further root keys and their certificates (a root with several keys), all signing.
+    pub more_roots: Vec<(&'a dyn Signer, PublicKey)>,
+    /// How many root keys must sign the next root.
+    pub root_threshold: u32,
     pub targets: &'a dyn Signer,
     pub targets_public: PublicKey,
 }
@@ -56,9 +60,11 @@ pub async fn init(
     settings: &Settings,
     repo: &RepositoryRef,
     now: DateTime<Utc>,
+    shape: RootShape,
     generated: impl FnOnce(&KeyId),
 ) -> Result<InitReport, Error> {
     let gun = repo.gun();
+    let shape = shape.check()?;
     let store = KeyStore::new(&settings.trust_dir);
     let mut passphrases = Passphrases::from_environment();
     let root_role = RoleName::root();
@@ -75,6 +81,18 @@ pub async fn init(
     let targets_pass =
         passphrases.for_new_key(&targets_role, &format!("the targets key of {gun}"))?;
     let certificate = root_certificate_key(&root_key, &gun, now)?;
+    // A root with several keys: the others are always new.
+    let mut more_roots = Vec::new();
+    // Their passphrase: the new root key's, or asked once when the store's root key is reused.
+    let mut extra_pass = None;
+    for _ in 1..shape.keys {
+        let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
+        let cert = root_certificate_key(&key, &gun, now)?;
+        if new_root_pass.is_none() && extra_pass.is_none() {
+            extra_pass = Some(passphrases.for_new_key(&root_role, "the new root keys")?);
+        }
+        more_roots.push((key, cert));
+    }
 
     // The server first: unreachable, or already initialised, and nothing was stored.
     let prepared = prepare(settings, repo).await?;
@@ -97,6 +115,24 @@ pub async fn init(
             .add(&targets_key, &targets_role, Some(&gun), &targets_pass)
             .map_err(not_stored)?;
         stored.push(targets_id.clone());
+        let mut more_signers = Vec::new();
+        for (key, cert) in more_roots {
+            let pass = new_root_pass
+                .as_ref()
+                .or(extra_pass.as_ref())
+                .expect("asked above when there are more keys");
+            store
+                .add(&key, &root_role, None, pass)
+                .map_err(not_stored)?;
+            stored.push(key.key_id().clone());
+            more_signers.push((
+                RoleSigner {
+                    listed: cert.key_id(),
+                    key,
+                },
+                cert,
+            ));
+        }
         let root_signer = RoleSigner {
             listed: certificate.key_id(),
             key: root_key,
@@ -113,6 +149,11 @@ pub async fn init(
             NewRepositoryKeys {
                 root: &root_signer,
                 root_certificate: certificate.clone(),
+                more_roots: more_signers
+                    .iter()
+                    .map(|(s, c)| (s as &dyn Signer, c.clone()))
+                    .collect(),
+                root_threshold: shape.threshold,
                 targets: &targets_signer,
                 targets_public,
             },
@@ -205,13 +246,19 @@ pub async fn publish(
         error,
         may_have_landed: false,
     };
-    let root = build::initial_root(
+    let mut root = build::initial_root(
         &keys.root_certificate,
         &keys.targets_public,
         &snapshot,
         &timestamp,
         now,
     );
+    if !keys.more_roots.is_empty() {
+        let certs: Vec<PublicKey> = std::iter::once(keys.root_certificate.clone())
+            .chain(keys.more_roots.iter().map(|(_, c)| c.clone()))
+            .collect();
+        build::replace_role_keys(&mut root, &RoleName::root(), &certs, keys.root_threshold);
+    }
     let targets = build::empty_targets(1, now);
     let (root_file, targets_file) = sign_initial(&gun, &root, &targets, &keys).map_err(refused)?;
     http.post_update(&[
@@ -275,7 +322,10 @@ fn sign_initial(
         let gun = gun.to_owned();
         move |source| Error::SignRole { role, gun, source }
     };
-    let root_file = sign_file(root, &[keys.root]).map_err(signing(RoleName::root()))?;
+    let root_signers: Vec<&dyn Signer> = std::iter::once(keys.root)
+        .chain(keys.more_roots.iter().map(|(s, _)| *s))
+        .collect();
+    let root_file = sign_file(root, &root_signers).map_err(signing(RoleName::root()))?;
     let targets_file = sign_file(targets, &[keys.targets]).map_err(signing(RoleName::targets()))?;
     Ok((root_file, targets_file))
 }
@@ -311,6 +361,8 @@ mod tests {
         let keys = NewRepositoryKeys {
             root: &broken,
             root_certificate: public.clone(),
+            more_roots: Vec::new(),
+            root_threshold: 1,
             targets: &broken,
             targets_public: public,
         };

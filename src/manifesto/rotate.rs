@@ -25,7 +25,7 @@ use crate::keys::store::KeyStore;
 use crate::notary::TrustedRepository;
 use crate::notary::publish::{PublishError, Published, UpdatePart, publish_with_retry};
 use crate::registry::reference::RepositoryRef;
-use crate::tuf::build;
+use crate::tuf::build::{self, RootShape};
 use crate::tuf::key::PublicKey;
 use crate::tuf::metadata::{Expires, Root};
 use crate::tuf::names::{KeyId, RoleName};
@@ -105,38 +105,6 @@ impl Lifetimes {
                 flag: "--targets-expires",
             }),
         }
-    }
-}
-
-/// How many keys a rotated root lists and how many of them must sign (`key rotate REPO root
-/// --root-keys N --root-threshold T`); the default is one key.
-#[derive(Debug, Clone, Copy)]
-pub struct RootShape {
-    pub keys: u32,
-    pub threshold: u32,
-}
-
-impl Default for RootShape {
-    fn default() -> Self {
-        RootShape {
-            keys: 1,
-            threshold: 1,
-        }
-    }
-}
-
-impl RootShape {
-    /// `1 <= threshold <= keys`, refused as the user's input otherwise.
-    pub fn check(self) -> Result<RootShape, Error> {
-        if self.threshold == 0 || self.threshold > self.keys {
-            return Err(build::DelegationError::Threshold {
-                role: RoleName::root(),
-                threshold: self.threshold,
-                keys: usize::try_from(self.keys).unwrap_or(usize::MAX),
-            }
-            .into());
-        }
-        Ok(self)
     }
 }
 

@@ -187,6 +187,37 @@ pub fn next_targets_above(
     Ok(next)
 }
 
+/// How many keys a root lists and how many of them must sign (`init` and `key rotate REPO root`
+/// with `--root-keys N --root-threshold T`); the default is one key.
+#[derive(Debug, Clone, Copy)]
+pub struct RootShape {
+    pub keys: u32,
+    pub threshold: u32,
+}
+
+impl Default for RootShape {
+    fn default() -> Self {
+        RootShape {
+            keys: 1,
+            threshold: 1,
+        }
+    }
+}
+
+impl RootShape {
+    /// `1 <= threshold <= keys`, refused as the user's input otherwise.
+    pub fn check(self) -> Result<RootShape, DelegationError> {
+        if self.threshold == 0 || self.threshold > self.keys {
+            return Err(DelegationError::Threshold {
+                role: RoleName::root(),
+                threshold: self.threshold,
+                keys: usize::try_from(self.keys).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(self)
+    }
+}
+
 /// Why a delegation change was refused before anything was signed.
 #[derive(Debug, thiserror::Error)]
 pub enum DelegationError {

@@ -978,3 +978,83 @@ fn a_root_with_three_keys_and_threshold_2_is_created_rotated_and_followed() {
     );
     sc.agrees_with_go(&TestEnv::new());
 }
+
+/// `init --root-keys 2 --root-threshold 2` creates a repository whose root lists two root
+/// certificates, both required; it is read by a fresh Go client, and rotations are signed by both.
+#[test]
+fn init_with_two_root_keys_and_threshold_2_is_read_by_the_go_client_and_rotates() {
+    let s = crate::harness::stack(crate::harness::StackKind::Plain);
+    let repo = crate::harness::unique_repo("lc-init-root2");
+    s.push_image(&repo, "v1");
+    let gun = format!("{}/{repo}", s.registry);
+    let owner = TestEnv::new();
+    let out = owner
+        .signer_cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "init",
+            &gun,
+            "--root-keys",
+            "2",
+            "--root-threshold",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "init: {}", stderr(&out));
+    let go = crate::go_notary::GoNotary::new(s);
+    let root = go.fetch_signed(&gun, "root");
+    assert_eq!(root["roles"]["root"]["threshold"], 2, "{root:#}");
+    assert_eq!(root["roles"]["root"]["keyids"].as_array().unwrap().len(), 2);
+    let raw: serde_json::Value = serde_json::from_slice(&go.fetch_raw(&gun, "root")).unwrap();
+    assert_eq!(raw["signatures"].as_array().unwrap().len(), 2, "{raw:#}");
+    assert!(
+        go.list(&gun).is_empty(),
+        "the Go client trusts the new repository"
+    );
+    let out = owner
+        .signer_cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "key",
+            "rotate",
+            &gun,
+            "timestamp",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "rotate: {}", stderr(&out));
+    let raw: serde_json::Value = serde_json::from_slice(&go.fetch_raw(&gun, "root")).unwrap();
+    assert_eq!(raw["signatures"].as_array().unwrap().len(), 2, "{raw:#}");
+    assert!(
+        go.list(&gun).is_empty(),
+        "the Go client follows the rotation"
+    );
+    let fresh = TestEnv::new();
+    let out = fresh
+        .cmd()
+        .args(["--server", &s.notary_url, "trust", "inspect", &gun])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A threshold above the number of keys is refused before anything is made.
+    let other = TestEnv::new();
+    let out = other
+        .signer_cmd()
+        .args([
+            "--server",
+            &s.notary_url,
+            "init",
+            &format!("{gun}-x"),
+            "--root-keys",
+            "1",
+            "--root-threshold",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(snapshot_dir(&other.trust_dir().join("private")).is_empty());
+}
