@@ -178,7 +178,7 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
             None => writeln!(w, "  new key   {}", report.new_key_id)?,
         }
         if !report.new_key_ids.is_empty() {
-            let ids: Vec<&str> = report.new_key_ids.iter().map(|k| k.as_str()).collect();
+            let ids: Vec<&str> = report.new_key_ids.iter().map(KeyId::as_str).collect();
             writeln!(
                 w,
                 "  root keys {} (threshold {})",
