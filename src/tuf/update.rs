@@ -86,6 +86,25 @@ impl UpdateError {
     }
 }
 
+/// Warns about a stale role once per process: one command may open a repository several times
+/// (a put verifies before uploading, then again in each publish attempt).
+fn warn_once(gun: &str, s: &SkippedRole) {
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = WARNED
+        .lock()
+        .map(|mut w| w.insert((gun.to_owned(), s.role.to_string())))
+        .unwrap_or(true);
+    if first {
+        tracing::warn!(
+            "{}: its targets are treated as absent: {}; {}",
+            s.role,
+            s.reason,
+            next_step(s)
+        );
+    }
+}
+
 /// What to do about a skipped role, for the warning and for `trust inspect`.
 pub fn next_step(s: &SkippedRole) -> String {
     let name = s
@@ -311,6 +330,9 @@ impl<S: MetadataSource> Updater<S> {
 
     /// Verify a targets role (top-level or delegation) against the trusted snapshot.
     async fn load_role(&mut self, role: &RoleName) -> Result<(), UpdateError> {
+        if self.state.skipped(role).is_some() {
+            return Ok(()); // already found stale in this update
+        }
         let expected = self
             .state
             .expected_file(role)
@@ -321,12 +343,7 @@ impl<S: MetadataSource> Updater<S> {
             RoleLoad::Loaded => self.keep(role, bytes),
             // Not persisted: the stale file is checked again on the next run, so a re-signed
             // file or restored key is picked up, and the cache holds only what verified.
-            RoleLoad::Skipped(s) => tracing::warn!(
-                "{}: its targets are treated as absent: {}; {}",
-                s.role,
-                s.reason,
-                next_step(&s)
-            ),
+            RoleLoad::Skipped(s) => warn_once(self.state.gun(), &s),
         }
         Ok(())
     }

@@ -238,6 +238,12 @@ fn replacing_a_delegate_key_by_remove_and_add_does_not_wedge_the_repository() {
     // The new key signs; every reader, including the one that trusted the old file, reads it.
     let out = sc.put_as(&new, "approvals", QA_NEW, &["--role", "qa"]);
     assert_eq!(code(&out), 0, "new key put: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("treated as absent").count(),
+        1,
+        "the put that re-signs the role warns once: {}",
+        stderr(&out)
+    );
     let got = sc.ok(&reader, &["get", &sc.image, "approvals"]);
     assert_eq!(got.stdout, QA_NEW);
     assert!(
