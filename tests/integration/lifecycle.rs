@@ -986,9 +986,10 @@ fn a_root_with_three_keys_and_threshold_2_is_created_rotated_and_followed() {
 }
 
 /// `init --root-keys 2 --root-threshold 2` creates a repository whose root lists two root
-/// certificates, both required; it is read by a fresh Go client, and rotations are signed by both.
+/// certificates, both required; it is read by a fresh Go client, rotations are signed by both,
+/// and without one of them a rotation is refused (exit 8) with nothing published.
 #[test]
-fn init_with_two_root_keys_and_threshold_2_is_read_by_the_go_client_and_rotates() {
+fn init_with_two_root_keys_and_threshold_2_is_read_by_the_go_client_and_needs_both_to_rotate() {
     let s = crate::harness::stack(crate::harness::StackKind::Plain);
     let repo = crate::harness::unique_repo("lc-init-root2");
     s.push_image(&repo, "v1");
@@ -1045,6 +1046,29 @@ fn init_with_two_root_keys_and_threshold_2_is_read_by_the_go_client_and_rotates(
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // With one of the two root keys gone from the store, a rotation is refused (exit 8, naming
+    // what is missing) and nothing is published.
+    let root_key_files: Vec<_> = std::fs::read_dir(owner.trust_dir().join("private"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains("role: root"))
+        .collect();
+    assert_eq!(root_key_files.len(), 2, "{root_key_files:?}");
+    std::fs::remove_file(&root_key_files[0]).unwrap();
+    let version = go.served_version(&gun, "root");
+    let out = owner
+        .signer_cmd()
+        .args(["--server", &s.notary_url, "key", "rotate", &gun, "snapshot"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 8, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("threshold 2"), "{}", stderr(&out));
+    assert_eq!(
+        go.served_version(&gun, "root"),
+        version,
+        "nothing published"
+    );
     // A threshold above the number of keys is refused before anything is made.
     let other = TestEnv::new();
     let out = other
