@@ -216,6 +216,8 @@ pub enum Error {
     PutInput(#[from] crate::manifesto::put::PutInputError),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
+    #[error(transparent)]
+    RootFile(#[from] crate::manifesto::offline_root::RootFileError),
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
     /// A gate (`verify`) printed its verdict and did not pass: the most severe failure found.
@@ -275,6 +277,7 @@ impl Error {
             Error::SignRole { source, .. } => source.failure(),
             Error::Policy(e) => e.failure(),
             Error::OutputFile(e) => e.failure(),
+            Error::RootFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Output(_) => Failure::Internal,
             Error::Denied { failure, .. } => *failure,

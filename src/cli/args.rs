@@ -251,6 +251,24 @@ pub enum KeyCommand {
     ExportPublic(KeyExportPublicArgs),
     /// Replace the key of root, targets, snapshot or timestamp and publish the new root
     Rotate(KeyRotateArgs),
+    /// Add the signatures of the root keys held here to a root file ('key rotate … --offline')
+    SignRoot(KeySignRootArgs),
+    /// Publish a root file once it carries enough root signatures
+    PublishRoot(KeyPublishRootArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeySignRootArgs {
+    /// The root file written by 'key rotate REPO root --offline FILE'
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyPublishRootArgs {
+    /// Repository, e.g. registry.example.com/team/app
+    pub repo: String,
+    /// The signed root file
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -325,6 +343,10 @@ pub struct KeyRotateArgs {
     /// ROLE root only: how many of them must sign the next root [default: 1]
     #[arg(long, value_name = "T")]
     pub root_threshold: Option<u32>,
+    /// ROLE root only: write the new root, signed by the root keys held here, to FILE instead of
+    /// publishing it (other holders then run 'key sign-root FILE'; then 'key publish-root')
+    #[arg(long, value_name = "FILE")]
+    pub offline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

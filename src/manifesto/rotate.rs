@@ -92,6 +92,15 @@ impl Lifetimes {
         }
     }
 
+    /// The new root's expiry given the current one (for the offline root flow).
+    pub(crate) fn root_expiry_for(
+        &self,
+        now: DateTime<Utc>,
+        current: &Expires,
+    ) -> Result<Expires, Error> {
+        self.root_expiry(now, Some(current))
+    }
+
     /// The re-signed targets' expiry: `--targets-expires` from now, else the current one's.
     fn targets_expiry(
         &self,

@@ -1088,3 +1088,108 @@ fn init_with_two_root_keys_and_threshold_2_is_read_by_the_go_client_and_needs_bo
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(snapshot_dir(&other.trust_dir().join("private")).is_empty());
 }
+
+/// Root keys in different trust dirs: a root of two keys, threshold 2, with one key moved to
+/// another trust dir. `key rotate REPO root --offline FILE` writes the new root signed by what
+/// is held here; publishing it early is refused (exit 3, nothing published); `key sign-root
+/// FILE` in the other trust dir adds the second signature; `key publish-root REPO FILE`
+/// publishes it and every reader follows.
+#[test]
+fn an_offline_root_rotation_is_signed_in_two_trust_dirs_then_published() {
+    let sc = scene("lc-root-offline");
+    let owner = &sc.owner;
+    let out = sc.put_as(owner, "scan", SCAN, &[]);
+    assert_eq!(code(&out), 0, "put: {}", stderr(&out));
+    let root_files = |env: &TestEnv| -> Vec<PathBuf> {
+        let dir = env.trust_dir().join("private");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| std::fs::read_to_string(p).unwrap().contains("role: root"))
+            .collect()
+    };
+    let first = root_files(owner);
+    sc.ok(
+        owner,
+        &[
+            "key",
+            "rotate",
+            &sc.gun,
+            "root",
+            "--root-keys",
+            "2",
+            "--root-threshold",
+            "2",
+        ],
+    );
+    let warm = crate::go_notary::GoNotary::new(sc.s);
+    warm.list(&sc.gun);
+    let reader = TestEnv::new();
+    sc.ok(&reader, &["get", &sc.image, "scan"]);
+
+    // Move one of the two new root keys to another trust dir.
+    let moved = root_files(owner)
+        .into_iter()
+        .find(|p| !first.contains(p))
+        .unwrap();
+    let other = TestEnv::new();
+    let other_private = other.trust_dir().join("private");
+    std::fs::create_dir_all(&other_private).unwrap();
+    for dir in [other.trust_dir(), other_private.clone()] {
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+        std::fs::set_permissions(&dir, private).unwrap();
+    }
+    std::fs::copy(&moved, other_private.join(moved.file_name().unwrap())).unwrap();
+    std::fs::remove_file(&moved).unwrap();
+    let out = sc.run(owner, &["key", "rotate", &sc.gun, "timestamp"]);
+    assert_eq!(
+        code(&out),
+        8,
+        "one root key here is not enough: {}",
+        stderr(&out)
+    );
+
+    let desk = tempfile::tempdir().unwrap();
+    let file = desk.path().join("new-root.json");
+    let file = file.to_str().unwrap();
+    let out = sc.ok(
+        owner,
+        &["key", "rotate", &sc.gun, "root", "--offline", file],
+    );
+    assert!(stdout(&out).contains("key sign-root"), "{}", stdout(&out));
+    let version = sc.go.served_version(&sc.gun, "root");
+    let early = sc.run(owner, &["key", "publish-root", &sc.gun, file]);
+    assert_eq!(code(&early), 3, "{}", stderr(&early));
+    assert!(stdout(&early).is_empty());
+    assert!(stderr(&early).contains("sign-root"), "{}", stderr(&early));
+    assert_eq!(
+        sc.go.served_version(&sc.gun, "root"),
+        version,
+        "nothing published"
+    );
+
+    let signed = sc.ok(&other, &["-o", "json", "key", "sign-root", file]);
+    let report: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    assert_eq!(report["added"].as_array().unwrap().len(), 1, "{report:#}");
+    // Signing again adds nothing and says so.
+    let again = sc.run(&other, &["key", "sign-root", file]);
+    assert_eq!(code(&again), 8, "{}", stderr(&again));
+
+    sc.ok(owner, &["key", "publish-root", &sc.gun, file]);
+    assert_eq!(sc.go.served_version(&sc.gun, "root"), version + 1);
+    assert_eq!(
+        sc.go.fetch_signed(&sc.gun, "root")["roles"]["root"]["threshold"],
+        1
+    );
+    // The new root key is here: rotations work again; everyone follows.
+    sc.ok(owner, &["key", "rotate", &sc.gun, "timestamp"]);
+    assert_eq!(sc.ok(&reader, &["get", &sc.image, "scan"]).stdout, SCAN);
+    assert!(
+        warm.list(&sc.gun)
+            .iter()
+            .any(|t| t.name.starts_with("scan/"))
+    );
+    sc.agrees_with_go(&TestEnv::new());
+}
