@@ -106,7 +106,7 @@ pub enum Error {
     #[error("{flag} {value:?} would expire at once: use e.g. 90d or 3y")]
     LifetimeZero { flag: &'static str, value: String },
     #[error(
-        "{role} is a delegation: its keys are listed by its parent role, change them with 'manifesto delegate add'; key rotate handles root, targets, snapshot and timestamp"
+        "{role} is a delegation: its keys are listed by its parent role, replace one with 'manifesto delegate rotate REPO NAME --key NEW.pem' (or 'delegate add' / 'delegate remove --key'); key rotate handles root, targets, snapshot and timestamp"
     )]
     NotRotatable { role: RoleName },
     #[error("{flag} applies to {applies_to} only")]
@@ -227,6 +227,8 @@ pub enum Error {
     Hinted(Box<crate::manifesto::hints::Hinted>),
     #[error(transparent)]
     OutputFile(#[from] crate::manifesto::get::OutputFileError),
+    #[error(transparent)]
+    RootFile(#[from] crate::manifesto::offline_root::RootFileError),
     #[error("cannot write to standard output")]
     Output(#[source] std::io::Error),
     #[error("cannot write the man page {path}")]
@@ -303,6 +305,7 @@ impl Error {
             Error::SignRole { source, .. } => source.failure(),
             Error::Policy(e) => e.failure(),
             Error::OutputFile(e) => e.failure(),
+            Error::RootFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
             Error::Hinted(e) => e.failure(),
             // stdout or a file is ours to write and it failed (a full disk, an I/O error): local.

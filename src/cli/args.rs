@@ -187,6 +187,12 @@ pub struct InitArgs {
     /// Initialise even when the registry has no such repository yet (nothing pushed there)
     #[arg(long)]
     pub allow_new_repository: bool,
+    /// How many root keys the root lists (the store's root key, if any, is the first) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub root_keys: Option<u32>,
+    /// How many of them must sign the next root [default: 1]
+    #[arg(long, value_name = "T")]
+    pub root_threshold: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -205,8 +211,10 @@ pub enum TrustCommand {
 pub enum DelegateCommand {
     /// Allow the holders of KEYs to sign the given metadata TYPEs
     Add(DelegateAddArgs),
-    /// Remove a delegation
-    Remove(DelegateNameArgs),
+    /// Remove a delegation, or with --key revoke one of its keys
+    Remove(DelegateRemoveArgs),
+    /// Replace one key of a delegation by a new one, in one signed update
+    Rotate(DelegateRotateArgs),
     /// List delegations
     List(RepoArg),
 }
@@ -228,6 +236,29 @@ pub struct DelegateAddArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DelegateRemoveArgs {
+    pub repo: String,
+    /// Delegation name (e.g. qa, becomes targets/qa)
+    pub name: String,
+    /// Revoke only this key (its id, or a unique prefix as 'delegate list' shows it)
+    #[arg(long, value_name = "KEYID")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DelegateRotateArgs {
+    pub repo: String,
+    /// Delegation name (e.g. qa, becomes targets/qa)
+    pub name: String,
+    /// Public key or certificate PEM of the new signer
+    #[arg(long = "key", value_name = "NEW.pem")]
+    pub key: PathBuf,
+    /// The key the new one replaces (id or unique prefix); needed when the delegation has several
+    #[arg(long, value_name = "KEYID")]
+    pub replace: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DelegateNameArgs {
     pub repo: String,
     pub name: String,
@@ -245,6 +276,24 @@ pub enum KeyCommand {
     ExportPublic(KeyExportPublicArgs),
     /// Replace the key of root, targets, snapshot or timestamp and publish the new root
     Rotate(KeyRotateArgs),
+    /// Add the signatures of the root keys held here to a root file ('key rotate … --offline')
+    SignRoot(KeySignRootArgs),
+    /// Publish a root file once it carries enough root signatures
+    PublishRoot(KeyPublishRootArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeySignRootArgs {
+    /// The root file written by 'key rotate REPO root --offline FILE'
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyPublishRootArgs {
+    /// Repository, e.g. registry.example.com/team/app
+    pub repo: String,
+    /// The signed root file
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -307,12 +356,22 @@ pub struct KeyRotateArgs {
     pub repo: String,
     /// The role whose key to replace: root, targets, snapshot or timestamp
     pub role: String,
-    /// How long the new root is valid, e.g. 10y, 3y, 90d [default: 10y]
+    /// How long the new root is valid, e.g. 10y, 3y, 90d [default: the current root's expiry]
     #[arg(long, value_name = "DUR")]
     pub expires: Option<String>,
-    /// ROLE targets only: how long the re-signed targets are valid [default: 3y]
+    /// ROLE targets only: how long the re-signed targets are valid [default: their current expiry]
     #[arg(long, value_name = "DUR")]
     pub targets_expires: Option<String>,
+    /// ROLE root only: how many new root keys the root lists [default: 1]
+    #[arg(long, value_name = "N")]
+    pub root_keys: Option<u32>,
+    /// ROLE root only: how many of them must sign the next root [default: 1]
+    #[arg(long, value_name = "T")]
+    pub root_threshold: Option<u32>,
+    /// ROLE root only: write the new root, signed by the root keys held here, to FILE instead of
+    /// publishing it (other holders then run 'key sign-root FILE'; then 'key publish-root')
+    #[arg(long, value_name = "FILE")]
+    pub offline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

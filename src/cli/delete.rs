@@ -50,6 +50,13 @@ pub async fn run_repair(ctx: &Context, repo: &str) -> Result<(), Error> {
                 "  cannot rebuild manifest {m}: its entries or its image are gone from the registry"
             )?;
         }
+        for s in &report.stale_roles {
+            writeln!(
+                w,
+                "  {} is stale ({}), its entries are left out; {}",
+                s.role, s.reason, s.next_step
+            )?;
+        }
         if report.index_was_current {
             writeln!(
                 w,

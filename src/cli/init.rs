@@ -7,14 +7,25 @@ use super::Context;
 use crate::error::Error;
 use crate::manifesto::init::{init, require_registry_repository};
 use crate::registry::reference::RepositoryRef;
+use crate::tuf::build::RootShape;
 
-pub async fn run(ctx: &Context, repo: &str, allow_new_repository: bool) -> Result<(), Error> {
+pub async fn run(
+    ctx: &Context,
+    repo: &str,
+    allow_new_repository: bool,
+    root_keys: Option<u32>,
+    root_threshold: Option<u32>,
+) -> Result<(), Error> {
     let repo = RepositoryRef::parse(repo)?;
+    let shape = RootShape {
+        keys: root_keys.unwrap_or(1),
+        threshold: root_threshold.unwrap_or(1),
+    };
     if !allow_new_repository {
         // Before any key is made: a typo must not become a new Notary repository.
         require_registry_repository(&ctx.settings, &repo).await?;
     }
-    let report = init(&ctx.settings, &repo, Utc::now(), |id| {
+    let report = init(&ctx.settings, &repo, Utc::now(), shape, |id| {
         ctx.output.note(format!("generated root key {id}"));
     })
     .await?;

@@ -9,14 +9,18 @@ use serde::Serialize;
 use super::Context;
 use super::args::{
     KeyAlgorithm as AlgorithmArg, KeyCommand, KeyExportPublicArgs, KeyGenerateArgs, KeyImportArgs,
-    KeyRotateArgs,
+    KeyPublishRootArgs, KeyRotateArgs, KeySignRootArgs,
 };
 use crate::error::Error;
 use crate::keys::store::Added;
 use crate::keys::{ImportOptions, KeyAlgorithm, KeyStore, Passphrases};
 use crate::manifesto::key::{self, GenerateRequest};
+use crate::manifesto::offline_root::{
+    RootFileReport, publish_root_file, rotate_root_offline, sign_root_file,
+};
 use crate::manifesto::rotate::{Lifetimes, RotatedRole, rotate};
 use crate::registry::reference::RepositoryRef;
+use crate::tuf::build::RootShape;
 use crate::tuf::names::{KeyId, RoleName};
 
 pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {
@@ -27,6 +31,8 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<(), Error> {
         KeyCommand::Import(args) => import(ctx, &store, args),
         KeyCommand::ExportPublic(args) => export_public(ctx, &store, args),
         KeyCommand::Rotate(args) => rotate_key(ctx, &store, args).await,
+        KeyCommand::SignRoot(args) => sign_root(ctx, &store, &args),
+        KeyCommand::PublishRoot(args) => publish_root(ctx, &args).await,
     }
 }
 
@@ -96,16 +102,47 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
             applies_to: "'key rotate REPO targets'",
         });
     }
+    if (args.root_keys.is_some() || args.root_threshold.is_some()) && role != RotatedRole::Root {
+        return Err(Error::FlagNotApplicable {
+            flag: "--root-keys/--root-threshold",
+            applies_to: "'key rotate REPO root'",
+        });
+    }
+    let shape = RootShape {
+        keys: args.root_keys.unwrap_or(1),
+        threshold: args.root_threshold.unwrap_or(1),
+    }
+    .check()?;
     let lifetimes = Lifetimes {
         root: lifetime("--expires", args.expires.as_deref())?,
         targets: lifetime("--targets-expires", args.targets_expires.as_deref())?,
     };
     let mut passphrases = Passphrases::from_environment();
+    if let Some(out) = &args.offline {
+        if role != RotatedRole::Root {
+            return Err(Error::FlagNotApplicable {
+                flag: "--offline",
+                applies_to: "'key rotate REPO root'",
+            });
+        }
+        let report = rotate_root_offline(
+            &ctx.settings,
+            &repo,
+            lifetimes,
+            shape,
+            store,
+            &mut passphrases,
+            out,
+        )
+        .await?;
+        return emit_root_file(ctx, &repo.gun(), &report);
+    }
     let report = rotate(
         &ctx.settings,
         &repo,
         role,
         lifetimes,
+        shape,
         store,
         &mut passphrases,
     )
@@ -131,6 +168,15 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
             )?,
             None => writeln!(w, "  new key   {}", report.new_key_id)?,
         }
+        if !report.new_key_ids.is_empty() {
+            let ids: Vec<&str> = report.new_key_ids.iter().map(KeyId::as_str).collect();
+            writeln!(
+                w,
+                "  root keys {} (threshold {})",
+                ids.join(", "),
+                report.threshold.unwrap_or(1)
+            )?;
+        }
         if matches!(role, RotatedRole::Snapshot | RotatedRole::Timestamp) {
             writeln!(w, "            (held by the server)")?;
         }
@@ -139,6 +185,42 @@ async fn rotate_key(ctx: &Context, store: &KeyStore, args: KeyRotateArgs) -> Res
             writeln!(w, "  targets   version {v}")?;
         }
         Ok(())
+    })
+}
+
+fn sign_root(ctx: &Context, store: &KeyStore, args: &KeySignRootArgs) -> Result<(), Error> {
+    let mut passphrases = Passphrases::from_environment();
+    let report = sign_root_file(store, &mut passphrases, &args.file)?;
+    emit_root_file(ctx, "REPO", &report)
+}
+
+async fn publish_root(ctx: &Context, args: &KeyPublishRootArgs) -> Result<(), Error> {
+    let repo = RepositoryRef::parse(&args.repo)?;
+    let report = publish_root_file(&ctx.settings, &repo, &args.file).await?;
+    emit_root_file(ctx, &repo.gun(), &report)
+}
+
+/// What a root file holds now, and the next step.
+fn emit_root_file(ctx: &Context, gun: &str, report: &RootFileReport) -> Result<(), Error> {
+    ctx.output.emit(report, |w| {
+        let file = report.file.display();
+        if report.published {
+            return writeln!(w, "published root version {} of {gun}", report.version);
+        }
+        writeln!(
+            w,
+            "{file}: root version {}, {} signature(s); it needs a threshold of the current root keys and {} of its own",
+            report.version,
+            report.signed_by.len(),
+            report.threshold
+        )?;
+        for id in &report.added {
+            writeln!(w, "  signed with {id}")?;
+        }
+        writeln!(
+            w,
+            "next: 'manifesto key sign-root {file}' where the other root keys are, then 'manifesto key publish-root {gun} {file}'"
+        )
     })
 }
 

@@ -70,14 +70,19 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             delete::run_delete(&ctx, &args.image, &args.metadata_type, args.role.as_deref()).await
         }
         Command::Verify(args) => verify::run(&ctx, args).await,
-        Command::Init(args) => init::run(&ctx, &args.repo, args.allow_new_repository).await,
+        Command::Init(a) => {
+            init::run(&ctx, &a.repo, a.allow_new_repository, a.root_keys, a.root_threshold).await
+        }
         Command::Repair(repo) => delete::run_repair(&ctx, &repo.repo).await,
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,
         Command::Delegate(DelegateCommand::Add(a)) => {
             delegate::add(&ctx, &a.repo, &a.name, &a.keys, &a.types, a.threshold).await
         }
         Command::Delegate(DelegateCommand::Remove(a)) => {
-            delegate::remove(&ctx, &a.repo, &a.name).await
+            delegate::remove(&ctx, &a.repo, &a.name, a.key.as_deref()).await
+        }
+        Command::Delegate(DelegateCommand::Rotate(a)) => {
+            delegate::rotate(&ctx, &a.repo, &a.name, &a.key, a.replace.as_deref()).await
         }
         Command::Delegate(DelegateCommand::List(a)) => delegate::list(&ctx, &a.repo).await,
         Command::Key(cmd) => key::run(&ctx, cmd).await,

@@ -49,6 +49,13 @@ fn render(w: &mut dyn Write, r: &Inspection) -> std::io::Result<()> {
                 d.paths.join(", ")
             }
         )?;
+        if let Some(stale) = &d.stale {
+            writeln!(
+                w,
+                "{:<22} stale, its targets are absent: {}; {}",
+                "", stale.reason, stale.next_step
+            )?;
+        }
     }
     writeln!(w)?;
     if r.targets.is_empty() {

@@ -14,7 +14,7 @@ pub enum KeyFormatError {
     #[error("malformed key structure: {0}")]
     Der(&'static str),
     #[error(
-        "unsupported PEM block {0:?} (expected PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)"
+        "unsupported PEM block {0:?} (expected PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY or ENCRYPTED PRIVATE KEY)"
     )]
     Label(String),
     #[error("unsupported key algorithm: {0}")]
@@ -82,6 +82,10 @@ pub enum KeyStoreError {
     Random,
     #[error("root keys must be ECDSA P-256 keys (Notary's root certificates are ecdsa-x509)")]
     RootKeyAlgorithm,
+    #[error(
+        "manifesto does not generate RSA keys: make one elsewhere (e.g. 'openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072') and 'manifesto key import' it"
+    )]
+    RsaGeneration,
     #[error("signing failed")]
     Sign,
     /// No key the store holds is listed for the role (or not enough for its threshold).
@@ -123,7 +127,8 @@ impl KeyStoreError {
             | KeyStoreError::Role(_)
             | KeyStoreError::PassphraseTooShort { .. }
             | KeyStoreError::PassphraseMismatch
-            | KeyStoreError::RootKeyAlgorithm => Failure::Usage,
+            | KeyStoreError::RootKeyAlgorithm
+            | KeyStoreError::RsaGeneration => Failure::Usage,
             KeyStoreError::Encrypt(_)
             | KeyStoreError::Random
             | KeyStoreError::Sign

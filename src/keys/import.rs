@@ -56,7 +56,12 @@ pub struct Importer<'a> {
     new_passphrases: Vec<(RoleClass, Passphrase)>,
 }
 
-const KEY_LABELS: [&str; 3] = ["PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"];
+const KEY_LABELS: [&str; 4] = [
+    "PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "ENCRYPTED PRIVATE KEY",
+];
 
 impl<'a> Importer<'a> {
     pub fn new(store: &'a KeyStore, passphrases: &'a mut Passphrases) -> Importer<'a> {

@@ -4,7 +4,8 @@
 //! key, or an RFC 8410 Ed25519 seed) that OpenSSL reads. We read those and also the Go notary
 //! client's layouts (PROTOCOL.md §7, crates.md §5): ECDSA with version 1 and no `publicKey`;
 //! ed25519 under OID 1.3.6.1.4.1.11591.15.1 with a raw `pub‖seed‖pub` (96 bytes) or `seed‖pub`
-//! (64 bytes) payload. RSA keys are recognised so they can be skipped with a clear reason.
+//! (64 bytes) payload. RSA keys (PKCS#8, or PKCS#1 `RSA PRIVATE KEY` as `notary key import` takes
+//! them) are kept as their PKCS#8 DER, which ring reads.
 
 use zeroize::Zeroizing;
 
@@ -38,6 +39,8 @@ pub(crate) enum KeySecret {
         seed: Zeroizing<Vec<u8>>,
         public: Option<Vec<u8>>,
     },
+    /// The whole PKCS#8 `PrivateKeyInfo` of an RSA key.
+    Rsa { pkcs8: Zeroizing<Vec<u8>> },
 }
 
 fn bad(what: &'static str) -> KeyFormatError {
@@ -104,9 +107,9 @@ pub(crate) fn parse_private_key_info(input: &[u8]) -> Result<KeySecret, KeyForma
                 public: Some(public.to_vec()),
             })
         }
-        OID_RSA => Err(KeyFormatError::Algorithm(
-            "RSA (manifesto signs with ECDSA P-256 or Ed25519)",
-        )),
+        OID_RSA => Ok(KeySecret::Rsa {
+            pkcs8: Zeroizing::new(input.to_vec()),
+        }),
         _ => Err(KeyFormatError::Algorithm("unknown algorithm OID")),
     }
 }
@@ -157,6 +160,33 @@ pub(crate) fn ecdsa_pkcs8(scalar: &[u8], point: &[u8]) -> Zeroizing<Vec<u8>> {
     )
 }
 
+/// The `rsaEncryption` AlgorithmIdentifier: the OID with NULL parameters (RFC 8017 A.1).
+fn rsa_algorithm_identifier() -> Zeroizing<Vec<u8>> {
+    let oid = der::tlv(der::TAG_OID, &[OID_RSA]);
+    der::tlv(der::TAG_SEQUENCE, &[&oid, &[0x05, 0x00]])
+}
+
+/// A PKCS#1 `RSAPrivateKey` (the body of an `RSA PRIVATE KEY` file) wrapped as PKCS#8 v1.
+pub(crate) fn rsa_pkcs8_from_pkcs1(pkcs1: &[u8]) -> Result<KeySecret, KeyFormatError> {
+    Reader::new(pkcs1).expect(der::TAG_SEQUENCE, "RSAPrivateKey is not a SEQUENCE")?;
+    let wrapped = der::tlv(der::TAG_OCTET_STRING, &[pkcs1]);
+    let alg = rsa_algorithm_identifier();
+    Ok(KeySecret::Rsa {
+        pkcs8: der::tlv(
+            der::TAG_SEQUENCE,
+            &[&[der::TAG_INTEGER, 1, 0], &alg, &wrapped],
+        ),
+    })
+}
+
+/// DER SubjectPublicKeyInfo of an RSA key given as a PKCS#1 `RSAPublicKey` (the `rsa` key's
+/// `public` in Notary metadata, as the Go client's `x509.MarshalPKIXPublicKey` writes it).
+pub(crate) fn rsa_spki(pkcs1_public: &[u8]) -> Vec<u8> {
+    let alg = rsa_algorithm_identifier();
+    let bits = der::tlv(der::TAG_BIT_STRING, &[&[0], pkcs1_public]);
+    der::tlv(der::TAG_SEQUENCE, &[&alg, &bits]).to_vec()
+}
+
 /// PKCS#8 v1 holding an RFC 8410 Ed25519 seed.
 pub(crate) fn ed25519_pkcs8(seed: &[u8]) -> Zeroizing<Vec<u8>> {
     let inner = der::tlv(der::TAG_OCTET_STRING, &[seed]);
@@ -195,9 +225,11 @@ pub(crate) enum SpkiKey<'a> {
     /// The uncompressed point of a P-256 key.
     P256(&'a [u8]),
     Ed25519(&'a [u8]),
+    /// The whole SubjectPublicKeyInfo of an RSA key (Notary lists RSA keys that way).
+    Rsa(&'a [u8]),
 }
 
-/// Reads a P-256 or Ed25519 SubjectPublicKeyInfo.
+/// Reads a P-256, Ed25519 or RSA SubjectPublicKeyInfo.
 pub(crate) fn parse_spki(input: &[u8]) -> Result<SpkiKey<'_>, KeyFormatError> {
     let body = Reader::new(input).expect(der::TAG_SEQUENCE, "SubjectPublicKeyInfo")?;
     let mut r = Reader::new(body);
@@ -214,8 +246,9 @@ pub(crate) fn parse_spki(input: &[u8]) -> Result<SpkiKey<'_>, KeyFormatError> {
             Ok(SpkiKey::P256(bits))
         }
         (OID_ED25519, None) if bits.len() == ED25519_LEN => Ok(SpkiKey::Ed25519(bits)),
+        (OID_RSA, None) => Ok(SpkiKey::Rsa(input)),
         _ => Err(KeyFormatError::Algorithm(
-            "public key is neither ECDSA P-256 nor Ed25519",
+            "public key is neither ECDSA P-256, Ed25519 nor RSA",
         )),
     }
 }
@@ -243,7 +276,7 @@ mod tests {
                     assert_eq!(s.as_slice(), &seed);
                     assert_eq!(p.as_deref(), Some(&public[..]));
                 }
-                KeySecret::EcdsaP256 { .. } => panic!("wrong key type"),
+                KeySecret::EcdsaP256 { .. } | KeySecret::Rsa { .. } => panic!("wrong key type"),
             }
         }
         // The two public copies of the 96-byte layout must agree.
@@ -261,9 +294,10 @@ mod tests {
         let alg = der::tlv(der::TAG_SEQUENCE, &[&oid, &[0x05, 0x00]]);
         let private = der::tlv(der::TAG_OCTET_STRING, &[&[0x30, 0x00]]);
         let rsa = der::tlv(der::TAG_SEQUENCE, &[&[2, 1, 0], &alg, &private]);
+        // RSA is read as RSA (ring checks the key itself when it is used).
         assert!(matches!(
             parse_private_key_info(&rsa),
-            Err(KeyFormatError::Algorithm(why)) if why.starts_with("RSA")
+            Ok(KeySecret::Rsa { pkcs8 }) if pkcs8.as_slice() == rsa.as_slice()
         ));
         let p384 = [0x2b, 0x81, 0x04, 0x00, 0x22];
         let alg = algorithm_identifier(OID_EC_PUBLIC_KEY, Some(&p384));
@@ -287,7 +321,7 @@ mod tests {
                 assert_eq!(&scalar[1..], &[0x11; 31]);
                 assert_eq!(p.as_deref(), Some(&point[..]));
             }
-            KeySecret::Ed25519 { .. } => panic!("wrong key type"),
+            KeySecret::Ed25519 { .. } | KeySecret::Rsa { .. } => panic!("wrong key type"),
         }
     }
 }

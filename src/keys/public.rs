@@ -16,6 +16,9 @@ pub enum KeyAlgorithm {
     /// ECDSA on P-256 with SHA-256 (what the Go client generates).
     Ecdsa,
     Ed25519,
+    /// RSA (2048 to 4096 bits) with RSA-PSS over SHA-256, as the Go client signs with RSA keys;
+    /// imported only, never generated.
+    Rsa,
 }
 
 impl KeyAlgorithm {
@@ -23,6 +26,7 @@ impl KeyAlgorithm {
         match self {
             KeyAlgorithm::Ecdsa => "ecdsa",
             KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::Rsa => "rsa",
         }
     }
 
@@ -31,6 +35,7 @@ impl KeyAlgorithm {
         match self {
             KeyAlgorithm::Ecdsa => "ecdsa",
             KeyAlgorithm::Ed25519 => "eddsa",
+            KeyAlgorithm::Rsa => "rsapss",
         }
     }
 }
@@ -48,7 +53,8 @@ pub fn public_key_pem(key: &PublicKey) -> String {
     pem::encode("PUBLIC KEY", &[], &public_spki(key))
 }
 
-/// A Notary public key from a SubjectPublicKeyInfo (P-256 → `ecdsa`, Ed25519 → `ed25519`).
+/// A Notary public key from a SubjectPublicKeyInfo (P-256 → `ecdsa`, Ed25519 → `ed25519`,
+/// RSA → `rsa`).
 pub(crate) fn public_key_from_spki(
     spki: &[u8],
 ) -> Result<(KeyAlgorithm, PublicKey), KeyFormatError> {
@@ -60,6 +66,10 @@ pub(crate) fn public_key_from_spki(
         SpkiKey::Ed25519(raw) => (
             KeyAlgorithm::Ed25519,
             PublicKey::new(KeyType::Ed25519, raw.to_vec()),
+        ),
+        SpkiKey::Rsa(spki) => (
+            KeyAlgorithm::Rsa,
+            PublicKey::new(KeyType::Rsa, spki.to_vec()),
         ),
     })
 }

@@ -1,13 +1,17 @@
 //! A private signing key in memory, and the signatures Notary accepts from it.
 //!
 //! ECDSA P-256 signs SHA-256 digests with a raw 64-byte `r‖s` (method `ecdsa`); Ed25519 signs the
-//! message itself (method `eddsa`) — PROTOCOL.md §5.1. The secret scalar or seed is kept in
+//! message itself (method `eddsa`) — PROTOCOL.md §5.1. Imported RSA keys sign with RSA-PSS over
+//! SHA-256, salt as long as the hash (method `rsapss`), as the Go client's RSA signer does. The secret scalar or seed is kept in
 //! zeroizing memory (ring's own key schedule cannot be wiped; it lives as long as this value).
 
 use std::fmt;
 
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PSS_SHA256,
+    RsaKeyPair,
+};
 use zeroize::Zeroizing;
 
 use super::error::{KeyFormatError, KeyStoreError};
@@ -25,6 +29,10 @@ enum Pair {
     Ed25519 {
         pair: Ed25519KeyPair,
         seed: Zeroizing<Vec<u8>>,
+    },
+    Rsa {
+        pair: RsaKeyPair,
+        pkcs8: Zeroizing<Vec<u8>>,
     },
 }
 
@@ -64,6 +72,7 @@ impl SigningKey {
                 SigningKey::from_secret(KeySecret::Ed25519 { seed, public: None })
                     .map_err(|_| KeyStoreError::Random)
             }
+            KeyAlgorithm::Rsa => Err(KeyStoreError::RsaGeneration),
         }
     }
 
@@ -100,6 +109,14 @@ impl SigningKey {
                     public,
                 ))
             }
+            KeySecret::Rsa { pkcs8 } => {
+                // ring refuses inconsistent keys and sizes outside 2048..=4096 bits.
+                let pair = RsaKeyPair::from_pkcs8(&pkcs8).map_err(|_| {
+                    KeyFormatError::Algorithm("an RSA key ring cannot use (2048 to 4096 bits)")
+                })?;
+                let public = PublicKey::new(KeyType::Rsa, pki::rsa_spki(pair.public().as_ref()));
+                Ok(SigningKey::with_public(Pair::Rsa { pair, pkcs8 }, public))
+            }
         }
     }
 
@@ -112,6 +129,7 @@ impl SigningKey {
         match self.pair {
             Pair::Ecdsa { .. } => KeyAlgorithm::Ecdsa,
             Pair::Ed25519 { .. } => KeyAlgorithm::Ed25519,
+            Pair::Rsa { .. } => KeyAlgorithm::Rsa,
         }
     }
 
@@ -134,6 +152,12 @@ impl SigningKey {
                 .as_ref()
                 .to_vec(),
             Pair::Ed25519 { pair, .. } => pair.sign(message).as_ref().to_vec(),
+            Pair::Rsa { pair, .. } => {
+                let mut sig = vec![0u8; pair.public().modulus_len()];
+                pair.sign(&RSA_PSS_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .map_err(|_| KeyStoreError::Sign)?;
+                sig
+            }
         };
         Ok((self.algorithm().signature_method(), sig))
     }
@@ -154,6 +178,7 @@ impl SigningKey {
         match &self.pair {
             Pair::Ecdsa { pair, scalar } => pki::ecdsa_pkcs8(scalar, pair.public_key().as_ref()),
             Pair::Ed25519 { seed, .. } => pki::ed25519_pkcs8(seed),
+            Pair::Rsa { pkcs8, .. } => pkcs8.clone(),
         }
     }
 
@@ -238,6 +263,55 @@ mod tests {
             signed.signatures = vec![other.signature(id.clone(), &message).unwrap()];
             assert!(verify::<Targets>(&signed, &authority).is_err());
         }
+    }
+
+    fn fixture_block(bytes: &[u8]) -> super::super::pem::PemBlock {
+        super::super::pem::parse_all(bytes).unwrap().remove(0)
+    }
+
+    /// The same OpenSSL RSA key as PKCS#8 and as PKCS#1 (`RSA PRIVATE KEY`) is one key: its
+    /// Notary public key is the SPKI OpenSSL writes, it signs RSA-PSS (`rsapss`) that the TUF
+    /// verifier accepts, and it survives the PKCS#8 round trip of the key store.
+    #[test]
+    fn an_imported_rsa_key_signs_rsa_pss_that_the_tuf_verifier_accepts() {
+        use crate::tuf::envelope::SignedEnvelope;
+        use crate::tuf::metadata::Targets;
+        use crate::tuf::names::RoleName;
+        use crate::tuf::verify::{Authority, verify};
+        use std::collections::BTreeMap;
+
+        let pkcs8 = fixture_block(include_bytes!("../../fixtures/keys/rsa-2048.pkcs8.pem"));
+        let pkcs1 = fixture_block(include_bytes!("../../fixtures/keys/rsa-2048.pkcs1.pem"));
+        let public = fixture_block(include_bytes!("../../fixtures/keys/rsa-2048.pub.pem"));
+        let a = SigningKey::from_secret(pki::parse_private_key_info(&pkcs8.der).unwrap()).unwrap();
+        let b = SigningKey::from_secret(pki::rsa_pkcs8_from_pkcs1(&pkcs1.der).unwrap()).unwrap();
+        assert_eq!(a.algorithm(), KeyAlgorithm::Rsa);
+        assert_eq!(a.key_id(), b.key_id());
+        assert_eq!(a.public_key().keytype, KeyType::Rsa);
+        assert_eq!(a.public_key().keyval.public, public.der.as_slice());
+        let again =
+            SigningKey::from_secret(pki::parse_private_key_info(&b.to_pkcs8()).unwrap()).unwrap();
+        assert_eq!(again.key_id(), a.key_id());
+
+        let fixture = include_bytes!("../../fixtures/notary/targets.json");
+        let mut env = SignedEnvelope::parse(fixture, 1 << 20).unwrap();
+        let message = crate::tuf::canonical::encode(&env.signed).unwrap();
+        let id = a.key_id().clone();
+        let sig = b.signature(id.clone(), &message).unwrap();
+        assert_eq!(sig.method, "rsapss");
+        assert_eq!(sig.sig.len(), 256);
+        env.signatures = vec![sig];
+        let keys = BTreeMap::from([(id.clone(), a.public_key().clone())]);
+        let authority = Authority::new(RoleName::targets(), &keys, std::slice::from_ref(&id), 1);
+        verify::<Targets>(&env, &authority).unwrap();
+        // Not a signature over other bytes.
+        let other = b.signature(id.clone(), b"other bytes").unwrap();
+        env.signatures = vec![other];
+        assert!(verify::<Targets>(&env, &authority).is_err());
+        assert!(matches!(
+            SigningKey::generate(KeyAlgorithm::Rsa),
+            Err(KeyStoreError::RsaGeneration)
+        ));
     }
 
     #[test]

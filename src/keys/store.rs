@@ -112,6 +112,20 @@ impl KeyStore {
         Ok((path, Added::New))
     }
 
+    /// Removes the key `id` this run has just added (private and public file), when what it
+    /// was made for did not happen (a failed `init`). Never for keys the store held before.
+    pub fn discard_new(&self, id: &KeyId) -> Result<(), KeyStoreError> {
+        for path in [self.key_path(id), self.public_path(id)] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(KeyStoreError::io(&path)(e)),
+            }
+        }
+        tracing::debug!(key_id = %id, "discarded a key made for a failed operation");
+        Ok(())
+    }
+
     /// Every key file in the store, sorted by role, GUN and id. Unreadable files are reported as
     /// warnings and left out.
     pub fn list(&self) -> Result<Vec<StoredKey>, KeyStoreError> {
@@ -297,6 +311,15 @@ pub(crate) fn open_block(
                 )));
             }
             pki::parse_ec_private_key(&block.der).map_err(bad)?
+        }
+        // PKCS#1, as `openssl genrsa` and the Go client's `notary key import` take it.
+        "RSA PRIVATE KEY" => {
+            if block.header("Proc-Type").is_some() || block.header("DEK-Info").is_some() {
+                return Err(bad(KeyFormatError::Algorithm(
+                    "legacy PEM encryption (DEK-Info): convert with `openssl pkcs8 -topk8`",
+                )));
+            }
+            pki::rsa_pkcs8_from_pkcs1(&block.der).map_err(bad)?
         }
         other => return Err(bad(KeyFormatError::Label(other.to_string()))),
     };

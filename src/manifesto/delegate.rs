@@ -99,8 +99,17 @@ async fn change_targets(
     .await
 }
 
-/// Add (or replace) the delegation `role` with `keys`, allowed to sign `<type>/` for each of
-/// `types` plus the manifesto prefix, and publish it.
+/// What `delegate add` did.
+#[derive(Debug)]
+pub struct Added {
+    pub published: Published,
+    /// The delegation existed already: its keys (and paths) were extended, nothing replaced.
+    pub extended: bool,
+}
+
+/// Add the delegation `role` with `keys`, allowed to sign `<type>/` for each of `types` plus
+/// the manifesto prefix, and publish it. Onto an existing delegation the keys and paths are
+/// added to what it has (a key is never replaced here: see [`rotate`] and [`remove_key`]).
 pub async fn add(
     settings: &Settings,
     repo: &RepositoryRef,
@@ -108,18 +117,83 @@ pub async fn add(
     keys: &[PublicKey],
     types: &[MetadataType],
     threshold: u32,
-) -> Result<Published, Error> {
+) -> Result<Added, Error> {
     let mut paths: Vec<String> = types.iter().map(|t| format!("{t}/")).collect();
     paths.push(MANIFESTO_PREFIX.to_string());
     // Before any network use: one key given twice (in any form) or a threshold the distinct
     // keys cannot meet is the user's input error, and nothing is published.
     build::distinct_keys(role, keys, threshold)?;
-    change_targets(settings, repo, |t| {
+    let extended = std::cell::Cell::new(false);
+    let published = change_targets(settings, repo, |t| {
+        extended.set(t.delegations.roles.iter().any(|d| &d.name == role));
         // Checked again against the delegation as the server has it: a key it already lists
         // under another id is refused too.
         Ok(build::add_delegation(t, role, keys, &paths, threshold)?)
     })
-    .await
+    .await?;
+    Ok(Added {
+        published,
+        extended: extended.get(),
+    })
+}
+
+/// Revoke one key of the delegation `role` (`key`: its id or a unique prefix) and publish.
+/// Refused (exit 2) when the keys left could not meet the threshold. Returns the key id
+/// removed. What the revoked key signed no longer verifies once its signature stops counting:
+/// readers treat the role's targets as absent until a remaining key re-signs them.
+pub async fn remove_key(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    role: &RoleName,
+    key: &str,
+) -> Result<(Published, String), Error> {
+    let removed = std::cell::RefCell::new(None);
+    let published = change_targets(settings, repo, |t| {
+        match build::remove_delegation_key(t, role, key)? {
+            Some(id) => {
+                *removed.borrow_mut() = Some(id.to_string());
+                Ok(true)
+            }
+            None => Err(Error::NoSuchDelegation {
+                gun: repo.gun(),
+                role: role.clone(),
+            }),
+        }
+    })
+    .await?;
+    let removed = removed.into_inner().unwrap_or_else(|| key.to_owned());
+    Ok((published, removed))
+}
+
+/// Replace one key of the delegation `role` by `new` in one signed update (paths and threshold
+/// kept); `replace` names the key that goes, optional when the delegation has one key. Returns
+/// the key id replaced. As with [`remove_key`], the old key's file stops verifying: its entries
+/// are absent until the new key re-signs the role with its next put.
+pub async fn rotate(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    role: &RoleName,
+    new: &PublicKey,
+    replace: Option<&str>,
+) -> Result<(Published, String), Error> {
+    build::distinct_keys(role, std::slice::from_ref(new), 1)?;
+    let replaced = std::cell::RefCell::new(None);
+    let published = change_targets(settings, repo, |t| {
+        let before = t.delegations.clone();
+        match build::rotate_delegation_key(t, role, new, replace)? {
+            Some(id) => {
+                *replaced.borrow_mut() = Some(id.to_string());
+                Ok(t.delegations != before)
+            }
+            None => Err(Error::NoSuchDelegation {
+                gun: repo.gun(),
+                role: role.clone(),
+            }),
+        }
+    })
+    .await?;
+    let replaced = replaced.into_inner().unwrap_or_default();
+    Ok((published, replaced))
 }
 
 /// Remove the delegation `role` and publish; a delegation that does not exist is not found.

@@ -21,7 +21,7 @@ use crate::notary::publish::{PublishError, UpdatePart};
 use crate::notary::repository::{LOCK_TIMEOUT, TrustedRepository};
 use crate::registry::RegistryClient;
 use crate::registry::reference::RepositoryRef;
-use crate::tuf::build;
+use crate::tuf::build::{self, RootShape};
 use crate::tuf::key::PublicKey;
 use crate::tuf::metadata::{Root, Targets};
 use crate::tuf::names::{KeyId, RoleName};
@@ -33,6 +33,10 @@ pub struct NewRepositoryKeys<'a> {
     pub root: &'a dyn Signer,
     /// The root certificate (`ecdsa-x509`, CN = GUN).
     pub root_certificate: PublicKey,
+    /// Further root keys and their certificates (a root with several keys), all signing.
+    pub more_roots: Vec<(&'a dyn Signer, PublicKey)>,
+    /// How many root keys must sign the next root.
+    pub root_threshold: u32,
     pub targets: &'a dyn Signer,
     pub targets_public: PublicKey,
 }
@@ -67,63 +71,164 @@ pub async fn require_registry_repository(
 
 /// `manifesto init`: the keys first, then the repository. The root key is reused when the
 /// store has one (as the Go client does), else generated (and `generated` told its id); a new
-/// targets key is made for the repository. Both are stored encrypted before anything is sent.
+/// targets key is made for the repository. Keys are made and their passphrases asked before
+/// any network use, but stored only once the server answered that the repository can be
+/// created; they are stored (encrypted) before the repository is sent, and removed again when
+/// the server refused it, so a failed `init` leaves no key behind. When the answer was lost
+/// (the repository may exist now), the keys are kept and a warning names them.
 pub async fn init(
     settings: &Settings,
     repo: &RepositoryRef,
     now: DateTime<Utc>,
+    shape: RootShape,
     generated: impl FnOnce(&KeyId),
 ) -> Result<InitReport, Error> {
     let gun = repo.gun();
+    let shape = shape.check()?;
     let store = KeyStore::new(&settings.trust_dir);
     let mut passphrases = Passphrases::from_environment();
     let root_role = RoleName::root();
-    let root_key = match store.find(&root_role, None)?.first() {
-        Some(existing) => store.load(&existing.key_id, &mut passphrases)?,
+    let (root_key, new_root_pass) = match store.find(&root_role, None)?.first() {
+        Some(existing) => (store.load(&existing.key_id, &mut passphrases)?, None),
         None => {
             let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
             let pass = passphrases.for_new_key(&root_role, "the new root key")?;
-            store.add(&key, &root_role, None, &pass)?;
-            generated(key.key_id());
-            key
+            (key, Some(pass))
         }
     };
     let targets_role = RoleName::targets();
     let targets_key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
-    let pass = passphrases.for_new_key(&targets_role, &format!("the targets key of {gun}"))?;
-    store.add(&targets_key, &targets_role, Some(&gun), &pass)?;
+    let targets_pass =
+        passphrases.for_new_key(&targets_role, &format!("the targets key of {gun}"))?;
     let certificate = root_certificate_key(&root_key, &gun, now)?;
-    let root_signer = RoleSigner {
-        listed: certificate.key_id(),
-        key: root_key,
+    // A root with several keys: the others are always new.
+    let mut more_roots = Vec::new();
+    // Their passphrase: the new root key's, or asked once when the store's root key is reused.
+    let mut extra_pass = None;
+    for _ in 1..shape.keys {
+        let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
+        let cert = root_certificate_key(&key, &gun, now)?;
+        if new_root_pass.is_none() && extra_pass.is_none() {
+            extra_pass = Some(passphrases.for_new_key(&root_role, "the new root keys")?);
+        }
+        more_roots.push((key, cert));
+    }
+
+    // The server first: unreachable, or already initialised, and nothing was stored.
+    let prepared = prepare(settings, repo).await?;
+
+    let root_id = root_key.key_id().clone();
+    let targets_id = targets_key.key_id().clone();
+    let mut stored: Vec<KeyId> = Vec::new();
+    let not_stored = |e: crate::keys::KeyStoreError| PublishFailure {
+        error: e.into(),
+        may_have_landed: false,
     };
-    let targets_public = targets_key.public_key().clone();
-    let targets_signer = RoleSigner {
-        listed: targets_key.key_id().clone(),
-        key: targets_key,
-    };
-    initialise(
-        settings,
-        repo,
-        NewRepositoryKeys {
-            root: &root_signer,
-            root_certificate: certificate,
-            targets: &targets_signer,
-            targets_public,
-        },
-        now,
-    )
-    .await
+    let outcome = async {
+        if let Some(pass) = &new_root_pass {
+            store
+                .add(&root_key, &root_role, None, pass)
+                .map_err(not_stored)?;
+            stored.push(root_id.clone());
+        }
+        store
+            .add(&targets_key, &targets_role, Some(&gun), &targets_pass)
+            .map_err(not_stored)?;
+        stored.push(targets_id.clone());
+        let mut more_signers = Vec::new();
+        for (key, cert) in more_roots {
+            let pass = new_root_pass
+                .as_ref()
+                .or(extra_pass.as_ref())
+                .expect("asked above when there are more keys");
+            store
+                .add(&key, &root_role, None, pass)
+                .map_err(not_stored)?;
+            stored.push(key.key_id().clone());
+            more_signers.push((
+                RoleSigner {
+                    listed: cert.key_id(),
+                    key,
+                },
+                cert,
+            ));
+        }
+        let root_signer = RoleSigner {
+            listed: certificate.key_id(),
+            key: root_key,
+        };
+        let targets_public = targets_key.public_key().clone();
+        let targets_signer = RoleSigner {
+            listed: targets_id.clone(),
+            key: targets_key,
+        };
+        publish(
+            settings,
+            repo,
+            prepared,
+            NewRepositoryKeys {
+                root: &root_signer,
+                root_certificate: certificate.clone(),
+                more_roots: more_signers
+                    .iter()
+                    .map(|(s, c)| (s as &dyn Signer, c.clone()))
+                    .collect(),
+                root_threshold: shape.threshold,
+                targets: &targets_signer,
+                targets_public,
+            },
+            now,
+        )
+        .await
+    }
+    .await;
+    match outcome {
+        Ok(report) => {
+            if new_root_pass.is_some() {
+                generated(&root_id);
+            }
+            Ok(report)
+        }
+        Err(PublishFailure {
+            error,
+            may_have_landed: true,
+        }) => {
+            let kept: Vec<String> = stored.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                "kept the new key(s) {}: the server may have received {gun} before the answer was lost; 'manifesto trust inspect {gun}' shows whether it exists",
+                kept.join(", ")
+            );
+            Err(error)
+        }
+        Err(PublishFailure { error, .. }) => {
+            for id in &stored {
+                if let Err(discard) = store.discard_new(id) {
+                    tracing::warn!(key_id = %id, error = %discard, "could not remove the key made for the failed init");
+                }
+            }
+            Err(error)
+        }
+    }
 }
 
-/// Create `repo` on the server. A repository that already has trust data is reported, never
-/// overwritten.
-pub async fn initialise(
-    settings: &Settings,
-    repo: &RepositoryRef,
-    keys: NewRepositoryKeys<'_>,
-    now: DateTime<Utc>,
-) -> Result<InitReport, Error> {
+/// A failed publish of a new repository, and whether the server may have taken it anyway.
+pub struct PublishFailure {
+    pub error: Error,
+    /// The request went out and no answer came back (or the repository exists now): the keys
+    /// it was signed with must be kept.
+    pub may_have_landed: bool,
+}
+
+/// What the server said before a repository is created: it can be, and with which keys.
+pub struct Prepared {
+    http: NotaryHttp,
+    timestamp: PublicKey,
+    snapshot: PublicKey,
+}
+
+/// Ask the server whether `repo` can be created (a repository that already has trust data is
+/// reported, never overwritten) and for its timestamp and snapshot keys.
+pub async fn prepare(settings: &Settings, repo: &RepositoryRef) -> Result<Prepared, Error> {
     let gun = repo.gun();
     let http = NotaryHttp::for_repository(settings, repo).await?;
     let server = http.server().to_string();
@@ -136,15 +241,46 @@ pub async fn initialise(
     }
     let timestamp = http.server_key("timestamp").await?;
     let snapshot = http.server_key("snapshot").await?;
-    let root = build::initial_root(
+    Ok(Prepared {
+        http,
+        timestamp,
+        snapshot,
+    })
+}
+
+/// Create `repo` on the server with `keys`, as [`prepare`] found it.
+pub async fn publish(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    prepared: Prepared,
+    keys: NewRepositoryKeys<'_>,
+    now: DateTime<Utc>,
+) -> Result<InitReport, PublishFailure> {
+    let gun = repo.gun();
+    let Prepared {
+        http,
+        timestamp,
+        snapshot,
+    } = prepared;
+    let refused = |error: Error| PublishFailure {
+        error,
+        may_have_landed: false,
+    };
+    let mut root = build::initial_root(
         &keys.root_certificate,
         &keys.targets_public,
         &snapshot,
         &timestamp,
         now,
     );
+    if !keys.more_roots.is_empty() {
+        let certs: Vec<PublicKey> = std::iter::once(keys.root_certificate.clone())
+            .chain(keys.more_roots.iter().map(|(_, c)| c.clone()))
+            .collect();
+        build::replace_role_keys(&mut root, &RoleName::root(), &certs, keys.root_threshold);
+    }
     let targets = build::empty_targets(1, now);
-    let (root_file, targets_file) = sign_initial(&gun, &root, &targets, &keys)?;
+    let (root_file, targets_file) = sign_initial(&gun, &root, &targets, &keys).map_err(refused)?;
     http.post_update(&[
         UpdatePart {
             role: RoleName::root(),
@@ -157,17 +293,33 @@ pub async fn initialise(
     ])
     .await
     .map_err(|e| match e {
-        PublishError::Stale { .. } => Error::CreatedMeanwhile { gun: gun.clone() },
-        other => other.into(),
+        PublishError::Stale { .. } => refused(Error::CreatedMeanwhile { gun: gun.clone() }),
+        // No answer: the server may have stored the repository.
+        PublishError::Notary(e) if e.failure() == crate::failure::Failure::Unavailable => {
+            PublishFailure {
+                error: PublishError::Notary(e).into(),
+                may_have_landed: true,
+            }
+        }
+        other => refused(other.into()),
     })?;
+    // From here the repository exists: whatever fails, its keys stay.
+    let landed = |error: Error| PublishFailure {
+        error,
+        may_have_landed: true,
+    };
     // We made this root: it is the anchor of our cache, no trust on first use needed.
-    let cache = TrustCache::open(&settings.trust_dir, &gun)?;
+    let cache = TrustCache::open(&settings.trust_dir, &gun).map_err(|e| landed(e.into()))?;
     {
-        let lock = cache.lock(LOCK_TIMEOUT)?;
-        cache.write(&lock, "root", &root_file)?;
+        let lock = cache.lock(LOCK_TIMEOUT).map_err(|e| landed(e.into()))?;
+        cache
+            .write(&lock, "root", &root_file)
+            .map_err(|e| landed(e.into()))?;
     }
-    let trusted = TrustedRepository::open(settings, repo, now).await?;
-    trusted.persist()?;
+    let trusted = TrustedRepository::open(settings, repo, now)
+        .await
+        .map_err(|e| landed(e.into()))?;
+    trusted.persist().map_err(|e| landed(e.into()))?;
     Ok(InitReport {
         gun,
         server: http.server().to_string(),
@@ -190,7 +342,10 @@ fn sign_initial(
         let gun = gun.to_owned();
         move |source| Error::SignRole { role, gun, source }
     };
-    let root_file = sign_file(root, &[keys.root]).map_err(signing(RoleName::root()))?;
+    let root_signers: Vec<&dyn Signer> = std::iter::once(keys.root)
+        .chain(keys.more_roots.iter().map(|(s, _)| *s))
+        .collect();
+    let root_file = sign_file(root, &root_signers).map_err(signing(RoleName::root()))?;
     let targets_file = sign_file(targets, &[keys.targets]).map_err(signing(RoleName::targets()))?;
     Ok((root_file, targets_file))
 }
@@ -226,6 +381,8 @@ mod tests {
         let keys = NewRepositoryKeys {
             root: &broken,
             root_certificate: public.clone(),
+            more_roots: Vec::new(),
+            root_threshold: 1,
             targets: &broken,
             targets_public: public,
         };

@@ -53,6 +53,18 @@ pub struct DelegationView {
     /// The version and expiry of the delegation's own file, when it has published one.
     pub version: Option<u64>,
     pub expires: Option<String>,
+    /// Set when the role's file is stale (signed by keys the delegation no longer lists, or
+    /// expired): its targets are treated as absent until it is re-signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<StaleView>,
+}
+
+#[derive(Serialize)]
+pub struct StaleView {
+    /// Why the role's file does not count.
+    pub reason: String,
+    /// What to do about it.
+    pub next_step: String,
 }
 
 #[derive(Serialize)]
@@ -155,6 +167,10 @@ pub async fn inspect(settings: &Settings, repo: &RepositoryRef) -> Result<Inspec
                     .collect(),
                 version: own.map(|t| t.version.get()),
                 expires: own.map(|t| t.expires.raw().to_string()),
+                stale: state.skipped(&d.name).map(|s| StaleView {
+                    reason: s.reason.to_string(),
+                    next_step: crate::tuf::update::next_step(s),
+                }),
             });
             parents.push(d.name.clone());
         }

@@ -21,6 +21,7 @@ pub mod key;
 pub mod layout;
 pub mod list;
 pub mod metadata_type;
+pub mod offline_root;
 #[cfg(feature = "policy")]
 pub mod policy;
 /// Without the `policy` feature, `verify --policy` is refused (exit 2); same API, no Rego.

@@ -297,9 +297,11 @@ pub(crate) async fn put_via(
         async || trust_now(remote, settings, &repo).await,
         async |updater| {
             updater.load_chain(&req.role).await.map_err(Error::Update)?;
+            // An expired role whose signatures still verify is renewed with its entries kept.
             let current = updater
                 .state()
                 .targets_role(&req.role)
+                .or_else(|| updater.state().renewable(&req.role))
                 .map(|t| t.get().clone());
             // Our exact entry (same bytes, same createdAt) is already signed: an earlier attempt
             // landed even though its answer was lost.
@@ -341,7 +343,8 @@ pub(crate) async fn put_via(
                 }
                 .to_value(),
             );
-            let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
+            let in_use = updater.state().version_in_use(&req.role);
+            let next = build::next_targets_above(current.as_ref(), in_use, Utc::now(), |t| {
                 t.targets.insert(meta_name.clone(), blob_meta.clone());
                 t.targets
                     .insert(manifesto_name.clone(), manifest_meta.clone());

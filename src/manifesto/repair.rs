@@ -27,6 +27,17 @@ pub struct RepairReport {
     pub manifests_unrecoverable: Vec<String>,
     pub index_entries: usize,
     pub index_was_current: bool,
+    /// Delegations whose file is stale (a retired key, expired): their entries are absent from
+    /// the rebuilt index until re-signed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_roles: Vec<StaleRole>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaleRole {
+    pub role: String,
+    pub reason: String,
+    pub next_step: String,
 }
 
 pub async fn repair(settings: &Settings, repo: &RepositoryRef) -> Result<RepairReport, Error> {
@@ -105,6 +116,16 @@ pub(crate) async fn repair_via(
                 .push(format!("{} ({})", manifest_digest, t.role)),
         }
     }
+    report.stale_roles = trusted
+        .updater
+        .state()
+        .skipped_roles()
+        .map(|s| StaleRole {
+            role: s.role.to_string(),
+            reason: s.reason.to_string(),
+            next_step: crate::tuf::update::next_step(s),
+        })
+        .collect();
     trusted.persist()?;
     drop(trusted);
     let before = registry

@@ -20,12 +20,12 @@ use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signer::{KeyAlgorithm, SigningKey};
-use crate::keys::signing::{RoleSigner, signer_among};
+use crate::keys::signing::{RoleSigner, signers_among};
 use crate::keys::store::KeyStore;
 use crate::notary::TrustedRepository;
 use crate::notary::publish::{PublishError, Published, UpdatePart, publish_with_retry};
 use crate::registry::reference::RepositoryRef;
-use crate::tuf::build;
+use crate::tuf::build::{self, RootShape};
 use crate::tuf::key::PublicKey;
 use crate::tuf::metadata::{Expires, Root};
 use crate::tuf::names::{KeyId, RoleName};
@@ -71,8 +71,9 @@ impl RotatedRole {
     }
 }
 
-/// How long the re-signed files stay valid; `None` takes the Go client's defaults (root 10
-/// years, targets 3 years).
+/// How long the re-signed files stay valid. `None` keeps the expiry the file has now: a
+/// rotation never changes a lifetime the owner chose unless a flag says so for that role (with
+/// no current file, the Go client's defaults: root 10 years, targets 3 years).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Lifetimes {
     pub root: Option<Duration>,
@@ -80,19 +81,36 @@ pub struct Lifetimes {
 }
 
 impl Lifetimes {
-    fn root_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
-        match self.root {
-            None => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
-            Some(d) => {
+    /// The new root's expiry: `--expires` from now, else the current root's.
+    fn root_expiry(&self, now: DateTime<Utc>, current: Option<&Expires>) -> Result<Expires, Error> {
+        match (self.root, current) {
+            (None, Some(kept)) => Ok(kept.clone()),
+            (None, None) => Ok(build::expiry(now, build::ROOT_LIFETIME_MONTHS)),
+            (Some(d), _) => {
                 build::expiry_after(now, d).ok_or(Error::LifetimeTooLong { flag: "--expires" })
             }
         }
     }
 
-    fn targets_expiry(&self, now: DateTime<Utc>) -> Result<Expires, Error> {
-        match self.targets {
-            None => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
-            Some(d) => build::expiry_after(now, d).ok_or(Error::LifetimeTooLong {
+    /// The new root's expiry given the current one (for the offline root flow).
+    pub(crate) fn root_expiry_for(
+        &self,
+        now: DateTime<Utc>,
+        current: &Expires,
+    ) -> Result<Expires, Error> {
+        self.root_expiry(now, Some(current))
+    }
+
+    /// The re-signed targets' expiry: `--targets-expires` from now, else the current one's.
+    fn targets_expiry(
+        &self,
+        now: DateTime<Utc>,
+        current: Option<&Expires>,
+    ) -> Result<Expires, Error> {
+        match (self.targets, current) {
+            (None, Some(kept)) => Ok(kept.clone()),
+            (None, None) => Ok(build::expiry(now, build::TARGETS_LIFETIME_MONTHS)),
+            (Some(d), _) => build::expiry_after(now, d).ok_or(Error::LifetimeTooLong {
                 flag: "--targets-expires",
             }),
         }
@@ -110,6 +128,11 @@ pub struct RotateReport {
     /// For root: the id of the bare key, which names its private-key file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_public_key_id: Option<KeyId>,
+    /// For a root with several keys: every new certificate id, and how many must sign.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_key_ids: Vec<KeyId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
     pub root_version: u64,
     /// For targets: the version of the re-signed targets.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,10 +141,20 @@ pub struct RotateReport {
     pub published: bool,
 }
 
-/// The new key and, for keys held here, its signer.
+/// The new key(s) and, for keys held here, their signers (a root may get several).
 struct NewKey {
     public: PublicKey,
     signer: Option<RoleSigner>,
+    /// For a root with several keys, the others (public key and signer).
+    more: Vec<(PublicKey, RoleSigner)>,
+}
+
+impl NewKey {
+    fn publics(&self) -> Vec<PublicKey> {
+        std::iter::once(self.public.clone())
+            .chain(self.more.iter().map(|(p, _)| p.clone()))
+            .collect()
+    }
 }
 
 /// Rotate `role`'s key of `repo` and publish root version + 1 (and targets, for `targets`).
@@ -130,17 +163,19 @@ pub async fn rotate(
     repo: &RepositoryRef,
     role: RotatedRole,
     lifetimes: Lifetimes,
+    shape: RootShape,
     store: &KeyStore,
     passphrases: &mut Passphrases,
 ) -> Result<RotateReport, Error> {
     let gun = repo.gun();
+    let shape = shape.check()?;
     let role_name = role.role_name();
     // A lifetime past what Go can write is refused before anything changes.
-    lifetimes.root_expiry(Utc::now())?;
-    lifetimes.targets_expiry(Utc::now())?;
+    lifetimes.root_expiry(Utc::now(), None)?;
+    lifetimes.targets_expiry(Utc::now(), None)?;
     // Verify the repository and unlock the current root key before any key is made or the
     // server is asked to rotate: a missing root key leaves everything as it was.
-    let mut root_signer: Option<RoleSigner> = None;
+    let mut root_signer: Vec<RoleSigner> = Vec::new();
     let mut old_key_ids;
     let new = {
         let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
@@ -164,6 +199,7 @@ pub async fn rotate(
                     .rotate_server_key(role.as_str())
                     .await?,
                 signer: None,
+                more: Vec::new(),
             },
             RotatedRole::Targets => {
                 let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
@@ -176,20 +212,28 @@ pub async fn rotate(
                         listed: key.key_id().clone(),
                         key,
                     }),
+                    more: Vec::new(),
                 }
             }
             RotatedRole::Root => {
                 // Root keys are not tied to one GUN (as in the Go client); the certificate is.
-                let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
-                let certificate = root_certificate_key(&key, &gun, Utc::now())?;
                 let pass = passphrases.for_new_key(&role_name, "the new root key")?;
-                store.add(&key, &role_name, None, &pass)?;
-                NewKey {
-                    signer: Some(RoleSigner {
+                let mut made = Vec::new();
+                for _ in 0..shape.keys {
+                    let key = SigningKey::generate(KeyAlgorithm::Ecdsa)?;
+                    let certificate = root_certificate_key(&key, &gun, Utc::now())?;
+                    store.add(&key, &role_name, None, &pass)?;
+                    let signer = RoleSigner {
                         listed: certificate.key_id(),
                         key,
-                    }),
-                    public: certificate,
+                    };
+                    made.push((certificate, signer));
+                }
+                let (public, signer) = made.remove(0);
+                NewKey {
+                    signer: Some(signer),
+                    public,
+                    more: made,
                 }
             }
         };
@@ -197,6 +241,13 @@ pub async fn rotate(
         new
     };
     let new_id = new.public.key_id();
+    let new_publics = new.publics();
+    let new_ids: Vec<KeyId> = new_publics.iter().map(PublicKey::key_id).collect();
+    let new_threshold = if role == RotatedRole::Root {
+        shape.threshold
+    } else {
+        1
+    };
 
     // The root version our publish carried (the read-back below may already see a later one
     // from another writer).
@@ -205,18 +256,24 @@ pub async fn rotate(
         let state = updater.state();
         let root = state.root().get();
         let listed = role_key_ids(root, &role_name);
-        if listed == [new_id.clone()] {
+        if listed == new_ids {
             return Ok(None);
         }
         old_key_ids = listed;
         load_root_signer(store, passphrases, root, &mut root_signer)?;
         let now = Utc::now();
-        let next = build::next_root(root, lifetimes.root_expiry(now)?, |r| {
-            build::replace_role_key(r, &role_name, &new.public);
-        })?;
-        let mut signers: Vec<&dyn Signer> = vec![root_signer.as_ref().expect("loaded above")];
+        let next = build::next_root(
+            root,
+            lifetimes.root_expiry(now, Some(&root.expires))?,
+            |r| {
+                build::replace_role_keys(r, &role_name, &new_publics, new_threshold);
+            },
+        )?;
+        // A threshold of the current root keys, and for a new root every new key.
+        let mut signers: Vec<&dyn Signer> = root_signer.iter().map(|s| s as &dyn Signer).collect();
         if role == RotatedRole::Root {
             signers.push(new.signer.as_ref().expect("a new root key signs"));
+            signers.extend(new.more.iter().map(|(_, s)| s as &dyn Signer));
         }
         published_root_version = Some(next.version.get());
         let mut parts = vec![UpdatePart {
@@ -229,7 +286,7 @@ pub async fn rotate(
                 .map(|t| t.get().clone())
                 .ok_or_else(|| Error::NothingToResign { gun: gun.clone() })?;
             let mut targets = build::next_targets(Some(&current), now, |_| {})?;
-            targets.expires = lifetimes.targets_expiry(now)?;
+            targets.expires = lifetimes.targets_expiry(now, Some(&current.expires))?;
             let signer = new.signer.as_ref().expect("a new targets key signs");
             parts.push(UpdatePart {
                 role: RoleName::targets(),
@@ -246,7 +303,7 @@ pub async fn rotate(
     trusted.persist()?;
     let state = trusted.updater.state();
     let root = state.root().get();
-    if role_key_ids(root, &role_name) != [new_id.clone()] {
+    if role_key_ids(root, &role_name) != new_ids {
         // Another writer rotated the same role right after us: theirs stands.
         tracing::warn!(%gun, role = %role_name, %new_id, "the role no longer lists the new key");
         return Err(PublishError::Stale { gun }.into());
@@ -259,6 +316,12 @@ pub async fn rotate(
             .then(|| new.public.public_key_id().ok())
             .flatten(),
         new_key_id: new_id,
+        new_key_ids: if new_ids.len() > 1 {
+            new_ids.clone()
+        } else {
+            Vec::new()
+        },
+        threshold: (new_ids.len() > 1).then_some(new_threshold),
         root_version: match published {
             Published::Now { .. } => published_root_version.unwrap_or(root.version.get()),
             Published::AlreadyThere => root.version.get(),
@@ -277,23 +340,30 @@ fn role_key_ids(root: &Root, role: &RoleName) -> Vec<KeyId> {
         .unwrap_or_default()
 }
 
-/// The signer of a root key `root` lists, loaded once and again only when root no longer lists
-/// it (another writer rotated root meanwhile).
+/// Signers of as many root keys as the current root's threshold, loaded once and again only
+/// when root no longer lists them (another writer rotated root meanwhile). All must be in the
+/// store; a missing one is exit 8 naming the keys wanted.
 fn load_root_signer(
     store: &KeyStore,
     passphrases: &mut Passphrases,
     root: &Root,
-    cached: &mut Option<RoleSigner>,
+    cached: &mut Vec<RoleSigner>,
 ) -> Result<(), Error> {
-    let listed = role_key_ids(root, &RoleName::root());
-    if cached.as_ref().is_some_and(|s| listed.contains(&s.listed)) {
+    let Some(role) = root.role(&RoleName::root()) else {
+        return Ok(());
+    };
+    let listed = &role.keyids;
+    if !cached.is_empty()
+        && cached.len() >= role.threshold as usize
+        && cached.iter().all(|s| listed.contains(&s.listed))
+    {
         return Ok(());
     }
     let keys: Vec<_> = listed
         .iter()
         .filter_map(|id| root.keys.get(id).map(|k| (id, k)))
         .collect();
-    *cached = Some(signer_among(store, passphrases, "root", keys)?);
+    *cached = signers_among(store, passphrases, "root", keys, role.threshold)?;
     Ok(())
 }
 
@@ -317,20 +387,26 @@ mod tests {
         let now = Utc::now();
         let defaults = Lifetimes::default();
         assert_eq!(
-            defaults.root_expiry(now).unwrap(),
+            defaults.root_expiry(now, None).unwrap(),
             build::expiry(now, build::ROOT_LIFETIME_MONTHS)
         );
         assert_eq!(
-            defaults.targets_expiry(now).unwrap(),
+            defaults.targets_expiry(now, None).unwrap(),
             build::expiry(now, build::TARGETS_LIFETIME_MONTHS)
         );
+        // Without a flag, the expiry the file has is kept.
+        let chosen = build::expiry(now, 60);
+        assert_eq!(defaults.root_expiry(now, Some(&chosen)).unwrap(), chosen);
+        assert_eq!(defaults.targets_expiry(now, Some(&chosen)).unwrap(), chosen);
         let ninety_days = Duration::from_secs(90 * 86_400);
         let set = Lifetimes {
             root: Some(ninety_days),
             targets: Some(ninety_days),
         };
         assert_eq!(
-            set.root_expiry(now).unwrap().at(),
+            set.root_expiry(now, Some(&build::expiry(now, 60)))
+                .unwrap()
+                .at(),
             now + chrono::Duration::days(90)
         );
         assert!(
@@ -338,7 +414,7 @@ mod tests {
                 root: Some(Duration::from_secs(u64::MAX)),
                 targets: None
             }
-            .root_expiry(now)
+            .root_expiry(now, None)
             .is_err()
         );
     }

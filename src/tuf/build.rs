@@ -107,19 +107,28 @@ fn next_version(current: Version) -> Result<Version, VersionCeiling> {
 /// certificates: the Go client keeps those (PROTOCOL.md §4.2, "after root rotation the old root
 /// certificate stays in `keys`").
 pub fn replace_role_key(root: &mut Root, role: &RoleName, key: &PublicKey) {
-    let id = key.key_id();
+    replace_role_keys(root, role, std::slice::from_ref(key), 1);
+}
+
+/// Make `keys` the keys of the top-level `role`, `threshold` of them required (a root with
+/// several keys); otherwise as [`replace_role_key`]. The caller checks `1 <= threshold <=
+/// keys.len()`.
+pub fn replace_role_keys(root: &mut Root, role: &RoleName, keys: &[PublicKey], threshold: u32) {
+    let ids: Vec<KeyId> = keys.iter().map(PublicKey::key_id).collect();
     let removed = root
         .roles
         .insert(
             role.to_string(),
             RoleKeys {
-                keyids: vec![id.clone()],
-                threshold: 1,
+                keyids: ids.clone(),
+                threshold,
             },
         )
         .map(|old| old.keyids)
         .unwrap_or_default();
-    root.keys.insert(id, key.clone());
+    for (id, key) in ids.into_iter().zip(keys) {
+        root.keys.insert(id, key.clone());
+    }
     if *role == RoleName::root() {
         return;
     }
@@ -160,6 +169,55 @@ pub fn next_targets(
     Ok(next)
 }
 
+/// [`next_targets`] for a role whose current file may not be loaded: a delegation whose stale
+/// file was skipped (retired key, expired) starts over from an empty file, at a version above
+/// `in_use` (its floor or the stale file's version), since the server keeps versions increasing
+/// and readers refuse a lower one as a rollback.
+pub fn next_targets_above(
+    current: Option<&Targets>,
+    in_use: u64,
+    now: DateTime<Utc>,
+    edit: impl FnOnce(&mut Targets),
+) -> Result<Targets, VersionCeiling> {
+    let mut next = next_targets(current, now, edit)?;
+    if current.is_none() && in_use > 0 {
+        let stale = Version::new(in_use).expect("positive version");
+        next.version = next_version(stale)?;
+    }
+    Ok(next)
+}
+
+/// How many keys a root lists and how many of them must sign (`init` and `key rotate REPO root`
+/// with `--root-keys N --root-threshold T`); the default is one key.
+#[derive(Debug, Clone, Copy)]
+pub struct RootShape {
+    pub keys: u32,
+    pub threshold: u32,
+}
+
+impl Default for RootShape {
+    fn default() -> Self {
+        RootShape {
+            keys: 1,
+            threshold: 1,
+        }
+    }
+}
+
+impl RootShape {
+    /// `1 <= threshold <= keys`, refused as the user's input otherwise.
+    pub fn check(self) -> Result<RootShape, DelegationError> {
+        if self.threshold == 0 || self.threshold > self.keys {
+            return Err(DelegationError::Threshold {
+                role: RoleName::root(),
+                threshold: self.threshold,
+                keys: usize::try_from(self.keys).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(self)
+    }
+}
+
 /// Why a delegation change was refused before anything was signed.
 #[derive(Debug, thiserror::Error)]
 pub enum DelegationError {
@@ -189,6 +247,39 @@ pub enum DelegationError {
         role: RoleName,
         threshold: u32,
         keys: usize,
+    },
+    /// `delegate remove --key` of the key that would leave fewer keys than signatures needed.
+    #[error(
+        "{role}: removing key {key_id} leaves {left} key(s), below its threshold of {threshold}; add the replacement first ('delegate add REPO NAME --key NEW.pem') or replace it in one step ('delegate rotate REPO NAME --key NEW.pem --replace {key_id}')"
+    )]
+    ThresholdUnmet {
+        role: RoleName,
+        key_id: KeyId,
+        left: usize,
+        threshold: u32,
+    },
+    /// A key id (or prefix) the delegation does not list.
+    #[error("{role} lists no key {given}; it lists {listed} ('delegate list REPO' shows them)")]
+    KeyNotListed {
+        role: RoleName,
+        given: String,
+        listed: String,
+    },
+    /// A key id prefix that matches several of the delegation's keys.
+    #[error("{role}: key id prefix {given} matches {matches}; give more of the id")]
+    AmbiguousKey {
+        role: RoleName,
+        given: String,
+        matches: String,
+    },
+    /// `delegate rotate` on a delegation with several keys, without saying which one goes.
+    #[error(
+        "{role} has {keys} keys ({listed}); say which one the new key replaces with --replace KEYID"
+    )]
+    WhichKey {
+        role: RoleName,
+        keys: usize,
+        listed: String,
     },
 }
 
@@ -303,6 +394,149 @@ pub fn add_delegation(
     Ok(targets.delegations != before)
 }
 
+/// The key id of `role`'s entry that `given` names: the whole id or a unique prefix of it (as
+/// `delegate list` shortens them).
+fn listed_key(entry: &DelegatedRole, given: &str) -> Result<KeyId, DelegationError> {
+    let listed = |ids: &[&KeyId]| {
+        ids.iter()
+            .map(|id| id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let matches: Vec<&KeyId> = entry
+        .keyids
+        .iter()
+        .filter(|id| !given.is_empty() && id.as_str().starts_with(given))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(DelegationError::KeyNotListed {
+            role: entry.name.clone(),
+            given: given.to_owned(),
+            listed: listed(&entry.keyids.iter().collect::<Vec<_>>()),
+        }),
+        many => Err(DelegationError::AmbiguousKey {
+            role: entry.name.clone(),
+            given: given.to_owned(),
+            matches: listed(many),
+        }),
+    }
+}
+
+/// Drops from `delegations.keys` every key no delegation lists any more.
+fn drop_unused_keys(targets: &mut Targets) {
+    let used: std::collections::BTreeSet<_> = targets
+        .delegations
+        .roles
+        .iter()
+        .flat_map(|d| d.keyids.iter().cloned())
+        .collect();
+    targets.delegations.keys.retain(|id, _| used.contains(id));
+}
+
+/// Revoke one key of the delegation `role` (`given`: its id or a unique prefix). Refused when
+/// the keys left could not meet the threshold. Returns the key id removed, or `None` when the
+/// delegation does not exist (the caller's "no such delegation").
+pub fn remove_delegation_key(
+    targets: &mut Targets,
+    role: &RoleName,
+    given: &str,
+) -> Result<Option<KeyId>, DelegationError> {
+    let Some(entry) = targets
+        .delegations
+        .roles
+        .iter_mut()
+        .find(|d| &d.name == role)
+    else {
+        return Ok(None);
+    };
+    let key_id = listed_key(entry, given)?;
+    let left = entry.keyids.len() - 1;
+    if left < entry.threshold as usize {
+        return Err(DelegationError::ThresholdUnmet {
+            role: role.clone(),
+            key_id,
+            left,
+            threshold: entry.threshold,
+        });
+    }
+    entry.keyids.retain(|id| id != &key_id);
+    drop_unused_keys(targets);
+    Ok(Some(key_id))
+}
+
+/// Replace one key of the delegation `role` by `new` in one change, keeping its paths and
+/// threshold: `replace` names the key that goes (its id or a unique prefix), optional when the
+/// delegation has one key. Returns the key id replaced, or `None` when the delegation does not
+/// exist. Replacing a key by itself is no change (`Ok(Some(id))` with `targets` untouched: the
+/// caller sees that nothing changed by comparing).
+pub fn rotate_delegation_key(
+    targets: &mut Targets,
+    role: &RoleName,
+    new: &PublicKey,
+    replace: Option<&str>,
+) -> Result<Option<KeyId>, DelegationError> {
+    let new_material = distinct_keys(role, std::slice::from_ref(new), 1)?
+        .pop()
+        .expect("one key");
+    let new_id = new.key_id();
+    let Some(entry) = targets.delegations.roles.iter().find(|d| &d.name == role) else {
+        return Ok(None);
+    };
+    let old_id = match replace {
+        Some(given) => listed_key(entry, given)?,
+        None => match entry.keyids.as_slice() {
+            [one] => one.clone(),
+            many => {
+                return Err(DelegationError::WhichKey {
+                    role: role.clone(),
+                    keys: many.len(),
+                    listed: many
+                        .iter()
+                        .map(KeyId::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        },
+    };
+    if old_id == new_id {
+        return Ok(Some(old_id));
+    }
+    // The new key must not already be listed for the role under any id (it would count twice).
+    let already = entry.keyids.iter().filter(|id| **id != old_id).find(|id| {
+        **id == new_id
+            || targets
+                .delegations
+                .keys
+                .get(*id)
+                .and_then(|k| k.material().ok())
+                .is_some_and(|m| m == new_material)
+    });
+    if let Some(same_as) = already {
+        return Err(DelegationError::DuplicateKey {
+            role: role.clone(),
+            key_id: new_id,
+            same_as: same_as.clone(),
+            already_listed: true,
+        });
+    }
+    targets.delegations.keys.insert(new_id.clone(), new.clone());
+    let entry = targets
+        .delegations
+        .roles
+        .iter_mut()
+        .find(|d| &d.name == role)
+        .expect("found above");
+    for id in &mut entry.keyids {
+        if *id == old_id {
+            *id = new_id.clone();
+        }
+    }
+    drop_unused_keys(targets);
+    Ok(Some(old_id))
+}
+
 /// Remove the delegation `role`, and the keys no remaining delegation uses. Returns whether it
 /// existed.
 pub fn remove_delegation(targets: &mut Targets, role: &RoleName) -> bool {
@@ -367,6 +601,109 @@ mod tests {
         assert!(remove_delegation(&mut t, &qa));
         assert!(t.delegations.keys.is_empty());
         assert!(!remove_delegation(&mut t, &qa));
+    }
+
+    fn ed_key(byte: u8) -> PublicKey {
+        PublicKey::new(KeyType::Ed25519, vec![byte; 32])
+    }
+
+    fn qa_with(keys: &[PublicKey], threshold: u32) -> (Targets, RoleName) {
+        let mut t = empty_targets(1, Utc::now());
+        let qa = RoleName::parse("targets/qa").unwrap();
+        let paths = vec!["approvals/".to_string(), "_manifesto/".to_string()];
+        add_delegation(&mut t, &qa, keys, &paths, threshold).unwrap();
+        (t, qa)
+    }
+
+    #[test]
+    fn revoking_one_key_by_id_prefix_keeps_the_others_and_drops_the_unused_key() {
+        let (a, b) = (ed_key(1), ed_key(2));
+        let (mut t, qa) = qa_with(&[a.clone(), b.clone()], 1);
+        let id = a.key_id();
+        let prefix = &id.as_str()[..12];
+        let removed = remove_delegation_key(&mut t, &qa, prefix).unwrap();
+        assert_eq!(removed, Some(a.key_id()));
+        assert_eq!(t.delegations.roles[0].keyids, [b.key_id()]);
+        assert!(!t.delegations.keys.contains_key(&a.key_id()));
+        assert!(t.check().is_ok());
+    }
+
+    #[test]
+    fn revoking_a_key_below_the_threshold_is_refused_as_usage_and_changes_nothing() {
+        let (a, b) = (ed_key(1), ed_key(2));
+        let (mut t, qa) = qa_with(&[a.clone(), b], 2);
+        let before = t.clone();
+        let err = remove_delegation_key(&mut t, &qa, a.key_id().as_str()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DelegationError::ThresholdUnmet {
+                    left: 1,
+                    threshold: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.failure(), crate::failure::Failure::Usage);
+        assert!(err.to_string().contains("delegate rotate"), "{err}");
+        assert_eq!(t.delegations, before.delegations);
+        let (mut single, qa) = qa_with(&[ed_key(3)], 1);
+        let only = single.delegations.roles[0].keyids[0].clone();
+        assert!(remove_delegation_key(&mut single, &qa, only.as_str()).is_err());
+    }
+
+    #[test]
+    fn revoking_an_unlisted_key_or_on_a_missing_delegation_says_so() {
+        let (mut t, qa) = qa_with(&[ed_key(1)], 1);
+        let err = remove_delegation_key(&mut t, &qa, "ffff").unwrap_err();
+        assert!(
+            matches!(err, DelegationError::KeyNotListed { .. }),
+            "{err:?}"
+        );
+        let err = remove_delegation_key(&mut t, &qa, "").unwrap_err();
+        assert!(
+            matches!(err, DelegationError::KeyNotListed { .. }),
+            "{err:?}"
+        );
+        let dev = RoleName::parse("targets/dev").unwrap();
+        assert_eq!(remove_delegation_key(&mut t, &dev, "ab").unwrap(), None);
+    }
+
+    #[test]
+    fn rotating_a_delegation_key_swaps_it_in_place_keeping_paths_and_threshold() {
+        let (old, new) = (ed_key(1), ed_key(2));
+        let (mut t, qa) = qa_with(std::slice::from_ref(&old), 1);
+        let paths = t.delegations.roles[0].paths.clone();
+        let replaced = rotate_delegation_key(&mut t, &qa, &new, None).unwrap();
+        assert_eq!(replaced, Some(old.key_id()));
+        assert_eq!(t.delegations.roles[0].keyids, [new.key_id()]);
+        assert_eq!(t.delegations.roles[0].paths, paths);
+        assert_eq!(t.delegations.roles[0].threshold, 1);
+        assert!(!t.delegations.keys.contains_key(&old.key_id()));
+        // Again with the same key: no change.
+        let before = t.clone();
+        rotate_delegation_key(&mut t, &qa, &new, None).unwrap();
+        assert_eq!(t.delegations, before.delegations);
+    }
+
+    #[test]
+    fn rotating_one_of_several_keys_needs_replace_and_never_lists_a_key_twice() {
+        let (a, b, c) = (ed_key(1), ed_key(2), ed_key(3));
+        let (mut t, qa) = qa_with(&[a.clone(), b.clone()], 2);
+        let err = rotate_delegation_key(&mut t, &qa, &c, None).unwrap_err();
+        assert!(
+            matches!(err, DelegationError::WhichKey { keys: 2, .. }),
+            "{err:?}"
+        );
+        let err = rotate_delegation_key(&mut t, &qa, &b, Some(a.key_id().as_str())).unwrap_err();
+        assert!(
+            matches!(err, DelegationError::DuplicateKey { .. }),
+            "{err:?}"
+        );
+        rotate_delegation_key(&mut t, &qa, &c, Some(a.key_id().as_str())).unwrap();
+        assert_eq!(t.delegations.roles[0].keyids, [c.key_id(), b.key_id()]);
+        assert_eq!(t.delegations.roles[0].threshold, 2);
     }
 
     /// A P-256 public key as a bare SPKI and as a certificate of the same key (two key ids).

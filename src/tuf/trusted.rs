@@ -150,6 +150,72 @@ pub enum Lookup {
     NeedRole(RoleName),
 }
 
+/// Why a delegated role's targets are treated as absent (see [`SkippedRole`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Signed by keys its delegation no longer lists (a retired or replaced key): `valid`
+    /// signatures from the keys it lists now, `threshold` needed, `unlisted` signing keys no
+    /// longer trusted for the role.
+    RetiredKeys {
+        valid: usize,
+        threshold: u32,
+        unlisted: usize,
+    },
+    /// Its file expired at `expires` (the role's own lifetime; its signers must re-sign it).
+    Expired { expires: String },
+    /// Its parent no longer delegates it (the delegation was removed); the server still lists
+    /// the old file.
+    NotDelegated,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::RetiredKeys {
+                valid,
+                threshold,
+                unlisted,
+            } => write!(
+                f,
+                "signed by {unlisted} key(s) its delegation no longer lists; {valid} valid signature(s) from the keys it lists now, threshold is {threshold}"
+            ),
+            SkipReason::Expired { expires } => write!(f, "its file expired at {expires}"),
+            SkipReason::NotDelegated => write!(f, "its parent no longer delegates it"),
+        }
+    }
+}
+
+/// A delegated role whose file matches the trusted snapshot but no longer verifies for a
+/// reason a key or delegation change explains (TUF W6 on a stale role). Its targets, and its
+/// whole subtree, are treated as absent; the rest of the repository keeps working. Never built
+/// for `targets` or for bytes that differ from the snapshot, a malformed file, a rollback or
+/// forged signatures: those stay [`TrustError`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRole {
+    pub role: RoleName,
+    pub reason: SkipReason,
+    /// The version the stale file claims (unverified): the role's next file must be above it,
+    /// since the server keeps versions increasing.
+    pub claimed_version: u64,
+}
+
+/// A skipped role as the state keeps it: the file the snapshot listed when it was skipped, and
+/// for an expired role whose signatures verify, its content (only for re-signing it:
+/// [`TrustedState::renewable`]; never looked up).
+#[derive(Debug, Clone)]
+struct StaleEntry {
+    file: FileMeta,
+    skipped: SkippedRole,
+    renewable: Option<Verified<Targets>>,
+}
+
+/// What loading a targets role produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleLoad {
+    Loaded,
+    Skipped(SkippedRole),
+}
+
 /// A verified targets role plus the path prefixes it may actually sign, already narrowed by every
 /// ancestor (a child's paths are kept only where they fall within its parent's).
 #[derive(Debug, Clone)]
@@ -265,6 +331,9 @@ pub struct TrustedState {
     timestamp: Option<Verified<Timestamp>>,
     snapshot: Option<Verified<Snapshot>>,
     targets: BTreeMap<RoleName, TargetsRole>,
+    /// Delegations whose current file is stale, with the file the snapshot listed for them
+    /// when they were skipped (a new snapshot listing another file re-checks them).
+    skipped: BTreeMap<RoleName, StaleEntry>,
     floors: VersionFloors,
     limits: Limits,
 }
@@ -295,6 +364,7 @@ impl TrustedState {
             timestamp: None,
             snapshot: None,
             targets: BTreeMap::new(),
+            skipped: BTreeMap::new(),
             floors,
             limits: limits.clone(),
         })
@@ -398,6 +468,7 @@ impl TrustedState {
         if keys_changed(&RoleName::targets()) {
             self.floors.targets.clear();
             self.targets.clear();
+            self.skipped.clear();
         }
         self.rotations += 1;
         self.floors.root = new_root.version.get();
@@ -459,6 +530,7 @@ impl TrustedState {
         if new_snapshot {
             self.snapshot = None;
             self.targets.clear();
+            self.skipped.clear();
         }
         self.floors.timestamp = version;
         self.timestamp = Some(ts);
@@ -495,6 +567,11 @@ impl TrustedState {
                 (Some(new), Some(old)) => same_file(new, old),
                 _ => false,
             }
+        });
+        self.skipped.retain(|name, e| {
+            snapshot
+                .meta_for(name)
+                .is_some_and(|new| same_file(new, &e.file))
         });
         self.floors.snapshot = snapshot.version.get();
         self.snapshot = Some(snapshot);
@@ -573,6 +650,8 @@ impl TrustedState {
         let prefix = format!("{role}/");
         self.targets
             .retain(|name, _| !name.as_str().starts_with(&prefix));
+        self.skipped
+            .retain(|name, _| name != role && !name.as_str().starts_with(&prefix));
         self.floors
             .targets
             .insert(role.to_string(), targets.version.get());
@@ -585,6 +664,136 @@ impl TrustedState {
             },
         );
         Ok(())
+    }
+
+    /// Loads `role` like [`update_targets_role`], except that a *delegation* whose file matches
+    /// the snapshot but is stale — signed only by keys its delegation no longer lists (plus
+    /// valid signatures from listed ones), expired, or no longer delegated — is recorded as a
+    /// [`SkippedRole`] instead of failing the whole update: its targets are then absent. Every
+    /// other failure (`targets` itself, a length or hash mismatch, a malformed file, a
+    /// rollback, a listed key's signature that does not verify, one key counted twice) stays
+    /// an error. A server that wanted to hide a delegation could already drop it from the
+    /// snapshot, so a skip grants it nothing new; it is never a reason to accept a target.
+    ///
+    /// [`update_targets_role`]: TrustedState::update_targets_role
+    pub fn load_or_skip_role(
+        &mut self,
+        role: &RoleName,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RoleLoad, TrustError> {
+        let err = match self.update_targets_role(role, bytes, now) {
+            Ok(()) => return Ok(RoleLoad::Loaded),
+            Err(e) => e,
+        };
+        let Some(reason) = self.stale_reason(role, bytes, &err) else {
+            return Err(err);
+        };
+        let file = self
+            .expected_file(role)
+            .cloned()
+            .expect("a skippable failure comes after the snapshot check");
+        let claimed_version = SignedEnvelope::parse(bytes, bytes.len())
+            .ok()
+            .and_then(|env| {
+                env.signed
+                    .get("version")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .unwrap_or(0);
+        // Expired but validly signed by the keys its delegation lists now: its signers may
+        // renew it (the same checks as a load, expiry aside, which is what failed).
+        let renewable = match reason {
+            SkipReason::Expired { .. } => role
+                .parent()
+                .and_then(|p| self.targets.get(&p))
+                .and_then(|p| Authority::delegated(&p.meta, role))
+                .and_then(|authority| {
+                    let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
+                    verify::verify::<Targets>(&env, &authority).ok()
+                }),
+            _ => None,
+        };
+        let skipped = SkippedRole {
+            role: role.clone(),
+            reason,
+            claimed_version,
+        };
+        let prefix = format!("{role}/");
+        self.targets
+            .retain(|name, _| !name.as_str().starts_with(&prefix));
+        self.skipped.insert(
+            role.clone(),
+            StaleEntry {
+                file,
+                skipped: skipped.clone(),
+                renewable,
+            },
+        );
+        Ok(RoleLoad::Skipped(skipped))
+    }
+
+    /// Whether `err`, raised while loading the delegation `role` from `bytes`, is one a key or
+    /// delegation change explains, and how.
+    fn stale_reason(&self, role: &RoleName, bytes: &[u8], err: &TrustError) -> Option<SkipReason> {
+        let parent_name = role.parent()?; // `targets` itself never skips
+        match err {
+            TrustError::Expired {
+                role: r, expires, ..
+            } if r == role => Some(SkipReason::Expired {
+                expires: expires.clone(),
+            }),
+            TrustError::NotDelegated { role: r } if r == role => Some(SkipReason::NotDelegated),
+            TrustError::Verify(VerifyError::Threshold {
+                role: r,
+                valid,
+                threshold,
+            }) if r == role => {
+                let parent = self.targets.get(&parent_name)?;
+                let authority = Authority::delegated(&parent.meta, role)?;
+                let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
+                let census = verify::census(&env, &authority);
+                (census.unlisted > 0 && census.invalid == 0).then_some(SkipReason::RetiredKeys {
+                    valid: *valid,
+                    threshold: *threshold,
+                    unlisted: census.unlisted,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The delegations skipped so far in this update (see [`SkippedRole`]), by role name.
+    pub fn skipped_roles(&self) -> impl Iterator<Item = &SkippedRole> {
+        self.skipped.values().map(|e| &e.skipped)
+    }
+
+    /// Why `role` was skipped, if it was.
+    pub fn skipped(&self, role: &RoleName) -> Option<&SkippedRole> {
+        self.skipped.get(role).map(|e| &e.skipped)
+    }
+
+    /// The skipped roles that could have signed `name` (within the paths their parent grants):
+    /// the reason a lookup of `name` may have come back empty.
+    pub fn skipped_for(&self, name: &str) -> Vec<&SkippedRole> {
+        self.skipped_roles()
+            .filter(|s| self.role_may_sign(&s.role, name) == Some(true))
+            .collect()
+    }
+
+    /// The content of an *expired* delegation whose signatures still verify, for its signers to
+    /// re-sign (a `put` renews the role with its entries kept). Lookups never see it.
+    pub fn renewable(&self, role: &RoleName) -> Option<&Verified<Targets>> {
+        self.skipped.get(role)?.renewable.as_ref()
+    }
+
+    /// The highest version `role` is known to have used: its floor, or the version its stale
+    /// file claims. A role's next file must be above it.
+    pub fn version_in_use(&self, role: &RoleName) -> u64 {
+        let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
+        let loaded = self.targets.get(role).map_or(0, |t| t.meta.version.get());
+        let stale = self.skipped(role).map_or(0, |s| s.claimed_version);
+        floor.max(loaded).max(stale)
     }
 
     /// Raises a version floor from a cached file that still verifies with the currently trusted
@@ -639,6 +848,9 @@ impl TrustedState {
             return Err(TrustError::TooManyDelegations { limit });
         }
         let Some(current) = self.targets.get(role) else {
+            if self.skipped.contains_key(role) {
+                return Ok(Lookup::NotFound); // stale: its targets are absent
+            }
             return Ok(Lookup::NeedRole(role.clone()));
         };
         if current.may_sign(name)
@@ -683,6 +895,9 @@ impl TrustedState {
                 return Err(TrustError::TooManyDelegations { limit });
             }
             let Some(current) = self.targets.get(&role) else {
+                if self.skipped.contains_key(&role) {
+                    continue; // stale: its targets are absent
+                }
                 return Ok(Err(role));
             };
             if current.may_sign(name)
@@ -745,7 +960,9 @@ impl TrustedState {
                 return Err(TrustError::TooManyDelegations { limit });
             }
             let Some(current) = self.targets.get(&role) else {
-                unloaded.push(role);
+                if !self.skipped.contains_key(&role) {
+                    unloaded.push(role);
+                }
                 continue;
             };
             names.extend(

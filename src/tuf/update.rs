@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use super::limits::Limits;
 use super::metadata::FileMeta;
 use super::names::RoleName;
-use super::trusted::{Lookup, TrustError, TrustedState, TrustedTarget, VersionFloors};
+use super::trusted::{
+    Lookup, RoleLoad, SkipReason, SkippedRole, TrustError, TrustedState, TrustedTarget,
+    VersionFloors,
+};
 use crate::failure::Failure;
 
 /// How many times one update may restart after following a root rotation.
@@ -79,6 +82,45 @@ impl UpdateError {
             }
             UpdateError::Trust(e) => e.failure(),
             UpdateError::Transport(e) => e.failure,
+        }
+    }
+}
+
+/// Warns about a stale role once per process: one command may open a repository several times
+/// (a put verifies before uploading, then again in each publish attempt).
+fn warn_once(gun: &str, s: &SkippedRole) {
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = WARNED
+        .lock()
+        .map(|mut w| w.insert((gun.to_owned(), s.role.to_string())))
+        .unwrap_or(true);
+    if first {
+        tracing::warn!(
+            "{}: its targets are treated as absent: {}; {}",
+            s.role,
+            s.reason,
+            next_step(s)
+        );
+    }
+}
+
+/// What to do about a skipped role, for the warning and for `trust inspect`.
+pub fn next_step(s: &SkippedRole) -> String {
+    let name = s
+        .role
+        .as_str()
+        .strip_prefix("targets/")
+        .unwrap_or(s.role.as_str());
+    match s.reason {
+        SkipReason::RetiredKeys { .. } => format!(
+            "a current key of the delegation re-signs it with the next 'put --role {name}' (what only the retired keys signed is dropped)"
+        ),
+        SkipReason::Expired { .. } => {
+            format!("its signers renew it with the next 'put --role {name}' (its entries are kept)")
+        }
+        SkipReason::NotDelegated => {
+            format!("'delegate add … {name} --key …' delegates it again")
         }
     }
 }
@@ -293,14 +335,21 @@ impl<S: MetadataSource> Updater<S> {
 
     /// Verify a targets role (top-level or delegation) against the trusted snapshot.
     async fn load_role(&mut self, role: &RoleName) -> Result<(), UpdateError> {
+        if self.state.skipped(role).is_some() {
+            return Ok(()); // already found stale in this update
+        }
         let expected = self
             .state
             .expected_file(role)
             .cloned()
             .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
         let bytes = self.bytes_for(role, &expected).await?;
-        self.state.update_targets_role(role, &bytes, self.now)?;
-        self.keep(role, bytes);
+        match self.state.load_or_skip_role(role, &bytes, self.now)? {
+            RoleLoad::Loaded => self.keep(role, bytes),
+            // Not persisted: the stale file is checked again on the next run, so a re-signed
+            // file or restored key is picked up, and the cache holds only what verified.
+            RoleLoad::Skipped(s) => warn_once(self.state.gun(), &s),
+        }
         Ok(())
     }
 

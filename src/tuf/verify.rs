@@ -233,6 +233,47 @@ pub fn verify_by_all<T: Metadata>(
     Ok(Verified { value, signed_by })
 }
 
+/// How a file's signatures stand against an authority whose threshold they did not meet:
+/// signatures under key ids the authority does not list (a retired or replaced key, or a key
+/// that never was the role's), and signatures under listed ids that do not verify (bytes or
+/// signatures altered). Only the first kind describes a role left behind by a key change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureCensus {
+    /// Distinct key ids that signed but are not listed for the role.
+    pub unlisted: usize,
+    /// Distinct listed key ids whose signature does not verify.
+    pub invalid: usize,
+}
+
+/// Counts `env`'s signatures against `authority` (see [`SignatureCensus`]). A file whose
+/// signed part has no canonical form has no valid signature at all: every listed one counts
+/// as invalid.
+pub fn census(env: &SignedEnvelope, authority: &Authority) -> SignatureCensus {
+    let message = canonical::encode(&env.signed).ok();
+    let mut unlisted = BTreeSet::new();
+    let mut invalid = BTreeSet::new();
+    for s in &env.signatures {
+        match authority.keys.get(&s.keyid) {
+            None => {
+                unlisted.insert(&s.keyid);
+            }
+            Some(key) => {
+                let valid = message.as_deref().is_some_and(|m| {
+                    key.material()
+                        .is_ok_and(|material| signature_is_valid(&material, &s.method, m, &s.sig))
+                });
+                if !valid {
+                    invalid.insert(&s.keyid);
+                }
+            }
+        }
+    }
+    SignatureCensus {
+        unlisted: unlisted.len(),
+        invalid: invalid.len(),
+    }
+}
+
 /// Checks one signature with the verifier the key type dictates; `method` must fit that verifier.
 fn signature_is_valid(
     material: &KeyMaterial,

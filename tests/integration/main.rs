@@ -13,6 +13,7 @@ mod hints;
 mod hostile;
 mod json_outputs;
 mod keys;
+mod lifecycle;
 mod local_faults;
 mod manifesto;
 mod notary_http;

@@ -286,6 +286,8 @@ async fn decide<S: MetadataSource, R>(
 
     // Look every needed target up once in the verified state, then release the cache lock.
     let mut signed: HashMap<String, Result<Vec<TrustedTarget>, Fault>> = HashMap::new();
+    // Stale delegations that could have signed a name: a requirement they fail names them.
+    let mut skipped: HashMap<String, Vec<String>> = HashMap::new();
     let repo_fault = match trusted {
         Err(e) => Some(Fault::of(&e)),
         Ok(mut trusted) => {
@@ -307,6 +309,16 @@ async fn decide<S: MetadataSource, R>(
                         tracing::info!("{name}: signed by [{}]", roles.join(", "));
                     }
                     lookup_failed |= found.is_err();
+                    let stale: Vec<String> = trusted
+                        .updater
+                        .state()
+                        .skipped_for(&name)
+                        .into_iter()
+                        .map(|s| format!("{} was skipped ({})", s.role, s.reason))
+                        .collect();
+                    if !stale.is_empty() {
+                        skipped.insert(name.clone(), stale);
+                    }
                     signed.insert(name, found);
                 }
             }
@@ -344,7 +356,15 @@ async fn decide<S: MetadataSource, R>(
                     .map(|r| {
                         let name = layout::metadata_target(&r.metadata_type, d);
                         match signed.get(&name) {
-                            Some(Ok(signers)) => evaluate(r, signers, now),
+                            Some(Ok(signers)) => {
+                                let mut v = evaluate(r, signers, now);
+                                if v.status != Status::Ok
+                                    && let Some(stale) = skipped.get(&name)
+                                {
+                                    v.reason = format!("{}; {}", v.reason, stale.join("; "));
+                                }
+                                v
+                            }
                             Some(Err(fault)) => stopped(r, fault),
                             None => stopped(
                                 r,

@@ -14,6 +14,7 @@ mod hashes;
 mod rollback;
 mod roots;
 mod signatures;
+mod stale_roles;
 mod workflow;
 
 use std::collections::BTreeMap;
