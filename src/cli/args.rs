@@ -230,9 +230,9 @@ pub struct DelegateAddArgs {
     /// Metadata type the delegation may sign (repeatable)
     #[arg(long = "type", value_name = "TYPE", required = true)]
     pub types: Vec<String>,
-    /// Signatures required
-    #[arg(long, default_value_t = 1)]
-    pub threshold: u32,
+    /// Signatures required [default: 1 for a new delegation; an existing one keeps its own]
+    #[arg(long)]
+    pub threshold: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -27,7 +27,7 @@ pub async fn add(
     name: &str,
     key_files: &[std::path::PathBuf],
     types: &[String],
-    threshold: u32,
+    threshold: Option<u32>,
 ) -> Result<(), Error> {
     let repo = RepositoryRef::parse(repo)?;
     let role = delegation_role(name)?;

@@ -71,7 +71,14 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Verify(args) => verify::run(&ctx, args).await,
         Command::Init(a) => {
-            init::run(&ctx, &a.repo, a.allow_new_repository, a.root_keys, a.root_threshold).await
+            init::run(
+                &ctx,
+                &a.repo,
+                a.allow_new_repository,
+                a.root_keys,
+                a.root_threshold,
+            )
+            .await
         }
         Command::Repair(repo) => delete::run_repair(&ctx, &repo.repo).await,
         Command::Trust(TrustCommand::Inspect(repo)) => trust_inspect::run(&ctx, &repo.repo).await,

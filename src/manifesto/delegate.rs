@@ -116,13 +116,22 @@ pub async fn add(
     role: &RoleName,
     keys: &[PublicKey],
     types: &[MetadataType],
-    threshold: u32,
+    threshold: Option<u32>,
 ) -> Result<Added, Error> {
     let mut paths: Vec<String> = types.iter().map(|t| format!("{t}/")).collect();
     paths.push(MANIFESTO_PREFIX.to_string());
-    // Before any network use: one key given twice (in any form) or a threshold the distinct
-    // keys cannot meet is the user's input error, and nothing is published.
-    build::distinct_keys(role, keys, threshold)?;
+    // Before any network use: one key given twice (in any form) is the user's input error, and
+    // nothing is published. The threshold is checked against the delegation as the server has
+    // it (an existing one keeps its threshold unless one is given).
+    build::distinct_keys(role, keys, 1)?;
+    if threshold == Some(0) {
+        return Err(build::DelegationError::Threshold {
+            role: role.clone(),
+            threshold: 0,
+            keys: keys.len(),
+        }
+        .into());
+    }
     let extended = std::cell::Cell::new(false);
     let published = change_targets(settings, repo, |t| {
         extended.set(t.delegations.roles.iter().any(|d| &d.name == role));

@@ -327,7 +327,9 @@ pub fn distinct_keys(
 }
 
 /// Create or extend the delegation `role` in `targets`: its keys and paths are added to what it
-/// had, and its threshold set. Returns whether anything changed. A key the delegation already
+/// had, and its threshold set to `threshold` (`None`: an existing delegation keeps its own, a new
+/// one gets 1; adding a key must never quietly lower a threshold). The threshold is checked
+/// against the delegation's keys after the change. Returns whether anything changed. A key the delegation already
 /// lists under the same id is no change (a retried `delegate add` is idempotent); the same
 /// public key under another id is refused, as are duplicates among `keys` ([`distinct_keys`]).
 pub fn add_delegation(
@@ -335,9 +337,10 @@ pub fn add_delegation(
     role: &RoleName,
     keys: &[PublicKey],
     paths: &[String],
-    threshold: u32,
+    threshold: Option<u32>,
 ) -> Result<bool, DelegationError> {
-    let materials = distinct_keys(role, keys, threshold)?;
+    // Duplicates among the given keys; the threshold is checked on the result below.
+    let materials = distinct_keys(role, keys, 1)?;
     if let Some(entry) = targets.delegations.roles.iter().find(|d| &d.name == role) {
         for (key, material) in keys.iter().zip(&materials) {
             let key_id = key.key_id();
@@ -382,14 +385,31 @@ pub fn add_delegation(
                     entry.paths.push(p.clone());
                 }
             }
-            entry.threshold = threshold;
+            if let Some(threshold) = threshold {
+                entry.threshold = threshold;
+            }
         }
         None => targets.delegations.roles.push(DelegatedRole {
             keyids: ids,
             name: role.clone(),
             paths: paths.to_vec(),
-            threshold,
+            threshold: threshold.unwrap_or(1),
         }),
+    }
+    let entry = targets
+        .delegations
+        .roles
+        .iter()
+        .find(|d| &d.name == role)
+        .expect("added above");
+    if entry.threshold == 0 || entry.threshold as usize > entry.keyids.len() {
+        let err = DelegationError::Threshold {
+            role: role.clone(),
+            threshold: entry.threshold,
+            keys: entry.keyids.len(),
+        };
+        targets.delegations = before;
+        return Err(err);
     }
     Ok(targets.delegations != before)
 }
@@ -594,13 +614,46 @@ mod tests {
         let qa = RoleName::parse("targets/qa").unwrap();
         let key = PublicKey::new(KeyType::Ed25519, vec![7; 32]);
         let paths = vec!["approvals/".to_string(), "_manifesto/".to_string()];
-        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&key), &paths, 1).unwrap());
-        assert!(!add_delegation(&mut t, &qa, std::slice::from_ref(&key), &paths, 1).unwrap());
+        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&key), &paths, Some(1)).unwrap());
+        assert!(!add_delegation(&mut t, &qa, std::slice::from_ref(&key), &paths, Some(1)).unwrap());
         assert!(t.check().is_ok());
         assert_eq!(t.delegations.roles[0].paths, paths);
         assert!(remove_delegation(&mut t, &qa));
         assert!(t.delegations.keys.is_empty());
         assert!(!remove_delegation(&mut t, &qa));
+    }
+
+    #[test]
+    fn adding_a_key_to_a_threshold_2_delegation_keeps_its_threshold_unless_one_is_given() {
+        let (a, b, c) = (ed_key(1), ed_key(2), ed_key(3));
+        let (mut t, qa) = qa_with(&[a, b], 2);
+        let paths = vec!["approvals/".to_string(), "_manifesto/".to_string()];
+        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&c), &paths, None).unwrap());
+        assert_eq!(t.delegations.roles[0].threshold, 2);
+        assert_eq!(t.delegations.roles[0].keyids.len(), 3);
+        // An explicit threshold is set, checked against the keys the delegation then has.
+        let d = ed_key(4);
+        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&d), &paths, Some(4)).unwrap());
+        assert_eq!(t.delegations.roles[0].threshold, 4);
+        let before = t.delegations.clone();
+        let e = ed_key(5);
+        let err =
+            add_delegation(&mut t, &qa, std::slice::from_ref(&e), &paths, Some(6)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DelegationError::Threshold {
+                    threshold: 6,
+                    keys: 5,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            t.delegations, before,
+            "a refused change leaves the delegation as it was"
+        );
     }
 
     fn ed_key(byte: u8) -> PublicKey {
@@ -611,7 +664,7 @@ mod tests {
         let mut t = empty_targets(1, Utc::now());
         let qa = RoleName::parse("targets/qa").unwrap();
         let paths = vec!["approvals/".to_string(), "_manifesto/".to_string()];
-        add_delegation(&mut t, &qa, keys, &paths, threshold).unwrap();
+        add_delegation(&mut t, &qa, keys, &paths, Some(threshold)).unwrap();
         (t, qa)
     }
 
@@ -724,7 +777,7 @@ mod tests {
             vec![bare.clone(), cert.clone()],
             vec![bare.clone(), bare.clone()],
         ] {
-            let err = add_delegation(&mut t, &qa, &keys, &paths, 2).unwrap_err();
+            let err = add_delegation(&mut t, &qa, &keys, &paths, Some(2)).unwrap_err();
             assert!(
                 matches!(&err, DelegationError::DuplicateKey { key_id, same_as, already_listed: false, .. }
                     if key_id == &keys[1].key_id() && same_as == &bare.key_id()),
@@ -734,9 +787,10 @@ mod tests {
         }
         assert!(t.delegations.roles.is_empty(), "nothing changed");
         // Already in the delegation in one form, then given in the other.
-        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&bare), &paths, 1).unwrap());
+        assert!(add_delegation(&mut t, &qa, std::slice::from_ref(&bare), &paths, Some(1)).unwrap());
         let before = t.clone();
-        let err = add_delegation(&mut t, &qa, std::slice::from_ref(&cert), &paths, 1).unwrap_err();
+        let err =
+            add_delegation(&mut t, &qa, std::slice::from_ref(&cert), &paths, Some(1)).unwrap_err();
         assert!(
             matches!(
                 &err,
@@ -751,7 +805,13 @@ mod tests {
         // Threshold 0 and a threshold above the number of distinct keys.
         for threshold in [0, 2] {
             assert!(matches!(
-                add_delegation(&mut t, &qa, std::slice::from_ref(&bare), &paths, threshold),
+                add_delegation(
+                    &mut t,
+                    &qa,
+                    std::slice::from_ref(&bare),
+                    &paths,
+                    Some(threshold),
+                ),
                 Err(DelegationError::Threshold { keys: 1, .. })
             ));
         }

@@ -1193,3 +1193,63 @@ fn an_offline_root_rotation_is_signed_in_two_trust_dirs_then_published() {
     );
     sc.agrees_with_go(&TestEnv::new());
 }
+
+#[test]
+fn adding_a_key_to_a_threshold_2_delegation_keeps_threshold_2() {
+    let sc = scene("lc-keep-threshold");
+    let (_a, a_pem) = sc.signer("a");
+    let (_b, b_pem) = sc.signer("b");
+    let (_c, c_pem) = sc.signer("c");
+    let owner = &sc.owner;
+    let add = |pems: &[&PathBuf], extra: &[&str]| {
+        let mut args = vec!["delegate", "add", &sc.gun, "qa", "--type", "approvals"];
+        for pem in pems {
+            args.push("--key");
+            args.push(pem.to_str().unwrap());
+        }
+        args.extend_from_slice(extra);
+        sc.ok(owner, &args)
+    };
+    let threshold = || {
+        let out = sc.ok(owner, &["-o", "json", "delegate", "list", &sc.gun]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let qa = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["role"] == "targets/qa")
+            .cloned()
+            .expect("targets/qa is listed");
+        (
+            qa["threshold"].as_u64().unwrap(),
+            qa["key_ids"].as_array().map_or(0, Vec::len),
+        )
+    };
+    add(&[&a_pem, &b_pem], &["--threshold", "2"]);
+    assert_eq!(threshold(), (2, 2));
+    // A third key without --threshold: the delegation keeps its threshold of 2.
+    add(&[&c_pem], &[]);
+    assert_eq!(
+        threshold(),
+        (2, 3),
+        "adding a key must not lower the threshold"
+    );
+    // An explicit threshold the keys cannot meet is refused, and nothing changes.
+    let out = sc
+        .owner
+        .signer_cmd()
+        .args(["--server", &sc.notary_url, "delegate", "add", &sc.gun, "qa"])
+        .args([
+            "--type",
+            "approvals",
+            "--key",
+            c_pem.to_str().unwrap(),
+            "--threshold",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(threshold(), (2, 3));
+}
