@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::MetadataType;
 use super::layout::MANIFESTO_PREFIX;
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
@@ -19,7 +20,7 @@ use crate::keys::signing::{RoleSigner, signer_among};
 use crate::keys::store::KeyStore;
 use crate::notary::TrustedRepository;
 use crate::notary::http::NotaryHttp;
-use crate::notary::publish::{Published, UpdatePart, publish_with_retry};
+use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;
 use crate::tuf::key::PublicKey;
@@ -65,37 +66,68 @@ fn targets_signer(
     Ok(())
 }
 
-/// Publish a change to the top-level targets role, rebuilt on whatever state is current.
-async fn change_targets(
+/// The owner's side of a delegation change: where the servers are ([`Network`] in production,
+/// an in-memory remote in unit tests), the settings, and the passphrases of the targets key.
+pub(crate) struct Owner<'a, R> {
+    pub(crate) remote: &'a R,
+    pub(crate) settings: &'a Settings,
+    pub(crate) passphrases: &'a mut Passphrases,
+}
+
+/// Run `flow` as the owner on the configured servers, with passphrases from the environment.
+async fn as_owner<T>(
     settings: &Settings,
+    flow: impl AsyncFnOnce(&mut Owner<'_, Network>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut passphrases = Passphrases::from_environment();
+    let mut owner = Owner {
+        remote: &Network,
+        settings,
+        passphrases: &mut passphrases,
+    };
+    flow(&mut owner).await
+}
+
+/// Publish a change to the top-level targets role, rebuilt on whatever state is current.
+async fn change_targets<R: Remote>(
+    owner: &mut Owner<'_, R>,
     repo: &RepositoryRef,
     edit: impl Fn(&mut crate::tuf::metadata::Targets) -> Result<bool, Error>,
 ) -> Result<Published, Error> {
+    let Owner {
+        remote,
+        settings,
+        passphrases,
+    } = owner;
+    let (remote, settings) = (*remote, *settings);
     let store = KeyStore::new(&settings.trust_dir);
-    let mut passphrases = Passphrases::from_environment();
     let mut signer: Option<RoleSigner> = None;
-    publish_with_retry::<_, Error>(settings, repo, async |updater| {
-        let state = updater.state();
-        let current = state
-            .targets_role(&RoleName::targets())
-            .map(|t| t.get().clone());
-        let mut probe = current
-            .clone()
-            .unwrap_or_else(|| build::empty_targets(1, Utc::now()));
-        if !edit(&mut probe)? {
-            return Ok(None);
-        }
-        targets_signer(state, &store, &mut passphrases, &mut signer)?;
-        // The probe above ran the same edit on the same state, so it cannot fail here.
-        let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
-            let _ = edit(t);
-        })?;
-        let signer = signer.as_ref().expect("loaded above");
-        Ok(Some(vec![UpdatePart {
-            role: RoleName::targets(),
-            bytes: sign_file(&next, &[signer])?,
-        }]))
-    })
+    publish_with_retry_on::<_, _, _, Error>(
+        &repo.gun(),
+        async || trust_now(remote, settings, repo).await,
+        async |updater| {
+            let state = updater.state();
+            let current = state
+                .targets_role(&RoleName::targets())
+                .map(|t| t.get().clone());
+            let mut probe = current
+                .clone()
+                .unwrap_or_else(|| build::empty_targets(1, Utc::now()));
+            if !edit(&mut probe)? {
+                return Ok(None);
+            }
+            targets_signer(state, &store, passphrases, &mut signer)?;
+            // The probe above ran the same edit on the same state, so it cannot fail here.
+            let next = build::next_targets(current.as_ref(), Utc::now(), |t| {
+                let _ = edit(t);
+            })?;
+            let signer = signer.as_ref().expect("loaded above");
+            Ok(Some(vec![UpdatePart {
+                role: RoleName::targets(),
+                bytes: sign_file(&next, &[signer])?,
+            }]))
+        },
+    )
     .await
 }
 
@@ -118,6 +150,21 @@ pub async fn add(
     types: &[MetadataType],
     threshold: Option<u32>,
 ) -> Result<Added, Error> {
+    as_owner(settings, async |owner| {
+        add_via(owner, repo, role, keys, types, threshold).await
+    })
+    .await
+}
+
+/// [`add`] as `owner`.
+pub(crate) async fn add_via<R: Remote>(
+    owner: &mut Owner<'_, R>,
+    repo: &RepositoryRef,
+    role: &RoleName,
+    keys: &[PublicKey],
+    types: &[MetadataType],
+    threshold: Option<u32>,
+) -> Result<Added, Error> {
     let mut paths: Vec<String> = types.iter().map(|t| format!("{t}/")).collect();
     paths.push(MANIFESTO_PREFIX.to_string());
     // Before any network use: one key given twice (in any form) is the user's input error, and
@@ -133,7 +180,7 @@ pub async fn add(
         .into());
     }
     let extended = std::cell::Cell::new(false);
-    let published = change_targets(settings, repo, |t| {
+    let published = change_targets(owner, repo, |t| {
         extended.set(t.delegations.roles.iter().any(|d| &d.name == role));
         // Checked again against the delegation as the server has it: a key it already lists
         // under another id is refused too.
@@ -156,8 +203,21 @@ pub async fn remove_key(
     role: &RoleName,
     key: &str,
 ) -> Result<(Published, String), Error> {
+    as_owner(settings, async |owner| {
+        remove_key_via(owner, repo, role, key).await
+    })
+    .await
+}
+
+/// [`remove_key`] as `owner`.
+pub(crate) async fn remove_key_via<R: Remote>(
+    owner: &mut Owner<'_, R>,
+    repo: &RepositoryRef,
+    role: &RoleName,
+    key: &str,
+) -> Result<(Published, String), Error> {
     let removed = std::cell::RefCell::new(None);
-    let published = change_targets(settings, repo, |t| {
+    let published = change_targets(owner, repo, |t| {
         match build::remove_delegation_key(t, role, key)? {
             Some(id) => {
                 *removed.borrow_mut() = Some(id.to_string());
@@ -185,9 +245,23 @@ pub async fn rotate(
     new: &PublicKey,
     replace: Option<&str>,
 ) -> Result<(Published, String), Error> {
+    as_owner(settings, async |owner| {
+        rotate_via(owner, repo, role, new, replace).await
+    })
+    .await
+}
+
+/// [`rotate`] as `owner`.
+pub(crate) async fn rotate_via<R: Remote>(
+    owner: &mut Owner<'_, R>,
+    repo: &RepositoryRef,
+    role: &RoleName,
+    new: &PublicKey,
+    replace: Option<&str>,
+) -> Result<(Published, String), Error> {
     build::distinct_keys(role, std::slice::from_ref(new), 1)?;
     let replaced = std::cell::RefCell::new(None);
-    let published = change_targets(settings, repo, |t| {
+    let published = change_targets(owner, repo, |t| {
         let before = t.delegations.clone();
         match build::rotate_delegation_key(t, role, new, replace)? {
             Some(id) => {
@@ -211,7 +285,16 @@ pub async fn remove(
     repo: &RepositoryRef,
     role: &RoleName,
 ) -> Result<Published, Error> {
-    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    as_owner(settings, async |owner| remove_via(owner, repo, role).await).await
+}
+
+/// [`remove`] as `owner`.
+pub(crate) async fn remove_via<R: Remote>(
+    owner: &mut Owner<'_, R>,
+    repo: &RepositoryRef,
+    role: &RoleName,
+) -> Result<Published, Error> {
+    let trusted = trust_now(owner.remote, owner.settings, repo).await?;
     let exists = trusted
         .updater
         .state()
@@ -224,7 +307,7 @@ pub async fn remove(
             role: role.clone(),
         });
     }
-    change_targets(settings, repo, |t| Ok(build::remove_delegation(t, role))).await
+    change_targets(owner, repo, |t| Ok(build::remove_delegation(t, role))).await
 }
 
 /// One delegation of the top-level targets role, as `delegate list` shows it.

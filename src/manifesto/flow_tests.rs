@@ -347,3 +347,34 @@ async fn a_warm_get_asks_the_notary_server_for_the_timestamp_only() {
         vec!["timestamp.json".to_string()]
     );
 }
+
+#[tokio::test]
+async fn inspect_shows_the_delegation_its_version_and_what_it_signed() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    let seen = super::inspect::inspect_via(&sc.remote, &sc.settings, &sc.repo())
+        .await
+        .unwrap();
+    assert_eq!(seen.gun, GUN);
+    let qa = seen
+        .delegations
+        .iter()
+        .find(|d| d.role == "targets/qa")
+        .expect("the delegation is shown");
+    assert_eq!(qa.threshold, 1);
+    assert_eq!(
+        qa.version,
+        Some(1),
+        "the put published targets/qa version 1"
+    );
+    let names: Vec<(&str, &str)> = seen
+        .targets
+        .iter()
+        .map(|t| (t.name.as_str(), t.role.as_str()))
+        .collect();
+    let approval = layout::metadata_target(&sc.approvals, &sc.digest);
+    assert!(
+        names.contains(&(approval.as_str(), "targets/qa")),
+        "{names:?}"
+    );
+}

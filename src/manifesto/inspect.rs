@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::layout::Custom;
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::notary::TrustedRepository;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::key::PublicKey;
 use crate::tuf::metadata::RoleKeys;
 use crate::tuf::names::{KeyId, RoleName};
+use crate::tuf::update::MetadataSource;
 
 #[derive(Serialize)]
 pub struct Inspection {
@@ -102,7 +103,16 @@ fn role_keys(keys: &RoleKeys, all: &BTreeMap<KeyId, PublicKey>) -> Vec<KeyView> 
 
 /// Verify `repo` and describe its trust data.
 pub async fn inspect(settings: &Settings, repo: &RepositoryRef) -> Result<Inspection, Error> {
-    let mut trusted = TrustedRepository::open(settings, repo, chrono::Utc::now()).await?;
+    inspect_via(&Network, settings, repo).await
+}
+
+/// [`inspect`] over any [`Remote`].
+pub(crate) async fn inspect_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<Inspection, Error> {
+    let mut trusted = trust_now(remote, settings, repo).await?;
     let targets = trusted
         .updater
         .list_targets()
@@ -194,7 +204,7 @@ pub async fn inspect(settings: &Settings, repo: &RepositoryRef) -> Result<Inspec
         .collect();
     Ok(Inspection {
         gun: repo.gun(),
-        server: trusted.updater.source().server().to_string(),
+        server: trusted.updater.source().location(),
         roles,
         delegations,
         targets,

@@ -21,4 +21,8 @@ impl MetadataSource for NotaryHttp {
     fn begin_update(&self) {
         self.start_update_clock();
     }
+
+    fn location(&self) -> String {
+        self.server().to_string()
+    }
 }

@@ -46,6 +46,11 @@ pub trait MetadataSource {
     /// Called when an update starts, so a source that bounds one whole update in time (the
     /// Notary transport, `Limits::update_deadline`) can start its clock.
     fn begin_update(&self) {}
+
+    /// Where the metadata comes from, for display (the Notary server's URL).
+    fn location(&self) -> String {
+        String::new()
+    }
 }
 
 /// Why an update failed.
