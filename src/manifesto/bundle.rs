@@ -135,18 +135,20 @@ fn report_repositories<S: serde::Serializer>(
         image_digest: &'a str,
         metadata: &'a [MetadataContents],
     }
-    serializer.collect_seq(repositories.iter().map(|r| Repository {
-        gun: &r.gun,
-        root_version: r.root_version,
-        roots: &r.roots,
-        images: r
-            .images
-            .iter()
-            .map(|i| Image {
-                image_digest: &i.digest,
-                metadata: &i.metadata,
-            })
-            .collect(),
+    serializer.collect_seq(repositories.iter().map(|r| {
+        Repository {
+            gun: &r.gun,
+            root_version: r.root_version,
+            roots: &r.roots,
+            images: r
+                .images
+                .iter()
+                .map(|i| Image {
+                    image_digest: &i.digest,
+                    metadata: &i.metadata,
+                })
+                .collect(),
+        }
     }))
 }
 
