@@ -49,7 +49,7 @@ pub struct BundleVerifyArgs {
 
 fn print(ctx: &Context, report: &BundleReport, verb: &str) -> Result<(), Error> {
     ctx.output.emit(report, |w| {
-        writeln!(w, "{verb} {}", report.file)?;
+        writeln!(w, "{verb} {}", report.path)?;
         for repo in &report.repositories {
             writeln!(
                 w,

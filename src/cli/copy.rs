@@ -60,7 +60,7 @@ pub async fn run(ctx: &Context, args: CopyArgs) -> Result<(), Error> {
     )
     .await?;
     ctx.output.emit(&report, |w| {
-        if let Some(image) = &report.image {
+        if let Some(image) = &report.image_copied {
             writeln!(
                 w,
                 "copied the image: {} manifest(s), {} blob(s) ({} already there)",

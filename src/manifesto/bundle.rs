@@ -109,9 +109,47 @@ pub struct MetadataContents {
 /// What `bundle create` wrote and `bundle verify` checked.
 #[derive(Debug, Serialize)]
 pub struct BundleReport {
-    pub file: String,
+    /// The bundle file (`path`, as every local file in a JSON output, docs/json.md).
+    pub path: String,
     pub valid_until: String,
+    #[serde(serialize_with = "report_repositories")]
     pub repositories: Vec<RepositoryContents>,
+}
+
+/// The repositories of a [`BundleReport`] in the vocabulary of the JSON outputs (docs/json.md):
+/// an image's digest is `image_digest` there. The bundle's own index keeps `digest`
+/// (docs/bundle.md): it is a file format, not an output.
+fn report_repositories<S: serde::Serializer>(
+    repositories: &[RepositoryContents],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Repository<'a> {
+        gun: &'a str,
+        root_version: u64,
+        roots: &'a [u64],
+        images: Vec<Image<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Image<'a> {
+        image_digest: &'a str,
+        metadata: &'a [MetadataContents],
+    }
+    serializer.collect_seq(repositories.iter().map(|r| {
+        Repository {
+            gun: &r.gun,
+            root_version: r.root_version,
+            roots: &r.roots,
+            images: r
+                .images
+                .iter()
+                .map(|i| Image {
+                    image_digest: &i.digest,
+                    metadata: &i.metadata,
+                })
+                .collect(),
+        }
+    }))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -193,7 +231,7 @@ pub async fn create(
     };
     write_tar(out, &index, &parts, &temp_dir)?;
     Ok(BundleReport {
-        file: out.display().to_string(),
+        path: out.display().to_string(),
         valid_until: index.valid_until,
         repositories: index.repositories,
     })
@@ -563,7 +601,7 @@ pub async fn verify_bundle(
         });
     }
     Ok(BundleReport {
-        file: path.display().to_string(),
+        path: path.display().to_string(),
         valid_until: rfc3339(valid_until.unwrap_or(now)),
         repositories,
     })

@@ -105,9 +105,10 @@ pub struct CopyReport {
     pub source: String,
     pub destination: String,
     pub image_digest: String,
-    /// What `--with-image` transferred.
+    /// What `--with-image` transferred (not `image`, which names an image reference in every
+    /// JSON output, docs/json.md).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<ImageCopied>,
+    pub image_copied: Option<ImageCopied>,
     pub copied: Vec<Copied>,
 }
 
@@ -245,7 +246,7 @@ pub async fn copy(
         source: req.source.to_string(),
         destination: req.destination.to_string(),
         image_digest: digest.to_string(),
-        image,
+        image_copied: image,
         copied,
     })
 }

@@ -12,7 +12,7 @@ use crate::harness::{TestEnv, code, ok, stderr, stdout};
 use crate::scene::snapshot_dir;
 
 /// The `manifesto` binary for `env`, run with no network at all.
-fn offline(env: &TestEnv) -> assert_cmd::Command {
+pub(crate) fn offline(env: &TestEnv) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new("unshare");
     cmd.arg("--net")
         .arg("--")
@@ -34,14 +34,14 @@ fn offline(env: &TestEnv) -> assert_cmd::Command {
 
 /// A source repository with approvals, a bundle of them written by the owner, and a reader
 /// whose trust dir trusts the repository (one online `trust inspect`).
-struct AirGap {
-    p: Promotion,
-    reader: TestEnv,
-    bundle: PathBuf,
+pub(crate) struct AirGap {
+    pub(crate) p: Promotion,
+    pub(crate) reader: TestEnv,
+    pub(crate) bundle: PathBuf,
 }
 
 impl AirGap {
-    fn new(label: &str) -> AirGap {
+    pub(crate) fn new(label: &str) -> AirGap {
         AirGap::with(label, &[], |_| {})
     }
 

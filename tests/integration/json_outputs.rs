@@ -6,6 +6,8 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
+use crate::airgap::{AirGap, offline};
+use crate::copy::Promotion;
 use crate::harness::{TestEnv, code, ok, stderr, stdout};
 use crate::scene::{Owner, Scene, content_file};
 use crate::schema::{assert_conforms, load, violations};
@@ -104,6 +106,10 @@ fn every_schema_file_loads_uses_only_the_checked_keywords_and_is_listed_in_docs_
         "key-list",
         "key-generate",
         "delegate-list",
+        "version",
+        "copy",
+        "bundle-create",
+        "bundle-verify",
         "error",
     ] {
         assert!(names.iter().any(|n| n == expected), "no {expected} schema");
@@ -356,4 +362,192 @@ fn failures_under_json_print_one_error_object_conforming_to_the_schema_and_nothi
         assert_eq!(err["error"]["code"], rc);
         assert_eq!(err["error"]["kind"], kind);
     }
+}
+
+/// Exit 0, nothing on stderr, and stdout conforming to the schema `name`.
+fn conforms_quietly(name: &str, out: Output, what: &str) -> Value {
+    let out = ok(out, what);
+    assert_eq!(stderr(&out), "", "{what}: nothing on stderr under -o json");
+    assert_conforms(name, &out.stdout)
+}
+
+#[test]
+fn version_prints_json_conforming_to_its_schema() {
+    let env = TestEnv::new();
+    let version = conforms_quietly(
+        "version",
+        env.cmd().args(["-o", "json", "version"]).output().unwrap(),
+        "version -o json",
+    );
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    // -q silences reports, not the data asked for.
+    let quiet = conforms_quietly(
+        "version",
+        env.cmd()
+            .args(["-q", "-o", "json", "version"])
+            .output()
+            .unwrap(),
+        "version -q -o json",
+    );
+    assert_eq!(quiet, version);
+}
+
+#[test]
+fn copy_prints_json_conforming_to_its_schema_with_and_without_the_image() {
+    let p = Promotion::new("json-copy", false);
+    let source = p.get_json(&p.owner, &p.src());
+    let with_image = conforms_quietly(
+        "copy",
+        p.copy(&["--with-image", "-o", "json"]),
+        "copy --with-image -o json",
+    );
+    assert_eq!(with_image["source"], p.src());
+    assert_eq!(with_image["destination"], p.dst());
+    assert_eq!(with_image["image_digest"], p.digest, "not `digest`");
+    let image = &with_image["image_copied"];
+    assert!(
+        image["manifests"].as_u64() >= Some(1) && image["blobs_copied"].as_u64() >= Some(1),
+        "{with_image:#}"
+    );
+    let copied = &with_image["copied"][0];
+    assert_eq!(copied["type"], "approvals");
+    assert_eq!(copied["blob_digest"], source["blob_digest"]);
+    assert_eq!(copied["source_role"], "targets");
+    assert_eq!(copied["source_created_at"], source["created_at"]);
+    assert_eq!(copied["target"], format!("approvals/{}", p.digest));
+
+    // The image is there now: without --with-image, no `image_copied`.
+    let again = conforms_quietly("copy", p.copy(&["-o", "json"]), "copy -o json");
+    assert!(again.get("image_copied").is_none(), "{again:#}");
+    assert_eq!(again["copied"][0]["blob_digest"], source["blob_digest"]);
+    let copy_read = conforms_quietly(
+        "get",
+        p.owner
+            .cmd()
+            .args(["--server", &p.s.notary_url, "-o", "json", "get", &p.dst()])
+            .arg("approvals")
+            .output()
+            .unwrap(),
+        "get -o json of the copy",
+    );
+    assert_eq!(copy_read["created_at"], again["copied"][0]["created_at"]);
+
+    // A refused copy: one error object on stderr, nothing on stdout.
+    let tag = format!("{}:v1", p.src_gun);
+    let refused = p
+        .owner
+        .signer_cmd()
+        .args([
+            "--server",
+            &p.s.notary_url,
+            "-o",
+            "json",
+            "copy",
+            &tag,
+            &p.dst(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert_eq!(stdout(&refused), "");
+    assert_conforms("error", stderr(&refused).trim_end().as_bytes());
+}
+
+#[test]
+fn bundle_create_and_verify_and_offline_get_and_verify_print_json_conforming_to_their_schemas() {
+    let a = AirGap::new("json-bundle");
+    let file = a.p.owner.home.path().join("json.bundle");
+    let created = conforms_quietly(
+        "bundle-create",
+        a.p.owner
+            .cmd()
+            .args([
+                "--server",
+                &a.p.s.notary_url,
+                "-o",
+                "json",
+                "bundle",
+                "create",
+            ])
+            .arg(a.p.src())
+            .arg("-O")
+            .arg(&file)
+            .output()
+            .unwrap(),
+        "bundle create -o json",
+    );
+    assert_eq!(created["path"], file.to_str().unwrap(), "not `file`");
+    let repo = &created["repositories"][0];
+    assert_eq!(repo["gun"], a.p.src_gun);
+    assert_eq!(
+        repo["images"][0]["image_digest"], a.p.digest,
+        "not `digest`"
+    );
+    let mut types: Vec<&str> = repo["images"][0]["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["approvals", "scan"]);
+
+    let verified = conforms_quietly(
+        "bundle-verify",
+        offline(&a.reader)
+            .args(["-o", "json", "bundle", "verify"])
+            .arg(&file)
+            .output()
+            .unwrap(),
+        "bundle verify -o json offline",
+    );
+    assert_eq!(verified["path"], created["path"]);
+    assert_eq!(verified["repositories"], created["repositories"]);
+
+    let got = conforms_quietly(
+        "get",
+        offline(&a.reader)
+            .args(["-o", "json", "get", &a.p.src(), "approvals", "--bundle"])
+            .arg(&file)
+            .output()
+            .unwrap(),
+        "get -o json --bundle offline",
+    );
+    assert_eq!(got["image_digest"], a.p.digest);
+    let approvals = repo["images"][0]["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "approvals")
+        .unwrap();
+    assert_eq!(got["blob_digest"], approvals["blob_digest"]);
+    assert_eq!(got["created_at"], approvals["created_at"]);
+
+    let verify = |require: &str| {
+        offline(&a.reader)
+            .args(["-o", "json", "verify", &a.p.src(), "--require", require])
+            .arg("--bundle")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let pass = conforms_quietly("verify", verify("approvals"), "verify -o json --bundle");
+    assert_eq!(pass["ok"], true);
+    assert!(pass["valid_until"].is_string(), "{pass:#}");
+    let fail = verify("sbom");
+    assert_eq!(code(&fail), 10, "{}", stderr(&fail));
+    let verdict = assert_conforms("verify", &fail.stdout);
+    assert_eq!(verdict["images"][0]["requirements"][0]["status"], "missing");
+    assert_conforms("error", stderr(&fail).trim_end().as_bytes());
+
+    // An offline failure: one error object on stderr, nothing on stdout.
+    let missing = offline(&a.reader)
+        .args(["-o", "json", "get", &a.p.src(), "sbom", "--bundle"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing), 9, "{}", stderr(&missing));
+    assert_eq!(stdout(&missing), "");
+    let err = assert_conforms("error", stderr(&missing).trim_end().as_bytes());
+    assert_eq!(err["error"]["kind"], "not-found");
 }
