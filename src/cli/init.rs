@@ -17,10 +17,12 @@ pub async fn run(
     root_threshold: Option<u32>,
 ) -> Result<(), Error> {
     let repo = RepositoryRef::parse(repo)?;
+    // Bad flags are refused first (exit 2), before any request.
     let shape = RootShape {
         keys: root_keys.unwrap_or(1),
         threshold: root_threshold.unwrap_or(1),
-    };
+    }
+    .check()?;
     if !allow_new_repository {
         // Before any key is made: a typo must not become a new Notary repository.
         require_registry_repository(&ctx.settings, &repo).await?;

@@ -76,7 +76,7 @@ impl Scene {
                 (
                     t["name"].as_str().unwrap().to_string(),
                     t["sha256"].as_str().unwrap().to_string(),
-                    t["length"].as_u64().unwrap(),
+                    t["size"].as_u64().unwrap(),
                     t["role"].as_str().unwrap().to_string(),
                 )
             })
@@ -832,7 +832,7 @@ fn an_imported_rsa_key_signs_a_delegation_the_go_client_verifies() {
         ],
     );
     let report: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
-    assert_eq!(report["imported"][0]["type"], "rsa", "{report:#}");
+    assert_eq!(report["imported"][0]["algorithm"], "rsa", "{report:#}");
     let key_id = report["imported"][0]["key_id"]
         .as_str()
         .unwrap()
