@@ -19,7 +19,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::MetadataType;
 use super::get::{Fetched, GetRequest, fetch_verified, get_from};
 use super::layout::{self, Custom};
-use super::list::listing;
+use super::list::listing_via;
+use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::failure::Failure;
@@ -28,7 +29,7 @@ use crate::notary::bundle::{
     BLOBS, Bundle, BundleError, BundleSource, FORMAT, INDEX, INDEX_MAX_BYTES, REPOSITORIES,
     offline_settings,
 };
-use crate::registry::{Digest, ImageRef, Registry, RegistryClient, RegistryError, ResolvedImage};
+use crate::registry::{Digest, ImageRef, Registry, RegistryError, ResolvedImage};
 use crate::tuf::metadata::FileMeta;
 use crate::tuf::trusted::{TrustedState, TrustedTarget};
 use crate::tuf::update::{MetadataSource, Updater};
@@ -200,6 +201,17 @@ pub async fn create(
     types: &[MetadataType],
     out: &Path,
 ) -> Result<BundleReport, Error> {
+    create_via(&Network, settings, images, types, out).await
+}
+
+/// [`create`] over any [`Remote`].
+pub(crate) async fn create_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    images: &[ImageRef],
+    types: &[MetadataType],
+    out: &Path,
+) -> Result<BundleReport, Error> {
     let mut groups: Vec<(ImageRef, Vec<Digest>)> = Vec::new();
     for image in images {
         let digest = require_digest(image)?.clone();
@@ -216,7 +228,7 @@ pub async fn create(
         .unwrap_or_else(|| ".".into());
     let mut parts = Vec::new();
     for (image, digests) in &groups {
-        parts.push(create_part(settings, image, digests, types, &temp_dir).await?);
+        parts.push(create_part(remote, settings, image, digests, types, &temp_dir).await?);
     }
     let valid_until = parts
         .iter()
@@ -238,6 +250,7 @@ pub async fn create(
 }
 
 async fn create_part(
+    remote: &impl Remote,
     settings: &Settings,
     image: &ImageRef,
     digests: &[Digest],
@@ -250,7 +263,7 @@ async fn create_part(
     for d in digests {
         let types: Vec<String> = if types.is_empty() {
             let mut all: Vec<String> = Vec::new();
-            for row in listing(settings, &repo, Some(d)).await? {
+            for row in listing_via(remote, settings, &repo, Some(d)).await? {
                 if !all.contains(&row.metadata_type) {
                     all.push(row.metadata_type);
                 }
@@ -261,8 +274,8 @@ async fn create_part(
         };
         wanted.push((d.clone(), types));
     }
-    let registry = RegistryClient::connect(&settings.http, repo.registry()).await?;
-    let mut trusted = TrustedRepository::open(settings, &repo, Utc::now()).await?;
+    let registry = remote.registry(settings, repo.registry()).await?;
+    let mut trusted = trust_now(remote, settings, &repo).await?;
     let mut images = Vec::new();
     let mut blobs: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
     for (digest, types) in &wanted {

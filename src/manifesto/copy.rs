@@ -16,13 +16,15 @@ use serde::Serialize;
 
 use super::MetadataType;
 use super::copy_image::{ImageCopied, copy_image};
-use super::get::{Fetched, GetRequest, get};
-use super::list::listing;
-use super::put::{PutRequest, put};
+use super::get::{Fetched, GetRequest, get_via};
+use super::list::listing_via;
+use super::put::{PutRequest, put_via};
+use super::remote::{Network, Remote};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::failure::Failure;
-use crate::registry::{Digest, ImageRef, RegistryClient, RegistryError};
+use crate::keys::passphrase::Passphrases;
+use crate::registry::{Digest, ImageRef, Registry, RegistryError};
 use crate::tuf::names::RoleName;
 
 /// Signed annotation: the GUN the metadata was copied from.
@@ -136,6 +138,24 @@ pub async fn copy(
     req: CopyRequest<'_>,
     temp_dir: &Path,
 ) -> Result<CopyReport, Error> {
+    copy_via(
+        &Network,
+        settings,
+        req,
+        temp_dir,
+        &mut Passphrases::from_environment(),
+    )
+    .await
+}
+
+/// [`copy`] over any [`Remote`], signing with keys unlocked by `passphrases`.
+pub(crate) async fn copy_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    req: CopyRequest<'_>,
+    temp_dir: &Path,
+    passphrases: &mut Passphrases,
+) -> Result<CopyReport, Error> {
     let digest = digest_of(req.source)?;
     let destination_digest = digest_of(req.destination)?;
     if digest != destination_digest {
@@ -151,7 +171,8 @@ pub async fn copy(
     }
     let types: Vec<MetadataType> = if req.types.is_empty() {
         let mut types: Vec<MetadataType> = Vec::new();
-        for row in listing(settings, &req.source.repository_ref(), Some(digest)).await? {
+        for row in listing_via(remote, settings, &req.source.repository_ref(), Some(digest)).await?
+        {
             let ty = MetadataType::parse(&row.metadata_type)?;
             if !types.contains(&ty) {
                 types.push(ty);
@@ -171,7 +192,8 @@ pub async fn copy(
     // 1. Everything verified in the source before anything is written anywhere.
     let mut verified = Vec::with_capacity(types.len());
     for ty in &types {
-        let fetched = get(
+        let fetched = get_via(
+            remote,
             settings,
             GetRequest {
                 image: req.source,
@@ -186,9 +208,11 @@ pub async fn copy(
     }
 
     // 2. The image must be at the destination: its metadata is keyed by the image digest.
-    let registry = RegistryClient::connect(&settings.http, req.destination.registry()).await?;
+    let registry = remote
+        .registry(settings, req.destination.registry())
+        .await?;
     let image = if req.with_image {
-        let source = RegistryClient::connect(&settings.http, req.source.registry()).await?;
+        let source = remote.registry(settings, req.source.registry()).await?;
         Some(
             copy_image(
                 &source,
@@ -218,7 +242,8 @@ pub async fn copy(
     // 3. Signed again at the destination, one verified blob at a time.
     let mut copied = Vec::with_capacity(verified.len());
     for (ty, fetched) in verified {
-        let report = put(
+        let report = put_via(
+            remote,
             settings,
             PutRequest {
                 image: req.destination,
@@ -228,6 +253,7 @@ pub async fn copy(
                 media_type: fetched.report.media_type.clone(),
                 annotations: provenance(&source_gun, &fetched),
             },
+            passphrases,
             |_| {},
         )
         .await?;

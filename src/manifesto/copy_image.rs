@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::registry::client::{MAX_MANIFEST_BYTES, media_types};
-use crate::registry::{Digest, RegistryClient};
+use crate::registry::{Digest, RegistryWrite};
 
 /// Nesting accepted below the image: an index of manifests (an index of indexes is unusual but
 /// valid OCI; deeper is refused).
@@ -73,10 +73,10 @@ pub struct ImageCopied {
 }
 
 /// Copy the manifest `digest` of `src_repo` (on `src`) to `dst_repo` (on `dst`).
-pub async fn copy_image(
-    src: &RegistryClient,
+pub(crate) async fn copy_image(
+    src: &impl RegistryWrite,
     src_repo: &str,
-    dst: &RegistryClient,
+    dst: &impl RegistryWrite,
     dst_repo: &str,
     digest: &Digest,
     temp_dir: &std::path::Path,
@@ -109,9 +109,9 @@ fn parse_digest(manifest: &Digest, what: &'static str, given: &str) -> Result<Di
 
 #[allow(clippy::too_many_arguments)]
 async fn copy_manifest(
-    src: &RegistryClient,
+    src: &impl RegistryWrite,
     src_repo: &str,
-    dst: &RegistryClient,
+    dst: &impl RegistryWrite,
     dst_repo: &str,
     digest: &Digest,
     temp_dir: &std::path::Path,

@@ -12,14 +12,13 @@ use serde::Serialize;
 
 use super::MetadataType;
 use super::layout::MANIFESTO_PREFIX;
-use super::remote::{Network, Remote, trust_now};
+use super::remote::{Network, Owner, Remote, as_owner, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
 use crate::keys::signing::{RoleSigner, signer_among};
 use crate::keys::store::KeyStore;
 use crate::notary::TrustedRepository;
-use crate::notary::http::NotaryHttp;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build;
@@ -64,28 +63,6 @@ fn targets_signer(
         *cached = Some(signer_among(store, passphrases, "targets", keys)?);
     }
     Ok(())
-}
-
-/// The owner's side of a delegation change: where the servers are ([`Network`] in production,
-/// an in-memory remote in unit tests), the settings, and the passphrases of the targets key.
-pub(crate) struct Owner<'a, R> {
-    pub(crate) remote: &'a R,
-    pub(crate) settings: &'a Settings,
-    pub(crate) passphrases: &'a mut Passphrases,
-}
-
-/// Run `flow` as the owner on the configured servers, with passphrases from the environment.
-async fn as_owner<T>(
-    settings: &Settings,
-    flow: impl AsyncFnOnce(&mut Owner<'_, Network>) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let mut passphrases = Passphrases::from_environment();
-    let mut owner = Owner {
-        remote: &Network,
-        settings,
-        passphrases: &mut passphrases,
-    };
-    flow(&mut owner).await
 }
 
 /// Publish a change to the top-level targets role, rebuilt on whatever state is current.
@@ -323,8 +300,18 @@ pub struct Delegation {
 
 /// The verified delegations of `repo`'s targets role on its Notary server, by role name.
 pub async fn list(settings: &Settings, repo: &RepositoryRef) -> Result<Vec<Delegation>, Error> {
-    let http = NotaryHttp::for_repository(settings, repo).await?;
-    list_from(settings, &repo.gun(), http, Utc::now()).await
+    list_via(&Network, settings, repo).await
+}
+
+/// [`list`] over any [`Remote`].
+pub(crate) async fn list_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<Vec<Delegation>, Error> {
+    let trusted = trust_now(remote, settings, repo).await?;
+    trusted.persist()?;
+    Ok(delegations_of(trusted.updater.state()))
 }
 
 /// The verified delegations of `gun`'s targets role as `source` serves them.
@@ -336,8 +323,13 @@ pub async fn list_from<S: MetadataSource>(
 ) -> Result<Vec<Delegation>, Error> {
     let trusted = TrustedRepository::open_with(settings, gun, source, now).await?;
     trusted.persist()?;
+    Ok(delegations_of(trusted.updater.state()))
+}
+
+/// The delegations of a verified state's targets role, by role name.
+fn delegations_of(state: &TrustedState) -> Vec<Delegation> {
     let mut out: BTreeMap<String, Delegation> = BTreeMap::new();
-    if let Some(t) = trusted.updater.state().targets_role(&RoleName::targets()) {
+    if let Some(t) = state.targets_role(&RoleName::targets()) {
         for d in &t.delegations.roles {
             out.insert(
                 d.name.to_string(),
@@ -362,7 +354,7 @@ pub async fn list_from<S: MetadataSource>(
             );
         }
     }
-    Ok(out.into_values().collect())
+    out.into_values().collect()
 }
 
 #[cfg(test)]

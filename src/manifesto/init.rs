@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::hints::Hinted;
+use super::remote::{Network, Remote};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
@@ -16,16 +17,16 @@ use crate::keys::signing::RoleSigner;
 use crate::keys::store::KeyStore;
 use crate::notary::NotaryError;
 use crate::notary::cache::TrustCache;
-use crate::notary::http::NotaryHttp;
-use crate::notary::publish::{PublishError, UpdatePart};
-use crate::notary::repository::{LOCK_TIMEOUT, TrustedRepository};
-use crate::registry::RegistryClient;
+use crate::notary::publish::{PublishError, ServerKeys, UpdatePart, UpdateSink};
+use crate::notary::repository::LOCK_TIMEOUT;
+use crate::registry::RegistryWrite;
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build::{self, RootShape};
 use crate::tuf::key::PublicKey;
 use crate::tuf::metadata::{Root, Targets};
 use crate::tuf::names::{KeyId, RoleName};
 use crate::tuf::sign::{Signer, sign_file};
+use crate::tuf::update::MetadataSource;
 
 /// The keys a new repository is signed with.
 pub struct NewRepositoryKeys<'a> {
@@ -58,7 +59,16 @@ pub async fn require_registry_repository(
     settings: &Settings,
     repo: &RepositoryRef,
 ) -> Result<(), Error> {
-    let registry = RegistryClient::connect(&settings.http, repo.registry()).await?;
+    require_registry_repository_via(&Network, settings, repo).await
+}
+
+/// [`require_registry_repository`] over any [`Remote`].
+pub(crate) async fn require_registry_repository_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<(), Error> {
+    let registry = remote.registry(settings, repo.registry()).await?;
     if registry.repository_exists(repo.repository()).await? {
         return Ok(());
     }
@@ -77,6 +87,18 @@ pub async fn require_registry_repository(
 /// the server refused it, so a failed `init` leaves no key behind. When the answer was lost
 /// (the repository may exist now), the keys are kept and a warning names them.
 pub async fn init(
+    settings: &Settings,
+    repo: &RepositoryRef,
+    now: DateTime<Utc>,
+    shape: RootShape,
+    generated: impl FnOnce(&KeyId),
+) -> Result<InitReport, Error> {
+    init_via(&Network, settings, repo, now, shape, generated).await
+}
+
+/// [`init`] over any [`Remote`].
+pub(crate) async fn init_via<R: Remote>(
+    remote: &R,
     settings: &Settings,
     repo: &RepositoryRef,
     now: DateTime<Utc>,
@@ -115,7 +137,7 @@ pub async fn init(
     }
 
     // The server first: unreachable, or already initialised, and nothing was stored.
-    let prepared = prepare(settings, repo).await?;
+    let prepared = prepare(remote, settings, repo).await?;
 
     let root_id = root_key.key_id().clone();
     let targets_id = targets_key.key_id().clone();
@@ -163,6 +185,7 @@ pub async fn init(
             key: targets_key,
         };
         publish(
+            remote,
             settings,
             repo,
             prepared,
@@ -220,45 +243,63 @@ pub struct PublishFailure {
 }
 
 /// What the server said before a repository is created: it can be, and with which keys.
-pub struct Prepared {
-    http: NotaryHttp,
+pub struct Prepared<S> {
+    server: S,
     timestamp: PublicKey,
     snapshot: PublicKey,
 }
 
 /// Ask the server whether `repo` can be created (a repository that already has trust data is
 /// reported, never overwritten) and for its timestamp and snapshot keys.
-pub async fn prepare(settings: &Settings, repo: &RepositoryRef) -> Result<Prepared, Error> {
+pub(crate) async fn prepare<R: Remote>(
+    remote: &R,
+    settings: &Settings,
+    repo: &RepositoryRef,
+) -> Result<Prepared<R::Source>, Error> {
     let gun = repo.gun();
-    let http = NotaryHttp::for_repository(settings, repo).await?;
-    let server = http.server().to_string();
-    match http.get("root.json", 1).await {
-        Err(NotaryError::NotFound { .. }) => {}
-        Ok(_) | Err(NotaryError::TooLarge { .. }) => {
-            return Err(Error::AlreadyInitialised { gun, server });
+    let server = remote.source(settings, repo).await?;
+    // One byte is enough to know the root exists: any answer but "not found" means it does.
+    match server.fetch("root.json", 1).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return Err(Error::AlreadyInitialised {
+                gun,
+                server: server.location(),
+            });
         }
-        Err(e) => return Err(e.into()),
+        Err(e)
+            if e.source
+                .downcast_ref::<NotaryError>()
+                .is_some_and(|n| matches!(n, NotaryError::TooLarge { .. })) =>
+        {
+            return Err(Error::AlreadyInitialised {
+                gun,
+                server: server.location(),
+            });
+        }
+        Err(e) => return Err(Error::Update(e.into())),
     }
-    let timestamp = http.server_key("timestamp").await?;
-    let snapshot = http.server_key("snapshot").await?;
+    let timestamp = server.server_key("timestamp").await?;
+    let snapshot = server.server_key("snapshot").await?;
     Ok(Prepared {
-        http,
+        server,
         timestamp,
         snapshot,
     })
 }
 
 /// Create `repo` on the server with `keys`, as [`prepare`] found it.
-pub async fn publish(
+pub(crate) async fn publish<R: Remote>(
+    remote: &R,
     settings: &Settings,
     repo: &RepositoryRef,
-    prepared: Prepared,
+    prepared: Prepared<R::Source>,
     keys: NewRepositoryKeys<'_>,
     now: DateTime<Utc>,
 ) -> Result<InitReport, PublishFailure> {
     let gun = repo.gun();
     let Prepared {
-        http,
+        server,
         timestamp,
         snapshot,
     } = prepared;
@@ -281,28 +322,29 @@ pub async fn publish(
     }
     let targets = build::empty_targets(1, now);
     let (root_file, targets_file) = sign_initial(&gun, &root, &targets, &keys).map_err(refused)?;
-    http.post_update(&[
-        UpdatePart {
-            role: RoleName::root(),
-            bytes: root_file.clone(),
-        },
-        UpdatePart {
-            role: RoleName::targets(),
-            bytes: targets_file,
-        },
-    ])
-    .await
-    .map_err(|e| match e {
-        PublishError::Stale { .. } => refused(Error::CreatedMeanwhile { gun: gun.clone() }),
-        // No answer: the server may have stored the repository.
-        PublishError::Notary(e) if e.failure() == crate::failure::Failure::Unavailable => {
-            PublishFailure {
-                error: PublishError::Notary(e).into(),
-                may_have_landed: true,
+    server
+        .publish(&[
+            UpdatePart {
+                role: RoleName::root(),
+                bytes: root_file.clone(),
+            },
+            UpdatePart {
+                role: RoleName::targets(),
+                bytes: targets_file,
+            },
+        ])
+        .await
+        .map_err(|e| match e {
+            PublishError::Stale { .. } => refused(Error::CreatedMeanwhile { gun: gun.clone() }),
+            // No answer: the server may have stored the repository.
+            PublishError::Notary(e) if e.failure() == crate::failure::Failure::Unavailable => {
+                PublishFailure {
+                    error: PublishError::Notary(e).into(),
+                    may_have_landed: true,
+                }
             }
-        }
-        other => refused(other.into()),
-    })?;
+            other => refused(other.into()),
+        })?;
     // From here the repository exists: whatever fails, its keys stay.
     let landed = |error: Error| PublishFailure {
         error,
@@ -316,13 +358,14 @@ pub async fn publish(
             .write(&lock, "root", &root_file)
             .map_err(|e| landed(e.into()))?;
     }
-    let trusted = TrustedRepository::open(settings, repo, now)
+    let trusted = remote
+        .trust(settings, repo, now)
         .await
         .map_err(|e| landed(e.into()))?;
     trusted.persist().map_err(|e| landed(e.into()))?;
     Ok(InitReport {
         gun,
-        server: http.server().to_string(),
+        server: server.location(),
         root_key_id: keys.root_certificate.key_id().to_string(),
         targets_key_id: keys.targets_public.key_id().to_string(),
         snapshot_key_id: snapshot.key_id().to_string(),

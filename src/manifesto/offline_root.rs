@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use serde::Serialize;
 
+use super::remote::{Network, Owner, Remote, trust_now};
 use super::rotate::Lifetimes;
 use crate::config::Settings;
 use crate::error::Error;
@@ -17,9 +18,7 @@ use crate::keys::passphrase::Passphrases;
 use crate::keys::signer::{KeyAlgorithm, SigningKey};
 use crate::keys::signing::RoleSigner;
 use crate::keys::store::KeyStore;
-use crate::notary::TrustedRepository;
-use crate::notary::http::NotaryHttp;
-use crate::notary::publish::UpdatePart;
+use crate::notary::publish::{UpdatePart, UpdateSink};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build::{self, RootShape};
 use crate::tuf::envelope::{EnvelopeError, SignedEnvelope};
@@ -179,9 +178,27 @@ pub async fn rotate_root_offline(
     passphrases: &mut Passphrases,
     out: &Path,
 ) -> Result<RootFileReport, Error> {
+    let mut owner = Owner {
+        remote: &Network,
+        settings,
+        passphrases,
+    };
+    rotate_root_offline_via(&mut owner, repo, lifetimes, shape, store, out).await
+}
+
+/// [`rotate_root_offline`] as `owner`.
+pub(crate) async fn rotate_root_offline_via<R: Remote>(
+    owner: &mut Owner<'_, R>,
+    repo: &RepositoryRef,
+    lifetimes: Lifetimes,
+    shape: RootShape,
+    store: &KeyStore,
+    out: &Path,
+) -> Result<RootFileReport, Error> {
+    let passphrases = &mut *owner.passphrases;
     let shape = shape.check()?;
     let gun = repo.gun();
-    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let trusted = trust_now(owner.remote, owner.settings, repo).await?;
     let current = trusted.updater.state().root().get().clone();
     trusted.persist()?;
     drop(trusted);
@@ -250,8 +267,18 @@ pub async fn publish_root_file(
     repo: &RepositoryRef,
     path: &Path,
 ) -> Result<RootFileReport, Error> {
+    publish_root_file_via(&Network, settings, repo, path).await
+}
+
+/// [`publish_root_file`] over any [`Remote`].
+pub(crate) async fn publish_root_file_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    repo: &RepositoryRef,
+    path: &Path,
+) -> Result<RootFileReport, Error> {
     let (bytes, env, _) = read_root_file(path)?;
-    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let trusted = trust_now(remote, settings, repo).await?;
     let mut state = trusted.updater.state().clone();
     trusted.persist()?;
     drop(trusted);
@@ -262,13 +289,14 @@ pub async fn publish_root_file(
             gun: repo.gun(),
             source,
         })?;
-    let http = NotaryHttp::for_repository(settings, repo).await?;
-    http.post_update(&[UpdatePart {
-        role: RoleName::root(),
-        bytes,
-    }])
-    .await?;
-    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let server = remote.source(settings, repo).await?;
+    server
+        .publish(&[UpdatePart {
+            role: RoleName::root(),
+            bytes,
+        }])
+        .await?;
+    let trusted = trust_now(remote, settings, repo).await?;
     trusted.persist()?;
     Ok(report(path, &env, Vec::new(), true))
 }

@@ -10,14 +10,16 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
-use crate::notary::publish::UpdateSink;
+use crate::error::Error;
+use crate::keys::passphrase::Passphrases;
+use crate::notary::publish::{ServerKeys, UpdateSink};
 use crate::notary::{NotaryError, TrustedRepository};
 use crate::registry::reference::RepositoryRef;
 use crate::registry::{RegistryClient, RegistryError, RegistryWrite};
 
 pub(crate) trait Remote: Sync {
-    /// The Notary side: read like any metadata source, and takes publishes.
-    type Source: UpdateSink + Send + Sync;
+    /// The Notary side: read like any metadata source, takes publishes, holds server keys.
+    type Source: UpdateSink + ServerKeys + Send + Sync;
     /// The registry side.
     type Registry: RegistryWrite + Send + Sync;
 
@@ -29,6 +31,14 @@ pub(crate) trait Remote: Sync {
         repo: &RepositoryRef,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<TrustedRepository<Self::Source>, NotaryError>> + Send;
+
+    /// The Notary server of `repo`, unverified: for creating a repository (`init`) and for
+    /// publishing a file verified beforehand (an offline-signed root).
+    fn source(
+        &self,
+        settings: &Settings,
+        repo: &RepositoryRef,
+    ) -> impl Future<Output = Result<Self::Source, NotaryError>> + Send;
 
     /// The registry that serves `host`.
     fn registry(
@@ -54,6 +64,14 @@ impl Remote for Network {
         TrustedRepository::open(settings, repo, now)
     }
 
+    fn source(
+        &self,
+        settings: &Settings,
+        repo: &RepositoryRef,
+    ) -> impl Future<Output = Result<crate::notary::NotaryHttp, NotaryError>> + Send {
+        crate::notary::NotaryHttp::for_repository(settings, repo)
+    }
+
     fn registry(
         &self,
         settings: &Settings,
@@ -61,6 +79,28 @@ impl Remote for Network {
     ) -> impl Future<Output = Result<RegistryClient, RegistryError>> + Send {
         RegistryClient::connect(&settings.http, host)
     }
+}
+
+/// The owner's side of a signed change (a delegation, a key rotation): where the servers are ([`Network`] in production,
+/// an in-memory remote in unit tests), the settings, and the passphrases of the targets key.
+pub(crate) struct Owner<'a, R> {
+    pub(crate) remote: &'a R,
+    pub(crate) settings: &'a Settings,
+    pub(crate) passphrases: &'a mut Passphrases,
+}
+
+/// Run `flow` as the owner on the configured servers, with passphrases from the environment.
+pub(crate) async fn as_owner<T>(
+    settings: &Settings,
+    flow: impl AsyncFnOnce(&mut Owner<'_, Network>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut passphrases = Passphrases::from_environment();
+    let mut owner = Owner {
+        remote: &Network,
+        settings,
+        passphrases: &mut passphrases,
+    };
+    flow(&mut owner).await
 }
 
 /// Verify the current trust data of `repo` now.
@@ -98,6 +138,14 @@ pub(crate) mod memory {
             now: DateTime<Utc>,
         ) -> Result<TrustedRepository<MemoryNotary>, NotaryError> {
             TrustedRepository::open_with(settings, &repo.gun(), self.notary.clone(), now).await
+        }
+
+        async fn source(
+            &self,
+            _settings: &Settings,
+            _repo: &RepositoryRef,
+        ) -> Result<MemoryNotary, NotaryError> {
+            Ok(self.notary.clone())
         }
 
         async fn registry(

@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::remote::{Network, Owner, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
@@ -22,8 +23,9 @@ use crate::keys::passphrase::Passphrases;
 use crate::keys::signer::{KeyAlgorithm, SigningKey};
 use crate::keys::signing::{RoleSigner, signers_among};
 use crate::keys::store::KeyStore;
-use crate::notary::TrustedRepository;
-use crate::notary::publish::{PublishError, Published, UpdatePart, publish_with_retry};
+use crate::notary::publish::{
+    PublishError, Published, ServerKeys, UpdatePart, publish_with_retry_on,
+};
 use crate::registry::reference::RepositoryRef;
 use crate::tuf::build::{self, RootShape};
 use crate::tuf::key::PublicKey;
@@ -167,6 +169,25 @@ pub async fn rotate(
     store: &KeyStore,
     passphrases: &mut Passphrases,
 ) -> Result<RotateReport, Error> {
+    let mut owner = Owner {
+        remote: &Network,
+        settings,
+        passphrases,
+    };
+    rotate_via(&mut owner, repo, role, lifetimes, shape, store).await
+}
+
+/// [`rotate`] as `owner`.
+pub(crate) async fn rotate_via<R: Remote>(
+    owner: &mut Owner<'_, R>,
+    repo: &RepositoryRef,
+    role: RotatedRole,
+    lifetimes: Lifetimes,
+    shape: RootShape,
+    store: &KeyStore,
+) -> Result<RotateReport, Error> {
+    let (remote, settings) = (owner.remote, owner.settings);
+    let passphrases = &mut *owner.passphrases;
     let gun = repo.gun();
     let shape = shape.check()?;
     let role_name = role.role_name();
@@ -178,7 +199,7 @@ pub async fn rotate(
     let mut root_signer: Vec<RoleSigner> = Vec::new();
     let mut old_key_ids;
     let new = {
-        let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+        let trusted = trust_now(remote, settings, repo).await?;
         let root = trusted.updater.state().root().get();
         old_key_ids = role_key_ids(root, &role_name);
         load_root_signer(store, passphrases, root, &mut root_signer)?;
@@ -252,54 +273,59 @@ pub async fn rotate(
     // The root version our publish carried (the read-back below may already see a later one
     // from another writer).
     let mut published_root_version = None;
-    let published = publish_with_retry::<_, Error>(settings, repo, async |updater| {
-        let state = updater.state();
-        let root = state.root().get();
-        let listed = role_key_ids(root, &role_name);
-        if listed == new_ids {
-            return Ok(None);
-        }
-        old_key_ids = listed;
-        load_root_signer(store, passphrases, root, &mut root_signer)?;
-        let now = Utc::now();
-        let next = build::next_root(
-            root,
-            lifetimes.root_expiry(now, Some(&root.expires))?,
-            |r| {
-                build::replace_role_keys(r, &role_name, &new_publics, new_threshold);
-            },
-        )?;
-        // A threshold of the current root keys, and for a new root every new key.
-        let mut signers: Vec<&dyn Signer> = root_signer.iter().map(|s| s as &dyn Signer).collect();
-        if role == RotatedRole::Root {
-            signers.push(new.signer.as_ref().expect("a new root key signs"));
-            signers.extend(new.more.iter().map(|(_, s)| s as &dyn Signer));
-        }
-        published_root_version = Some(next.version.get());
-        let mut parts = vec![UpdatePart {
-            role: RoleName::root(),
-            bytes: sign_file(&next, &signers)?,
-        }];
-        if role == RotatedRole::Targets {
-            let current = state
-                .targets_role(&RoleName::targets())
-                .map(|t| t.get().clone())
-                .ok_or_else(|| Error::NothingToResign { gun: gun.clone() })?;
-            let mut targets = build::next_targets(Some(&current), now, |_| {})?;
-            targets.expires = lifetimes.targets_expiry(now, Some(&current.expires))?;
-            let signer = new.signer.as_ref().expect("a new targets key signs");
-            parts.push(UpdatePart {
-                role: RoleName::targets(),
-                bytes: sign_file(&targets, &[signer as &dyn Signer])?,
-            });
-        }
-        Ok(Some(parts))
-    })
+    let published = publish_with_retry_on::<_, _, _, Error>(
+        &repo.gun(),
+        async || trust_now(remote, settings, repo).await,
+        async |updater| {
+            let state = updater.state();
+            let root = state.root().get();
+            let listed = role_key_ids(root, &role_name);
+            if listed == new_ids {
+                return Ok(None);
+            }
+            old_key_ids = listed;
+            load_root_signer(store, passphrases, root, &mut root_signer)?;
+            let now = Utc::now();
+            let next = build::next_root(
+                root,
+                lifetimes.root_expiry(now, Some(&root.expires))?,
+                |r| {
+                    build::replace_role_keys(r, &role_name, &new_publics, new_threshold);
+                },
+            )?;
+            // A threshold of the current root keys, and for a new root every new key.
+            let mut signers: Vec<&dyn Signer> =
+                root_signer.iter().map(|s| s as &dyn Signer).collect();
+            if role == RotatedRole::Root {
+                signers.push(new.signer.as_ref().expect("a new root key signs"));
+                signers.extend(new.more.iter().map(|(_, s)| s as &dyn Signer));
+            }
+            published_root_version = Some(next.version.get());
+            let mut parts = vec![UpdatePart {
+                role: RoleName::root(),
+                bytes: sign_file(&next, &signers)?,
+            }];
+            if role == RotatedRole::Targets {
+                let current = state
+                    .targets_role(&RoleName::targets())
+                    .map(|t| t.get().clone())
+                    .ok_or_else(|| Error::NothingToResign { gun: gun.clone() })?;
+                let mut targets = build::next_targets(Some(&current), now, |_| {})?;
+                targets.expires = lifetimes.targets_expiry(now, Some(&current.expires))?;
+                let signer = new.signer.as_ref().expect("a new targets key signs");
+                parts.push(UpdatePart {
+                    role: RoleName::targets(),
+                    bytes: sign_file(&targets, &[signer as &dyn Signer])?,
+                });
+            }
+            Ok(Some(parts))
+        },
+    )
     .await?;
 
     // Read back what was published: this verifies the rotation as every client will (the new
     // root through the old one) and leaves the trust cache on the new root.
-    let trusted = TrustedRepository::open(settings, repo, Utc::now()).await?;
+    let trusted = trust_now(remote, settings, repo).await?;
     trusted.persist()?;
     let state = trusted.updater.state();
     let root = state.root().get();

@@ -7,9 +7,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::publish::{PublishError, UpdatePart, UpdateSink};
+use super::error::NotaryError;
+use super::publish::{PublishError, ServerKeys, UpdatePart, UpdateSink};
+use crate::tuf::key::PublicKey;
 use crate::tuf::memory_source::MemorySource;
-use crate::tuf::test_support::{GUN, Repo};
+use crate::tuf::test_support::{GUN, Repo, TestKey};
 use crate::tuf::update::{MetadataSource, TransportError};
 
 struct Inner {
@@ -96,5 +98,28 @@ impl UpdateSink for MemoryNotary {
         self.inner.source.serve_repo(&repo);
         self.inner.publishes.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+impl ServerKeys for MemoryNotary {
+    async fn server_key(&self, role: &str) -> Result<PublicKey, NotaryError> {
+        let repo = self.inner.repo.lock().unwrap();
+        Ok(match role {
+            "timestamp" => repo.ts_key.public.clone(),
+            "snapshot" => repo.sn_key.public.clone(),
+            other => panic!("the server holds no {other} key"),
+        })
+    }
+
+    /// The server makes a new key and signs with it from then on.
+    async fn rotate_server_key(&self, role: &str) -> Result<PublicKey, NotaryError> {
+        let mut repo = self.inner.repo.lock().unwrap();
+        let key = match role {
+            "timestamp" => &mut repo.ts_key,
+            "snapshot" => &mut repo.sn_key,
+            other => panic!("the server holds no {other} key"),
+        };
+        *key = TestKey::ecdsa();
+        Ok(key.public.clone())
     }
 }

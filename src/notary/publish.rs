@@ -234,6 +234,38 @@ impl UpdateSink for NotaryHttp {
     }
 }
 
+/// The keys a Notary server holds for a repository (timestamp, and snapshot unless the owner
+/// signs it): what `init` and `key rotate` need of the server beyond reading and publishing.
+pub trait ServerKeys {
+    /// The public key the server signs `role` with.
+    fn server_key(
+        &self,
+        role: &str,
+    ) -> impl std::future::Future<Output = Result<PublicKey, NotaryError>> + Send;
+
+    /// Ask the server for a new key for `role`; returns its public half.
+    fn rotate_server_key(
+        &self,
+        role: &str,
+    ) -> impl std::future::Future<Output = Result<PublicKey, NotaryError>> + Send;
+}
+
+impl ServerKeys for NotaryHttp {
+    fn server_key(
+        &self,
+        role: &str,
+    ) -> impl std::future::Future<Output = Result<PublicKey, NotaryError>> + Send {
+        NotaryHttp::server_key(self, role)
+    }
+
+    fn rotate_server_key(
+        &self,
+        role: &str,
+    ) -> impl std::future::Future<Output = Result<PublicKey, NotaryError>> + Send {
+        NotaryHttp::rotate_server_key(self, role)
+    }
+}
+
 /// How a publish ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {

@@ -33,6 +33,19 @@ pub(crate) trait Registry: Sync {
 
 /// The registry operations of the writing flows.
 pub(crate) trait RegistryWrite: Registry {
+    /// Whether anything was ever pushed to `repository` (its tag list exists).
+    fn repository_exists(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send;
+
+    /// Whether the repository holds blob `digest`.
+    fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send;
+
     /// The manifest `reference` (a tag or a digest) names, as stored.
     fn get_manifest(
         &self,
@@ -89,6 +102,21 @@ impl Registry for RegistryClient {
 }
 
 impl RegistryWrite for RegistryClient {
+    fn repository_exists(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send {
+        RegistryClient::repository_exists(self, repository)
+    }
+
+    fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send {
+        RegistryClient::blob_exists(self, repository, digest)
+    }
+
     fn get_manifest(
         &self,
         repository: &str,
@@ -217,6 +245,19 @@ pub(crate) mod double {
     }
 
     impl RegistryWrite for MemoryRegistry {
+        async fn repository_exists(&self, repository: &str) -> Result<bool, RegistryError> {
+            let prefix = format!("{repository}:");
+            Ok(self.with(|c| c.manifests.keys().any(|k| k.starts_with(&prefix))))
+        }
+
+        async fn blob_exists(
+            &self,
+            _repository: &str,
+            digest: &Digest,
+        ) -> Result<bool, RegistryError> {
+            Ok(self.with(|c| c.blobs.contains_key(&digest.to_string())))
+        }
+
         async fn get_manifest(
             &self,
             repository: &str,
