@@ -76,6 +76,13 @@ impl SigningKey {
         }
     }
 
+    /// Test-only: the key of a PKCS#8 document (a generated test repository's key).
+    #[cfg(test)]
+    pub(crate) fn from_pkcs8_for_tests(der: &[u8]) -> SigningKey {
+        SigningKey::from_secret(pki::parse_private_key_info(der).expect("a PKCS#8 key"))
+            .expect("a usable key")
+    }
+
     /// Builds the ring key pair, checking that a public half carried by the file matches.
     pub(crate) fn from_secret(secret: KeySecret) -> Result<SigningKey, KeyFormatError> {
         match secret {

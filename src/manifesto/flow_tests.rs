@@ -378,3 +378,70 @@ async fn inspect_shows_the_delegation_its_version_and_what_it_signed() {
         "{names:?}"
     );
 }
+
+/// The owner of a generated repository: its targets key in the trust dir's key store.
+fn owner_scene() -> (MemoryRemote, Settings, tempfile::TempDir, RepositoryRef) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::for_tests(&dir.path().join("trust"));
+    let repo = Repo::new();
+    let targets_key = SigningKey::from_pkcs8_for_tests(&repo.tg_key.pkcs8);
+    assert_eq!(targets_key.key_id(), &repo.tg_key.id);
+    let mut p = owner_passphrases();
+    let pass = p.for_new_key(&RoleName::targets(), "targets").unwrap();
+    KeyStore::new(&settings.trust_dir)
+        .add(&targets_key, &RoleName::targets(), Some(GUN), &pass)
+        .unwrap();
+    let remote = MemoryRemote {
+        notary: MemoryNotary::serving(repo),
+        registry: MemoryRegistry::default(),
+    };
+    let gun = RepositoryRef::parse(GUN).unwrap();
+    (remote, settings, dir, gun)
+}
+
+fn owner_passphrases() -> Passphrases {
+    env_only(&[("MANIFESTO_TARGETS_PASSPHRASE", PASS)])
+}
+
+#[tokio::test]
+async fn the_owner_adds_and_removes_a_delegation_in_one_publish_each() {
+    use super::delegate::{add_via, list_via, remove_via};
+    use super::remote::Owner;
+    let (remote, settings, _dir, repo) = owner_scene();
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let qa_key = SigningKey::generate(KeyAlgorithm::Ecdsa).unwrap();
+    let approvals = MetadataType::parse("approvals").unwrap();
+    let mut passphrases = owner_passphrases();
+    let mut owner = Owner {
+        remote: &remote,
+        settings: &settings,
+        passphrases: &mut passphrases,
+    };
+    let added = add_via(
+        &mut owner,
+        &repo,
+        &qa,
+        std::slice::from_ref(qa_key.public_key()),
+        std::slice::from_ref(&approvals),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!added.extended);
+    assert_eq!(remote.notary.publishes(), 1);
+    let listed = list_via(&remote, &settings, &repo).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].role, "targets/qa");
+    assert_eq!(listed[0].threshold, 1);
+    assert_eq!(listed[0].types, vec!["approvals"]);
+    assert_eq!(listed[0].key_ids, vec![qa_key.key_id().to_string()]);
+
+    remove_via(&mut owner, &repo, &qa).await.unwrap();
+    assert_eq!(remote.notary.publishes(), 2);
+    assert!(
+        list_via(&remote, &settings, &repo)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -203,6 +203,9 @@ pub struct TestKey {
     pair: Pair,
     pub public: PublicKey,
     pub id: KeyId,
+    /// The PKCS#8 document of a bare [`TestKey::ecdsa`] key (empty for the others), so a flow
+    /// test can put the same key into a key store.
+    pub pkcs8: Vec<u8>,
 }
 
 const P256_SPKI_PREFIX: [u8; 26] = [
@@ -211,9 +214,16 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 ];
 
 fn ecdsa_pair() -> EcdsaKeyPair {
+    ecdsa_pair_and_pkcs8().0
+}
+
+fn ecdsa_pair_and_pkcs8() -> (EcdsaKeyPair, Vec<u8>) {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+    (pair, pkcs8.as_ref().to_vec())
 }
 
 fn spki_of(pair: &EcdsaKeyPair) -> Vec<u8> {
@@ -225,14 +235,21 @@ fn spki_of(pair: &EcdsaKeyPair) -> Vec<u8> {
 impl TestKey {
     fn with(pair: Pair, public: PublicKey) -> Self {
         let id = public.key_id();
-        TestKey { pair, public, id }
+        TestKey {
+            pair,
+            public,
+            id,
+            pkcs8: Vec::new(),
+        }
     }
 
     /// A bare P-256 key (`ecdsa`), as the Go client makes for targets and snapshot.
     pub fn ecdsa() -> Self {
-        let pair = ecdsa_pair();
+        let (pair, pkcs8) = ecdsa_pair_and_pkcs8();
         let public = PublicKey::new(KeyType::Ecdsa, spki_of(&pair));
-        Self::with(Pair::Ecdsa(pair), public)
+        let mut key = Self::with(Pair::Ecdsa(pair), public);
+        key.pkcs8 = pkcs8;
+        key
     }
 
     /// An ed25519 key, as notary-server's local signer makes for timestamp.
