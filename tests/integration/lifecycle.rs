@@ -38,6 +38,22 @@ impl Scene {
         out
     }
 
+    /// The owner delegates `approvals` to `targets/qa` with the key in `pem` (or adds the key).
+    fn delegate_qa(&self, pem: &std::path::Path) -> Output {
+        let pem = pem.to_str().unwrap();
+        let args = [
+            "delegate",
+            "add",
+            &self.gun,
+            "qa",
+            "--key",
+            pem,
+            "--type",
+            "approvals",
+        ];
+        self.ok(&self.owner, &args)
+    }
+
     /// A new signer with a `targets/qa` key; returns its environment and public key file.
     fn signer(&self, name: &str) -> (TestEnv, PathBuf) {
         let env = TestEnv::new();
@@ -680,19 +696,7 @@ fn run_walkthrough(
 fn the_readme_walkthrough_replacing_a_key_works_as_written() {
     let sc = scene("lc-readme-replace");
     let (old, old_pem) = sc.signer("old");
-    sc.ok(
-        &sc.owner,
-        &[
-            "delegate",
-            "add",
-            &sc.gun,
-            "qa",
-            "--key",
-            old_pem.to_str().unwrap(),
-            "--type",
-            "approvals",
-        ],
-    );
+    sc.delegate_qa(&old_pem);
     let out = sc.put_as(&old, "approvals", QA_OLD, &["--role", "qa"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let new = TestEnv::new();
@@ -744,19 +748,7 @@ fn the_readme_walkthrough_revoking_a_key_works_as_written() {
     let a_id = crate::go_notary::key_id_of_public_pem(&std::fs::read_to_string(&a_pem).unwrap());
     let b_id = crate::go_notary::key_id_of_public_pem(&std::fs::read_to_string(&b_pem).unwrap());
     for pem in [&a_pem, &b_pem] {
-        sc.ok(
-            &sc.owner,
-            &[
-                "delegate",
-                "add",
-                &sc.gun,
-                "qa",
-                "--key",
-                pem.to_str().unwrap(),
-                "--type",
-                "approvals",
-            ],
-        );
+        sc.delegate_qa(pem);
     }
     let out = sc.put_as(&a, "approvals", BY_A, &["--role", "qa"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -848,19 +840,7 @@ fn an_imported_rsa_key_signs_a_delegation_the_go_client_verifies() {
             public.to_str().unwrap(),
         ],
     );
-    sc.ok(
-        &sc.owner,
-        &[
-            "delegate",
-            "add",
-            &sc.gun,
-            "qa",
-            "--key",
-            public.to_str().unwrap(),
-            "--type",
-            "approvals",
-        ],
-    );
+    sc.delegate_qa(&public);
     let out = sc.put_as(&signer, "approvals", QA_NEW, &["--role", "qa"]);
     assert_eq!(code(&out), 0, "put with the RSA key: {}", stderr(&out));
     let signed = sc.go.fetch_raw(&sc.gun, "targets/qa");
