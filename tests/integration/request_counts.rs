@@ -194,3 +194,31 @@ fn verify_by_digest_asks_the_registry_nothing_and_notary_for_the_timestamp_only(
         vec![format!("GET /v2/{}/_trust/tuf/timestamp.json", p.gun)]
     );
 }
+
+#[test]
+fn verify_by_tag_asks_the_registry_for_the_tags_manifest_only() {
+    let p = published("count-verify-tag");
+    let repo = p.gun.split_once('/').unwrap().1.to_owned();
+    let (registry, notary) = requests_during(&p, || {
+        ok(
+            p.reader
+                .cmd()
+                .args([
+                    "--server",
+                    &p.stack.notary_url,
+                    "verify",
+                    &p.image,
+                    "--require",
+                    "approvals",
+                ])
+                .output()
+                .unwrap(),
+            "warm verify by tag",
+        );
+    });
+    assert_eq!(registry, vec![format!("GET /v2/{repo}/manifests/v1")]);
+    assert_eq!(
+        notary,
+        vec![format!("GET /v2/{}/_trust/tuf/timestamp.json", p.gun)]
+    );
+}
