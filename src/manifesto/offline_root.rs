@@ -178,11 +178,7 @@ pub async fn rotate_root_offline(
     passphrases: &mut Passphrases,
     out: &Path,
 ) -> Result<RootFileReport, Error> {
-    let mut owner = Owner {
-        remote: &Network,
-        settings,
-        passphrases,
-    };
+    let mut owner = Owner::on_network(settings, passphrases);
     rotate_root_offline_via(&mut owner, repo, lifetimes, shape, store, out).await
 }
 

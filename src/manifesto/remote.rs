@@ -89,18 +89,24 @@ pub(crate) struct Owner<'a, R> {
     pub(crate) passphrases: &'a mut Passphrases,
 }
 
+impl<'a> Owner<'a, Network> {
+    /// The owner on the configured servers.
+    pub(crate) fn on_network(settings: &'a Settings, passphrases: &'a mut Passphrases) -> Self {
+        Owner {
+            remote: &Network,
+            settings,
+            passphrases,
+        }
+    }
+}
+
 /// Run `flow` as the owner on the configured servers, with passphrases from the environment.
 pub(crate) async fn as_owner<T>(
     settings: &Settings,
     flow: impl AsyncFnOnce(&mut Owner<'_, Network>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let mut passphrases = Passphrases::from_environment();
-    let mut owner = Owner {
-        remote: &Network,
-        settings,
-        passphrases: &mut passphrases,
-    };
-    flow(&mut owner).await
+    flow(&mut Owner::on_network(settings, &mut passphrases)).await
 }
 
 /// Verify the current trust data of `repo` now.

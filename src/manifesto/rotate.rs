@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::remote::{Network, Owner, Remote, trust_now};
+use super::remote::{Owner, Remote, trust_now};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::certificate::root_certificate_key;
@@ -169,11 +169,7 @@ pub async fn rotate(
     store: &KeyStore,
     passphrases: &mut Passphrases,
 ) -> Result<RotateReport, Error> {
-    let mut owner = Owner {
-        remote: &Network,
-        settings,
-        passphrases,
-    };
+    let mut owner = Owner::on_network(settings, passphrases);
     rotate_via(&mut owner, repo, role, lifetimes, shape, store).await
 }
 

@@ -465,3 +465,68 @@ async fn the_harness_stack_runs_a_real_notary_server_and_registry() {
         Some("registry/2.0")
     );
 }
+
+/// A registry that asks for Basic auth and answers the upload with a `Location` on another
+/// host: the password goes to the registry only, never to the host the `Location` names.
+#[tokio::test]
+async fn an_upload_location_on_another_host_never_receives_the_registry_password() {
+    use crate::hostile::{Reply, serve, serve_at};
+    let elsewhere = serve_at("127.0.0.2", |_, _, _| Reply::Full(201, vec![], vec![])).await;
+    let target = format!("{}/upload/1", elsewhere.url);
+    let registry = serve(move |_, req, _| {
+        let authed = req.header("authorization").is_some();
+        match (req.method.as_str(), authed) {
+            (_, false) if req.method != "HEAD" => Reply::Full(
+                401,
+                vec![("WWW-Authenticate".into(), "Basic realm=\"registry\"".into())],
+                vec![],
+            ),
+            ("HEAD", _) => Reply::Full(404, vec![], vec![]),
+            ("POST", true) => Reply::Full(202, vec![("Location".into(), target.clone())], vec![]),
+            _ => Reply::Full(500, vec![], vec![]),
+        }
+    })
+    .await;
+    let host = registry.url.trim_start_matches("http://").to_owned();
+    let client = RegistryClient::with_credentials(
+        &plain_settings(),
+        &host,
+        true,
+        Credentials::Basic {
+            username: "alice".into(),
+            password: "s3cret-registry-password".into(),
+        },
+    )
+    .unwrap();
+    let data = Bytes::from_static(b"{\"approved\":true}");
+    client.push_blob_bytes("team/app", data).await.unwrap();
+
+    let posted: Vec<_> = registry
+        .seen()
+        .into_iter()
+        .filter(|(r, _)| r.method == "POST")
+        .collect();
+    assert!(
+        posted.iter().any(|(r, status)| *status == 202
+            && r.header("authorization")
+                .is_some_and(|a| a.starts_with("Basic "))),
+        "the registry got the credentials after its challenge: {posted:?}"
+    );
+    let uploads = elsewhere.seen();
+    assert_eq!(
+        uploads.len(),
+        1,
+        "the blob went to the Location: {uploads:?}"
+    );
+    assert_eq!(uploads[0].0.method, "PUT");
+    assert!(
+        uploads[0].0.path.contains("digest=sha256"),
+        "{:?}",
+        uploads[0].0.path
+    );
+    assert!(
+        uploads[0].0.header("authorization").is_none(),
+        "no credentials for another host: {:?}",
+        uploads[0].0.headers
+    );
+}
