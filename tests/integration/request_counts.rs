@@ -12,7 +12,14 @@ use crate::scene::{APPROVAL, Published, published};
 /// The requests manifesto made for `repository` that `log` records, as `METHOD PATH` without
 /// the query, in order. `needle` is how the path names the repository.
 fn logged(log: &Path, needle: &str, parse: fn(&str) -> Option<(String, String)>) -> Vec<String> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    // A missing log would make "no request" pass vacuously.
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|e| panic!("the server's log {}: {e}", log.display()));
+    assert!(
+        text.contains("manifesto/"),
+        "{} records no manifesto request",
+        log.display()
+    );
     text.lines()
         .filter(|l| l.contains("manifesto/"))
         .filter_map(parse)
