@@ -34,6 +34,7 @@ pub(crate) mod remote;
 pub mod repair;
 pub mod requirement;
 pub mod rotate;
+pub mod shard;
 pub mod verify;
 
 pub use metadata_type::MetadataType;

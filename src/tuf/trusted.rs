@@ -949,6 +949,16 @@ impl TrustedState {
     /// Walks every loaded role reachable from `targets`: the target names they may sign, and the
     /// reachable roles that are listed in the snapshot but not loaded yet (not descended into).
     fn full_walk(&self) -> Result<(BTreeSet<String>, Vec<RoleName>), TrustError> {
+        self.walk_where(&|_| true)
+    }
+
+    /// [`full_walk`](Self::full_walk) restricted to delegations with at least one (narrowed) path
+    /// `descend` accepts: a walk over the part of the tree that can hold some names only (the
+    /// bins of one digest label).
+    fn walk_where(
+        &self,
+        descend: &dyn Fn(&str) -> bool,
+    ) -> Result<(BTreeSet<String>, Vec<RoleName>), TrustError> {
         let mut names = BTreeSet::new();
         let mut unloaded = Vec::new();
         let mut stack = vec![RoleName::targets()];
@@ -975,7 +985,9 @@ impl TrustedState {
             );
             for d in current.meta.delegations.roles.iter().rev() {
                 if self.expected_file(&d.name).is_some()
-                    && !restrict(&d.paths, &current.paths).is_empty()
+                    && restrict(&d.paths, &current.paths)
+                        .iter()
+                        .any(|p| descend(p))
                 {
                     stack.push(d.name.clone());
                 }
@@ -988,6 +1000,28 @@ impl TrustedState {
     /// walking again takes one walk per delegation level instead of one per role.
     pub fn unloaded_roles(&self) -> Result<Vec<RoleName>, TrustError> {
         Ok(self.full_walk()?.1)
+    }
+
+    /// Like [`unloaded_roles`](Self::unloaded_roles) and [`list_targets`](Self::list_targets)
+    /// at once, over the delegations with a path `descend` accepts only: the trusted targets
+    /// found there (each resolved as [`lookup`](Self::lookup) would), or the roles still to fetch.
+    pub fn list_targets_where(
+        &self,
+        descend: &dyn Fn(&str) -> bool,
+    ) -> Result<Result<Vec<TrustedTarget>, Vec<RoleName>>, TrustError> {
+        let (names, unloaded) = self.walk_where(descend)?;
+        if !unloaded.is_empty() {
+            return Ok(Err(unloaded));
+        }
+        let mut out = Vec::new();
+        for name in names {
+            match self.lookup(&name)? {
+                Lookup::Found(t) => out.push(t),
+                Lookup::NeedRole(r) => return Ok(Err(vec![r])),
+                Lookup::NotFound => {}
+            }
+        }
+        Ok(Ok(out))
     }
 
     /// Every trusted target reachable from `targets`, each name resolved as [`lookup`] would.

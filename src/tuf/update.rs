@@ -388,6 +388,24 @@ impl<S: MetadataSource> Updater<S> {
         }
     }
 
+    /// The targets of the delegations with a path `descend` accepts (and of `targets` itself),
+    /// loading only those delegations: one digest label's bins instead of the whole tree.
+    pub async fn list_targets_where(
+        &mut self,
+        descend: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<TrustedTarget>, UpdateError> {
+        loop {
+            match self.state.list_targets_where(descend)? {
+                Ok(found) => return Ok(found),
+                Err(missing) => {
+                    for r in missing {
+                        self.load_role(&r).await?;
+                    }
+                }
+            }
+        }
+    }
+
     /// Every role that validly signs `name`, loading the delegations that may hold it.
     pub async fn signers_of(&mut self, name: &str) -> Result<Vec<TrustedTarget>, UpdateError> {
         loop {
