@@ -283,9 +283,7 @@ async fn create_part(
         for ty in types {
             let metadata_type = MetadataType::parse(ty)?;
             let name = layout::metadata_target(&metadata_type, digest);
-            let signers = trusted
-                .updater
-                .signers_of(&name)
+            let signers = super::shard::signers_of(&mut trusted.updater, &name)
                 .await
                 .map_err(Error::Update)?;
             if signers.is_empty() {
@@ -624,7 +622,9 @@ async fn verified_signers<S: MetadataSource>(
     updater: &mut Updater<S>,
     name: &str,
 ) -> Result<Vec<TrustedTarget>, Error> {
-    updater.signers_of(name).await.map_err(Error::Update)
+    super::shard::signers_of(updater, name)
+        .await
+        .map_err(Error::Update)
 }
 
 #[cfg(test)]

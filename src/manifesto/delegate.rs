@@ -38,6 +38,8 @@ pub fn delegation_role(name: &str) -> Result<RoleName, Error> {
     RoleName::parse(&full)
         .ok()
         .filter(|r| r.is_delegation() && r.parent() == Some(RoleName::targets()))
+        // manifesto's own bins live under `targets/_manifesto` (docs/layout.md)
+        .filter(|r| !super::shard::is_reserved(r))
         .ok_or_else(|| Error::NotADelegationName {
             name: name.to_owned(),
         })

@@ -19,6 +19,7 @@ use super::hints::{self, Hinted};
 use super::layout::{self, Custom};
 use super::put::hash_file;
 use super::remote::{Network, Remote, trust_now};
+use super::shard;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::notary::{NotaryError, TrustedRepository};
@@ -135,9 +136,7 @@ pub(crate) async fn get_from<S: MetadataSource>(
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
     let mut trusted = open().await?;
-    let signers = trusted
-        .updater
-        .signers_of(&name)
+    let signers = shard::signers_of(&mut trusted.updater, &name)
         .await
         .map_err(Error::Update)?;
     let chosen = match &req.signed_by {

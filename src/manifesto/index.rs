@@ -29,7 +29,11 @@ pub async fn all_signed<S: MetadataSource>(
         .collect();
     let mut all = Vec::new();
     for name in names {
-        all.extend(updater.signers_of(&name).await.map_err(Error::Update)?);
+        all.extend(
+            super::shard::signers_of(updater, &name)
+                .await
+                .map_err(Error::Update)?,
+        );
     }
     Ok(all)
 }

@@ -10,6 +10,8 @@
 
 use crate::registry::reference::Digest;
 use crate::tuf::names::RoleName;
+use crate::tuf::trusted::TrustedTarget;
+use crate::tuf::update::{MetadataSource, UpdateError, Updater};
 
 /// The owner's shard root: `targets` delegates it to the targets keys with paths `[""]`.
 pub const OWNER_SHARD_ROOT: &str = "targets/_manifesto";
@@ -74,6 +76,29 @@ pub fn signer_of(role: &RoleName) -> RoleName {
     }
 }
 
+/// Every signing role that validly signs `name`, in delegation order, each named by its signing
+/// role (never a bin). Use this, not [`Updater::signers_of`], wherever a role reaches users.
+pub async fn signers_of<S: MetadataSource>(
+    updater: &mut Updater<S>,
+    name: &str,
+) -> Result<Vec<TrustedTarget>, UpdateError> {
+    Ok(by_signer(updater.signers_of(name).await?))
+}
+
+/// `found` with each role replaced by its signing role; a signing role that signs the name twice
+/// (its own file still holding an entry its bin also holds) counts once, the first found.
+pub fn by_signer(found: Vec<TrustedTarget>) -> Vec<TrustedTarget> {
+    let mut seen = std::collections::BTreeSet::new();
+    found
+        .into_iter()
+        .map(|t| TrustedTarget {
+            role: signer_of(&t.role),
+            ..t
+        })
+        .filter(|t| seen.insert((t.role.clone(), t.name.clone())))
+        .collect()
+}
+
 /// Whether `role` is manifesto's own structure (the owner's shard root or a bin), which other
 /// delegation names must not collide with.
 pub fn is_reserved(role: &RoleName) -> bool {
@@ -129,7 +154,10 @@ mod tests {
 
     #[test]
     fn the_owner_bins_under_its_shard_root_and_a_delegate_under_itself() {
-        assert_eq!(bin_for(&RoleName::targets(), &d("3f")), r("targets/_manifesto/3f"));
+        assert_eq!(
+            bin_for(&RoleName::targets(), &d("3f")),
+            r("targets/_manifesto/3f")
+        );
         assert_eq!(bin_for(&r("targets/qa"), &d("a0")), r("targets/qa/a0"));
         assert_eq!(shard_root(&r("targets/qa")), r("targets/qa"));
     }

@@ -298,9 +298,7 @@ async fn decide<S: MetadataSource, R>(
                     if signed.contains_key(&name) {
                         continue;
                     }
-                    let found = trusted
-                        .updater
-                        .signers_of(&name)
+                    let found = crate::manifesto::shard::signers_of(&mut trusted.updater, &name)
                         .await
                         .map_err(|e| Fault::of(&Error::Update(e)));
                     if let Ok(signers) = &found {
