@@ -243,10 +243,7 @@ async fn reconcile(
                 {
                     let empty = layout::fingerprint([]);
                     let stale = fingerprints.iter().filter(|(label, fp)| {
-                        shards
-                            .get(*label)
-                            .map_or(&empty, |s| &s.fingerprint)
-                            != *fp
+                        shards.get(*label).map_or(&empty, |s| &s.fingerprint) != *fp
                     });
                     let labels: BTreeSet<String> = touched
                         .iter()
@@ -313,8 +310,7 @@ async fn reconcile(
                 .unwrap_or_else(|| layout::fingerprint([]));
             let (shard, bytes) = shard_of(label, &fingerprint, entries);
             // Repair pushes every shard (the registry may have lost one the tag names).
-            if matches!(scope, Scope::All) || recorded_digests.get(label) != Some(&shard.manifest)
-            {
+            if matches!(scope, Scope::All) || recorded_digests.get(label) != Some(&shard.manifest) {
                 registry
                     .put_manifest(
                         repo.repository(),

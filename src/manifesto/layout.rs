@@ -315,10 +315,8 @@ pub fn shard_fingerprint(snapshot: Option<&Snapshot>, label: &str) -> String {
 
 /// Every label's fingerprint, the empty-set one for labels without bins (256 entries).
 pub fn shard_fingerprints(snapshot: Option<&Snapshot>) -> BTreeMap<String, String> {
-    let mut by_label: BTreeMap<String, Vec<(&str, &FileMeta)>> = all_labels()
-        .into_iter()
-        .map(|l| (l, Vec::new()))
-        .collect();
+    let mut by_label: BTreeMap<String, Vec<(&str, &FileMeta)>> =
+        all_labels().into_iter().map(|l| (l, Vec::new())).collect();
     for (role, meta) in snapshot_files(snapshot) {
         let Ok(name) = RoleName::parse(role) else {
             continue;
@@ -441,5 +439,88 @@ mod tests {
         let mut expected = index.to_vec();
         expected.sort();
         assert_eq!(parse_index(&bytes), expected);
+    }
+
+    #[test]
+    fn a_label_fingerprint_moves_with_its_own_bins_only() {
+        use crate::tuf::test_support as ts;
+        let files = |bin_3f: &[u8], qa: &[u8]| {
+            let mut f = BTreeMap::new();
+            for (role, bytes) in [
+                ("targets", b"t".as_slice()),
+                ("targets/qa", qa),
+                ("targets/qa/3f", bin_3f),
+                ("targets/_manifesto", b"m".as_slice()),
+                ("targets/_manifesto/3f", b"o3f".as_slice()),
+                ("targets/_manifesto/a0", b"oa0".as_slice()),
+            ] {
+                f.insert(RoleName::parse(role).unwrap(), bytes.to_vec());
+            }
+            ts::snapshot_meta(3, ts::far(), &f)
+        };
+        let before = files(b"qa3f", b"qa");
+        let bin_moved = files(b"qa3f, changed", b"qa");
+        let role_moved = files(b"qa3f", b"qa, changed");
+        let empty = fingerprint([]);
+        let fp = |s: &Snapshot, l: &str| shard_fingerprint(Some(s), l);
+        assert_ne!(fp(&before, "3f"), fp(&bin_moved, "3f"));
+        assert_eq!(fp(&before, "a0"), fp(&bin_moved, "a0"));
+        assert_ne!(fp(&before, "a0"), empty);
+        assert_eq!(fp(&before, "00"), empty, "a label without bins");
+        assert_eq!(shard_fingerprint(None, "3f"), empty);
+        assert_eq!(
+            rest_fingerprint(Some(&before)),
+            rest_fingerprint(Some(&bin_moved))
+        );
+        assert_ne!(
+            rest_fingerprint(Some(&before)),
+            rest_fingerprint(Some(&role_moved))
+        );
+        assert_eq!(fp(&before, "3f"), fp(&role_moved, "3f"));
+        let all = shard_fingerprints(Some(&before));
+        assert_eq!(all.len(), 256);
+        assert_eq!(all["3f"], fp(&before, "3f"));
+        assert_eq!(all["00"], empty);
+        // The documented definition: sorted `role sha256` lines.
+        let lines = format!(
+            "targets/_manifesto/3f {}\ntargets/qa/3f {}\n",
+            before.meta["targets/_manifesto/3f"].sha256_hex().unwrap(),
+            before.meta["targets/qa/3f"].sha256_hex().unwrap()
+        );
+        assert_eq!(
+            fp(&before, "3f"),
+            crate::registry::client::sha256_digest(lines.as_bytes()).hex()
+        );
+    }
+
+    #[test]
+    fn the_top_index_round_trips_and_the_old_format_reads_as_flat() {
+        let shards = [ShardRef {
+            label: "3f".into(),
+            fingerprint: "ab".repeat(32),
+            manifest: d('3'),
+            size: 120,
+        }];
+        let top = top_index_bytes(&shards, "rest");
+        let Some(TopIndex::Sharded { shards: read, rest }) = parse_top_index(&top) else {
+            panic!("sharded");
+        };
+        assert_eq!(rest, "rest");
+        assert_eq!(read.into_values().collect::<Vec<_>>(), shards.to_vec());
+        let flat = [IndexEntry {
+            image: d('2'),
+            role: "targets".into(),
+            manifest: d('3'),
+            size: 9,
+        }];
+        assert_eq!(
+            parse_top_index(&index_bytes(&flat)),
+            Some(TopIndex::Flat(flat.to_vec()))
+        );
+        assert_eq!(parse_top_index(b"{}"), None);
+        assert_eq!(
+            parse_top_index(&index_bytes(&[])),
+            Some(TopIndex::Flat(vec![]))
+        );
     }
 }
