@@ -321,10 +321,10 @@ pub fn shard_fingerprints(snapshot: Option<&Snapshot>) -> BTreeMap<String, Strin
         let Ok(name) = RoleName::parse(role) else {
             continue;
         };
-        if let Some((_, label)) = super::shard::bin_of(&name) {
-            if let Some(files) = by_label.get_mut(label) {
-                files.push((role, meta));
-            }
+        if let Some((_, label)) = super::shard::bin_of(&name)
+            && let Some(files) = by_label.get_mut(label)
+        {
+            files.push((role, meta));
         }
     }
     by_label
