@@ -26,6 +26,8 @@ use crate::registry::RegistryWrite;
 use crate::registry::client::{RawManifest, media_types, sha256_digest};
 use crate::registry::error::RegistryError;
 use crate::registry::reference::RepositoryRef;
+use crate::tuf::metadata::{FileMeta, Snapshot};
+use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
 use crate::tuf::update::{MetadataSource, Updater};
 
@@ -64,6 +66,57 @@ async fn signers_of_all<S: MetadataSource>(
         );
     }
     Ok(all)
+}
+
+/// The fingerprint of label `label`: over every snapshot entry that is a bin with that label.
+/// Without bins (the older layout) it is the fingerprint of the empty set for every label.
+pub fn shard_fingerprint(snapshot: Option<&Snapshot>, label: &str) -> String {
+    layout::fingerprint(snapshot_files(snapshot).filter(|(role, _)| {
+        RoleName::parse(role)
+            .ok()
+            .is_some_and(|r| shard::bin_of(&r).is_some_and(|(_, l)| l == label))
+    }))
+}
+
+/// Every label's fingerprint, the empty-set one for labels without bins (256 entries).
+pub fn shard_fingerprints(snapshot: Option<&Snapshot>) -> BTreeMap<String, String> {
+    let mut by_label: BTreeMap<String, Vec<(&str, &FileMeta)>> =
+        all_labels().into_iter().map(|l| (l, Vec::new())).collect();
+    for (role, meta) in snapshot_files(snapshot) {
+        let Ok(name) = RoleName::parse(role) else {
+            continue;
+        };
+        if let Some((_, label)) = shard::bin_of(&name)
+            && let Some(files) = by_label.get_mut(label)
+        {
+            files.push((role, meta));
+        }
+    }
+    by_label
+        .into_iter()
+        .map(|(label, files)| (label, layout::fingerprint(files)))
+        .collect()
+}
+
+/// The fingerprint of every snapshot entry that is not a bin (the roles' own files): when it
+/// moves, a signed file other than a bin changed, and the whole index is rebuilt.
+pub fn rest_fingerprint(snapshot: Option<&Snapshot>) -> String {
+    layout::fingerprint(snapshot_files(snapshot).filter(|(role, _)| {
+        RoleName::parse(role)
+            .map(|r| shard::bin_of(&r).is_none())
+            .unwrap_or(true)
+    }))
+}
+
+fn snapshot_files(snapshot: Option<&Snapshot>) -> impl Iterator<Item = (&str, &FileMeta)> {
+    snapshot
+        .into_iter()
+        .flat_map(|s| s.meta.iter().map(|(role, meta)| (role.as_str(), meta)))
+}
+
+/// The 256 digest labels, `00` to `ff`.
+pub fn all_labels() -> Vec<String> {
+    (0..=255u8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The index entries the signed state implies.
@@ -232,8 +285,8 @@ async fn reconcile(
         let mut trusted = trust_now(remote, settings, repo).await?;
         let snapshot = trusted.updater.state().snapshot().map(|s| s.get().clone());
         let before = snapshot.as_ref().map(|s| s.version.get());
-        let fingerprints = layout::shard_fingerprints(snapshot.as_ref());
-        let rest = layout::rest_fingerprint(snapshot.as_ref());
+        let fingerprints = shard_fingerprints(snapshot.as_ref());
+        let rest = rest_fingerprint(snapshot.as_ref());
 
         // Which labels to rebuild, and the shards kept as they are.
         let (kept, rebuild): (BTreeMap<String, ShardRef>, Option<BTreeSet<String>>) =
@@ -348,4 +401,61 @@ async fn reconcile(
         }
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_fingerprint_moves_with_its_own_bins_only() {
+        use crate::tuf::test_support as ts;
+        let files = |bin_3f: &[u8], qa: &[u8]| {
+            let mut f = BTreeMap::new();
+            for (role, bytes) in [
+                ("targets", b"t".as_slice()),
+                ("targets/qa", qa),
+                ("targets/qa/3f", bin_3f),
+                ("targets/_manifesto", b"m".as_slice()),
+                ("targets/_manifesto/3f", b"o3f".as_slice()),
+                ("targets/_manifesto/a0", b"oa0".as_slice()),
+            ] {
+                f.insert(RoleName::parse(role).unwrap(), bytes.to_vec());
+            }
+            ts::snapshot_meta(3, ts::far(), &f)
+        };
+        let before = files(b"qa3f", b"qa");
+        let bin_moved = files(b"qa3f, changed", b"qa");
+        let role_moved = files(b"qa3f", b"qa, changed");
+        let empty = layout::fingerprint([]);
+        let fp = |s: &Snapshot, l: &str| shard_fingerprint(Some(s), l);
+        assert_ne!(fp(&before, "3f"), fp(&bin_moved, "3f"));
+        assert_eq!(fp(&before, "a0"), fp(&bin_moved, "a0"));
+        assert_ne!(fp(&before, "a0"), empty);
+        assert_eq!(fp(&before, "00"), empty, "a label without bins");
+        assert_eq!(shard_fingerprint(None, "3f"), empty);
+        assert_eq!(
+            rest_fingerprint(Some(&before)),
+            rest_fingerprint(Some(&bin_moved))
+        );
+        assert_ne!(
+            rest_fingerprint(Some(&before)),
+            rest_fingerprint(Some(&role_moved))
+        );
+        assert_eq!(fp(&before, "3f"), fp(&role_moved, "3f"));
+        let all = shard_fingerprints(Some(&before));
+        assert_eq!(all.len(), 256);
+        assert_eq!(all["3f"], fp(&before, "3f"));
+        assert_eq!(all["00"], empty);
+        // The documented definition: sorted `role sha256` lines.
+        let lines = format!(
+            "targets/_manifesto/3f {}\ntargets/qa/3f {}\n",
+            before.meta["targets/_manifesto/3f"].sha256_hex().unwrap(),
+            before.meta["targets/qa/3f"].sha256_hex().unwrap()
+        );
+        assert_eq!(
+            fp(&before, "3f"),
+            crate::registry::client::sha256_digest(lines.as_bytes()).hex()
+        );
+    }
 }

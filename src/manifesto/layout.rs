@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::MetadataType;
 use crate::registry::client::media_types;
 use crate::registry::reference::Digest;
-use crate::tuf::metadata::{FileMeta, Snapshot, Targets};
+use crate::tuf::metadata::{FileMeta, Targets};
 use crate::tuf::names::RoleName;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.manifesto.v1+json";
@@ -264,7 +264,7 @@ pub fn parse_top_index(bytes: &[u8]) -> Option<TopIndex> {
     let mut shards = BTreeMap::new();
     for m in list {
         let label = m["annotations"][ANNOTATION_SHARD].as_str()?;
-        if !super::shard::is_label(label) || m["mediaType"] != media_types::OCI_INDEX {
+        if !is_label(label) || m["mediaType"] != media_types::OCI_INDEX {
             return None;
         }
         let shard = ShardRef {
@@ -285,6 +285,13 @@ pub fn parse_top_index(bytes: &[u8]) -> Option<TopIndex> {
     })
 }
 
+/// Two lowercase hex digits (`shard::is_label`, which this module cannot import).
+fn is_label(s: &str) -> bool {
+    s.len() == 2
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The fingerprint of a set of signed files: sha256 (hex) over their sorted
 /// `role-name sha256-hex` lines, each ending in a newline.
 pub fn fingerprint<'a>(files: impl IntoIterator<Item = (&'a str, &'a FileMeta)>) -> String {
@@ -301,57 +308,6 @@ pub fn fingerprint<'a>(files: impl IntoIterator<Item = (&'a str, &'a FileMeta)>)
     crate::registry::client::sha256_digest(lines.concat().as_bytes())
         .hex()
         .to_owned()
-}
-
-/// The fingerprint of label `label`: over every snapshot entry that is a bin with that label.
-/// Without bins (the older layout) it is the fingerprint of the empty set for every label.
-pub fn shard_fingerprint(snapshot: Option<&Snapshot>, label: &str) -> String {
-    fingerprint(snapshot_files(snapshot).filter(|(role, _)| {
-        RoleName::parse(role)
-            .ok()
-            .is_some_and(|r| super::shard::bin_of(&r).is_some_and(|(_, l)| l == label))
-    }))
-}
-
-/// Every label's fingerprint, the empty-set one for labels without bins (256 entries).
-pub fn shard_fingerprints(snapshot: Option<&Snapshot>) -> BTreeMap<String, String> {
-    let mut by_label: BTreeMap<String, Vec<(&str, &FileMeta)>> =
-        all_labels().into_iter().map(|l| (l, Vec::new())).collect();
-    for (role, meta) in snapshot_files(snapshot) {
-        let Ok(name) = RoleName::parse(role) else {
-            continue;
-        };
-        if let Some((_, label)) = super::shard::bin_of(&name)
-            && let Some(files) = by_label.get_mut(label)
-        {
-            files.push((role, meta));
-        }
-    }
-    by_label
-        .into_iter()
-        .map(|(label, files)| (label, fingerprint(files)))
-        .collect()
-}
-
-/// The fingerprint of every snapshot entry that is not a bin (the roles' own files): when it
-/// moves, a signed file other than a bin changed, and the whole index is rebuilt.
-pub fn rest_fingerprint(snapshot: Option<&Snapshot>) -> String {
-    fingerprint(snapshot_files(snapshot).filter(|(role, _)| {
-        RoleName::parse(role)
-            .map(|r| super::shard::bin_of(&r).is_none())
-            .unwrap_or(true)
-    }))
-}
-
-fn snapshot_files(snapshot: Option<&Snapshot>) -> impl Iterator<Item = (&str, &FileMeta)> {
-    snapshot
-        .into_iter()
-        .flat_map(|s| s.meta.iter().map(|(role, meta)| (role.as_str(), meta)))
-}
-
-/// The 256 digest labels, `00` to `ff`.
-pub fn all_labels() -> Vec<String> {
-    (0..=255u8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The entries of an index document (for reading what a registry holds).
@@ -439,58 +395,6 @@ mod tests {
         let mut expected = index.to_vec();
         expected.sort();
         assert_eq!(parse_index(&bytes), expected);
-    }
-
-    #[test]
-    fn a_label_fingerprint_moves_with_its_own_bins_only() {
-        use crate::tuf::test_support as ts;
-        let files = |bin_3f: &[u8], qa: &[u8]| {
-            let mut f = BTreeMap::new();
-            for (role, bytes) in [
-                ("targets", b"t".as_slice()),
-                ("targets/qa", qa),
-                ("targets/qa/3f", bin_3f),
-                ("targets/_manifesto", b"m".as_slice()),
-                ("targets/_manifesto/3f", b"o3f".as_slice()),
-                ("targets/_manifesto/a0", b"oa0".as_slice()),
-            ] {
-                f.insert(RoleName::parse(role).unwrap(), bytes.to_vec());
-            }
-            ts::snapshot_meta(3, ts::far(), &f)
-        };
-        let before = files(b"qa3f", b"qa");
-        let bin_moved = files(b"qa3f, changed", b"qa");
-        let role_moved = files(b"qa3f", b"qa, changed");
-        let empty = fingerprint([]);
-        let fp = |s: &Snapshot, l: &str| shard_fingerprint(Some(s), l);
-        assert_ne!(fp(&before, "3f"), fp(&bin_moved, "3f"));
-        assert_eq!(fp(&before, "a0"), fp(&bin_moved, "a0"));
-        assert_ne!(fp(&before, "a0"), empty);
-        assert_eq!(fp(&before, "00"), empty, "a label without bins");
-        assert_eq!(shard_fingerprint(None, "3f"), empty);
-        assert_eq!(
-            rest_fingerprint(Some(&before)),
-            rest_fingerprint(Some(&bin_moved))
-        );
-        assert_ne!(
-            rest_fingerprint(Some(&before)),
-            rest_fingerprint(Some(&role_moved))
-        );
-        assert_eq!(fp(&before, "3f"), fp(&role_moved, "3f"));
-        let all = shard_fingerprints(Some(&before));
-        assert_eq!(all.len(), 256);
-        assert_eq!(all["3f"], fp(&before, "3f"));
-        assert_eq!(all["00"], empty);
-        // The documented definition: sorted `role sha256` lines.
-        let lines = format!(
-            "targets/_manifesto/3f {}\ntargets/qa/3f {}\n",
-            before.meta["targets/_manifesto/3f"].sha256_hex().unwrap(),
-            before.meta["targets/qa/3f"].sha256_hex().unwrap()
-        );
-        assert_eq!(
-            fp(&before, "3f"),
-            crate::registry::client::sha256_digest(lines.as_bytes()).hex()
-        );
     }
 
     #[test]
