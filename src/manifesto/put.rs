@@ -378,11 +378,17 @@ async fn put_repository(
         let any = layout::metadata_target(&first.metadata_type, &resolved[0].digest);
         let signer = role_signers(state, role, &store, passphrases)
             .map_err(|e| hints::missing_key(state, role, &store, &any, e))?;
-        tracing::info!(
-            "{role} may sign all {} entries; signing with {} of its keys from the key store",
-            items.len(),
-            signer.len()
-        );
+        match items {
+            [_] => tracing::info!(
+                "{role} may sign {any}; signing with {} of its keys from the key store",
+                signer.len()
+            ),
+            _ => tracing::info!(
+                "{role} may sign all {} entries; signing with {} of its keys from the key store",
+                items.len(),
+                signer.len()
+            ),
+        }
         trusted.persist()?;
         signer
     };
