@@ -576,7 +576,8 @@ async fn put_repository(
     }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
-    let index_updated = match reconcile_index(settings, remote, &registry, &repo).await {
+    let touched = std::collections::BTreeSet::from([super::shard::label(&image_digest).to_owned()]);
+    let index_updated = match reconcile_index(settings, remote, &registry, &repo, &touched).await {
         Ok(_) => {
             tracing::info!("updated the _manifesto index");
             true

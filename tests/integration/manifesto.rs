@@ -110,10 +110,12 @@ impl Scene {
         out.stdout
     }
 
-    /// The `_manifesto` index as served.
+    /// The `_manifesto` index as served, read through its shard indexes (whose structure
+    /// [`crate::index::flattened_index`] checks).
     fn index(&self) -> Value {
-        let bytes = self.registry_get("_manifesto", OCI_INDEX);
-        serde_json::from_slice(&bytes).expect("the index is JSON")
+        let index = crate::index::flattened_index(&self.s.registry_url, &self.repo);
+        assert!(!index.is_null(), "the _manifesto tag exists");
+        index
     }
 
     /// The sha256 (hex) that target `name` signs, as a fresh Go client lists it.
