@@ -615,7 +615,12 @@ async fn a_shard_whose_fingerprint_differs_from_the_snapshot_is_rebuilt_and_no_o
     let good = sc.index();
     let label = super::shard::label(&sc.digest).to_owned();
     let empty_shard = layout::index_bytes(&[]);
-    let current = layout::fingerprint([]);
+    let current = {
+        let trusted = super::remote::trust_now(&sc.remote, &sc.settings, &sc.repo())
+            .await
+            .unwrap();
+        layout::shard_fingerprint(trusted.updater.state().snapshot().map(|s| s.get()), &label)
+    };
 
     // A shard whose recorded fingerprint matches the snapshot is trusted as it is: nothing is
     // rebuilt for it (staleness is decided from the snapshot, without reading any shard).

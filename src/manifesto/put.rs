@@ -576,7 +576,8 @@ async fn put_repository(
     }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
-    let touched = std::collections::BTreeSet::from([super::shard::label(&image_digest).to_owned()]);
+    // The shards of the labels this change touched (stale ones are found by fingerprint).
+    let touched = labels;
     let index_updated = match reconcile_index(settings, remote, &registry, &repo, &touched).await {
         Ok(_) => {
             tracing::info!("updated the _manifesto index");

@@ -155,13 +155,21 @@ fn images_in_several_labels_give_an_index_of_shard_indexes_listing_every_image()
     let s = stack(StackKind::Plain);
     let (_env, _gun, repo, digests) = repository_of("idx-labels", 6);
     let labels: BTreeSet<String> = digests.iter().map(|d| label_of(d)).collect();
-    assert!(labels.len() > 1, "six images spread over labels: {digests:?}");
+    assert!(
+        labels.len() > 1,
+        "six images spread over labels: {digests:?}"
+    );
     let top = top_index(&s.registry_url, &repo).expect("the tag exists");
     let listed: BTreeSet<String> = top["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["annotations"]["vnd.manifesto.shard"].as_str().unwrap().to_string())
+        .map(|m| {
+            m["annotations"]["vnd.manifesto.shard"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(listed, labels, "one shard per label in use: {top}");
     let index = flattened_index(&s.registry_url, &repo);
@@ -203,11 +211,21 @@ fn repair_rebuilds_a_deleted_and_then_a_garbled_index_tag() {
     };
     let del = Command::new("curl")
         .args(["-fsS", "--noproxy", "*", "-X", "DELETE"])
-        .arg(format!("{}/v2/{repo}/manifests/{top_digest}", s.registry_url))
+        .arg(format!(
+            "{}/v2/{repo}/manifests/{top_digest}",
+            s.registry_url
+        ))
         .output()
         .unwrap();
-    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
-    assert!(top_index(&s.registry_url, &repo).is_none(), "the tag is gone");
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    assert!(
+        top_index(&s.registry_url, &repo).is_none(),
+        "the tag is gone"
+    );
     let report = repair_json(&env, &gun);
     assert_eq!(report["index_was_current"], false, "{report}");
     assert_eq!(report["index_entries"], digests.len(), "{report}");
@@ -229,7 +247,11 @@ fn repair_rebuilds_a_deleted_and_then_a_garbled_index_tag() {
         .arg(format!("{}/v2/{repo}/manifests/_manifesto", s.registry_url))
         .output()
         .unwrap();
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     assert_eq!(
         top_index(&s.registry_url, &repo).unwrap()["manifests"],
         json!([]),
@@ -259,7 +281,13 @@ async fn a_put_whose_index_write_is_refused_exits_0_with_index_updated_false_and
         (refusing.load(Ordering::SeqCst)
             && method == "PUT"
             && path.ends_with("/manifests/_manifesto"))
-        .then(|| Reply::Full(503, vec![], b"{\"errors\":[{\"code\":\"UNAVAILABLE\"}]}".to_vec()))
+        .then(|| {
+            Reply::Full(
+                503,
+                vec![],
+                b"{\"errors\":[{\"code\":\"UNAVAILABLE\"}]}".to_vec(),
+            )
+        })
     })
     .await;
     let proxy_host = proxy.url.trim_start_matches("http://").to_string();
@@ -310,7 +338,13 @@ async fn a_put_whose_index_write_is_refused_exits_0_with_index_updated_false_and
         // Readers never depend on the index: the signed metadata is there.
         let got = ok(
             env.cmd()
-                .args(["--server", &s.notary_url, "get", &format!("{gun}:v1"), "approvals"])
+                .args([
+                    "--server",
+                    &s.notary_url,
+                    "get",
+                    &format!("{gun}:v1"),
+                    "approvals",
+                ])
                 .output()
                 .unwrap(),
             "get",
