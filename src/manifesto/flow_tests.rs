@@ -245,9 +245,11 @@ async fn put_signs_one_publish_uploads_the_blob_and_manifest_and_get_reads_it_ba
     );
     assert_eq!(report.blob_digest, blob.to_string());
     assert_eq!(sc.index_entries(), 1);
-    // targets/qa now signs both targets of the image.
+    // targets/qa now signs both targets of the image, in its bin for the image's label.
+    let qa_role = RoleName::parse("targets/qa").unwrap();
+    let bin = crate::manifesto::shard::bin_for(&qa_role, &sc.digest);
     let qa: serde_json::Value =
-        serde_json::from_slice(&sc.remote.notary.file("targets/qa")).unwrap();
+        serde_json::from_slice(&sc.remote.notary.file(bin.as_str())).unwrap();
     let signed = qa["signed"]["targets"].as_object().unwrap();
     assert!(signed.contains_key(&layout::metadata_target(&sc.approvals, &sc.digest)));
     assert!(signed.contains_key(&layout::manifesto_target(&sc.digest)));
@@ -613,7 +615,12 @@ async fn a_shard_whose_fingerprint_differs_from_the_snapshot_is_rebuilt_and_no_o
     let good = sc.index();
     let label = super::shard::label(&sc.digest).to_owned();
     let empty_shard = layout::index_bytes(&[]);
-    let current = layout::fingerprint([]);
+    let current = {
+        let trusted = super::remote::trust_now(&sc.remote, &sc.settings, &sc.repo())
+            .await
+            .unwrap();
+        layout::shard_fingerprint(trusted.updater.state().snapshot().map(|s| s.get()), &label)
+    };
 
     // A shard whose recorded fingerprint matches the snapshot is trusted as it is: nothing is
     // rebuilt for it (staleness is decided from the snapshot, without reading any shard).
