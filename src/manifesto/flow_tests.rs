@@ -712,3 +712,52 @@ async fn repair_rebuilds_every_shard_and_says_how_many() {
         .unwrap();
     assert!(again.index_was_current);
 }
+
+#[tokio::test]
+async fn a_later_put_rebuilds_a_shard_another_writer_left_stale_found_by_its_bin_fingerprint() {
+    let sc = scene();
+    let other = image_in_another_label(&[&sc.digest]);
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    sc.put_about(&other, b"{\"status\":\"first\"}")
+        .await
+        .unwrap();
+    let repository = sc.repo().repository().to_owned();
+    let tag = format!("{repository}:{}", layout::INDEX_TAG);
+    let before = sc.remote.registry.with(|c| c.manifests[&tag].clone());
+    let restore = before.clone();
+    // Another writer re-signs the other image's bin, and its index update is lost: the tag
+    // still records the bin as it was.
+    let newer = sc
+        .put_about(&other, b"{\"status\":\"second\"}")
+        .await
+        .unwrap();
+    sc.remote
+        .registry
+        .with(|c| c.manifests.insert(tag.clone(), restore));
+    let stale = sc.index().into_iter().find(|e| e.image == other).unwrap();
+    assert_ne!(stale.manifest.to_string(), newer.manifest_digest);
+
+    // The snapshot alone shows which shard is stale: only that one is rebuilt, from its bins.
+    let outcome = reconcile(&sc, &[]).await;
+    assert!(!outcome.full, "no full walk: {outcome:?}");
+    assert_eq!(outcome.shards_rebuilt, 1);
+    let fresh = sc.index().into_iter().find(|e| e.image == other).unwrap();
+    assert_eq!(fresh.manifest.to_string(), newer.manifest_digest);
+    sc.remote
+        .registry
+        .with(|c| c.manifests.insert(tag.clone(), before));
+
+    // A put about this image (another label) sees from the snapshot alone that the other bin
+    // moved, and rebuilds that shard too: its own shard, the stale one and the tag.
+    let from = sc.manifest_put_count();
+    let report = sc
+        .put(&sc.approvals, b"{\"status\":\"re-approved\"}")
+        .await
+        .unwrap();
+    assert!(report.index_updated);
+    let puts = sc.manifest_puts_since(from);
+    assert_eq!(puts.len(), 4, "manifest, two shards, tag: {puts:?}");
+    let fresh = sc.index().into_iter().find(|e| e.image == other).unwrap();
+    assert_eq!(fresh.manifest.to_string(), newer.manifest_digest);
+    assert_eq!(sc.index_entries(), 2);
+}
