@@ -362,3 +362,58 @@ async fn a_put_whose_index_write_is_refused_exits_0_with_index_updated_false_and
     .await
     .unwrap();
 }
+
+#[test]
+fn an_index_in_the_old_single_format_is_replaced_by_shards_on_the_next_put() {
+    let s = stack(StackKind::Plain);
+    let (env, gun, repo, mut digests) = repository_of("idx-old-format", 2);
+    let good = flattened_index(&s.registry_url, &repo);
+    // The tag as an older version wrote it: one index of every manifesto manifest.
+    let old = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "artifactType": ARTIFACT_TYPE,
+        "manifests": good["manifests"],
+    })
+    .to_string();
+    let put = Command::new("curl")
+        .args(["-fsS", "--noproxy", "*", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {OCI_INDEX}"))
+        .args(["--data-binary", &old])
+        .arg(format!("{}/v2/{repo}/manifests/_manifesto", s.registry_url))
+        .output()
+        .unwrap();
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+
+    digests.insert(s.push_image(&repo, "t9"));
+    let out = ok(
+        env.signer_cmd()
+            .args([
+                "--server",
+                &s.notary_url,
+                "-o",
+                "json",
+                "put",
+                &format!("{gun}:t9"),
+                "approvals",
+                "-",
+            ])
+            .write_stdin(format!("{{\"repo\":\"{repo}\",\"i\":9}}"))
+            .output()
+            .unwrap(),
+        "put",
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["index_updated"], true, "{report}");
+    // flattened_index checks the tag is an index of shard indexes again.
+    let index = flattened_index(&s.registry_url, &repo);
+    assert_eq!(
+        indexed_images(&index).into_keys().collect::<BTreeSet<_>>(),
+        digests,
+        "the new image and the two the old index listed: {index}"
+    );
+}

@@ -846,6 +846,18 @@ fn ten_concurrent_puts_for_ten_images_are_all_listed_and_indexed() {
         .collect();
     assert_eq!(manifests.len(), 10, "{index}");
     assert_eq!(indexed, digests, "the index has one entry per image");
+    let top = crate::index::top_index(&sc.s.registry_url, &sc.repo).unwrap();
+    let shard_labels: BTreeSet<&str> = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["annotations"]["vnd.manifesto.shard"].as_str().unwrap())
+        .collect();
+    let image_labels: BTreeSet<&str> = digests.iter().map(|d| &d["sha256:".len()..][..2]).collect();
+    assert_eq!(
+        shard_labels, image_labels,
+        "one shard per label in use: {top}"
+    );
     // Each entry is the manifest its image's `_manifesto/D` target signs.
     let go = GoNotary::new(sc.s);
     let signed = go.list(&sc.gun);
