@@ -72,6 +72,34 @@ impl PutItem {
     }
 }
 
+/// The (image, type) pairs of a batch so far, by line: each at most once.
+#[derive(Default)]
+pub(crate) struct Seen(BTreeMap<(String, String), usize>);
+
+impl Seen {
+    /// Refuse `image` and `ty` when an earlier line had them (entries without a line, a single
+    /// put, are never compared).
+    pub(crate) fn check(
+        &mut self,
+        image: String,
+        ty: &MetadataType,
+        line: Option<usize>,
+    ) -> Result<(), BatchError> {
+        let Some(line) = line else { return Ok(()) };
+        let key = (image, ty.to_string());
+        if let Some(&first) = self.0.get(&key) {
+            return Err(BatchError::Duplicate {
+                line,
+                first,
+                image: key.0,
+                ty: key.1,
+            });
+        }
+        self.0.insert(key, line);
+        Ok(())
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
@@ -89,7 +117,7 @@ struct Line {
 /// a reference, a type, a readable regular file; an image and type at most once.
 pub fn parse(input: impl BufRead, source_name: &str) -> Result<Vec<PutItem>, Error> {
     let mut items: Vec<PutItem> = Vec::new();
-    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut seen = Seen::default();
     for (i, text) in input.lines().enumerate() {
         let line = i + 1;
         let text = text.map_err(|source| BatchError::Read {
@@ -115,17 +143,7 @@ pub fn parse(input: impl BufRead, source_name: &str) -> Result<Vec<PutItem>, Err
         if let Some((k, _)) = entry.annotations.iter().find(|(k, _)| k.is_empty()) {
             return Err(bad(format!("annotation key {k:?} is empty")).into());
         }
-        let key = (image.to_string(), metadata_type.to_string());
-        if let Some(&first) = seen.get(&key) {
-            return Err(BatchError::Duplicate {
-                line,
-                first,
-                image: key.0,
-                ty: key.1,
-            }
-            .into());
-        }
-        seen.insert(key, line);
+        seen.check(image.to_string(), &metadata_type, Some(line))?;
         items.push(PutItem {
             image,
             metadata_type,

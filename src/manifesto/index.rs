@@ -34,18 +34,22 @@ use crate::tuf::update::{MetadataSource, Updater};
 /// Rounds of rebuild-and-check before a writer leaves the tag to the writer that moved it.
 const ROUNDS: usize = 4;
 
-/// Every (target, role) pair the verified state vouches for, across all roles.
+/// Every (manifesto target, signing role) pair the verified state vouches for, across all roles,
+/// one digest label at a time: the bins of a label are dropped from memory once read, so a walk
+/// over a repository of any size holds one label's bins (plus what it returns).
 pub async fn all_signed<S: MetadataSource>(
     updater: &mut Updater<S>,
 ) -> Result<Vec<TrustedTarget>, Error> {
-    let names: Vec<String> = updater
-        .list_targets()
-        .await
-        .map_err(Error::Update)?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
-    signers_of_all(updater, names).await
+    let mut all = Vec::new();
+    for label in layout::all_labels() {
+        all.extend(
+            shard::signed_with_label(updater, &label)
+                .await
+                .map_err(Error::Update)?,
+        );
+        updater.forget(|r| shard::bin_of(r).is_some_and(|(_, l)| l == label));
+    }
+    Ok(all)
 }
 
 /// The signers of each name (named by signing role), every name once.

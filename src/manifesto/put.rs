@@ -18,7 +18,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
-use super::batch::{BatchError, PutItem};
+use super::batch::{PutItem, Seen};
 use super::hints::{self, Hinted};
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
@@ -343,20 +343,11 @@ async fn put_repository(
     .buffered(CONCURRENCY)
     .try_collect()
     .await?;
-    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    // Two references (a tag and a digest) may name one image.
+    let mut seen = Seen::default();
     for (item, r) in items.iter().zip(&resolved) {
         tracing::info!("resolved {} to {}", item.image, r.digest);
-        let key = (r.digest.to_string(), item.metadata_type.to_string());
-        if let (Some(&first), Some(line)) = (seen.get(&key), item.line) {
-            return Err(BatchError::Duplicate {
-                line,
-                first,
-                image: key.0,
-                ty: key.1,
-            }
-            .into());
-        }
-        seen.insert(key, item.line.unwrap_or(0));
+        seen.check(r.digest.to_string(), &item.metadata_type, item.line)?;
     }
     let store = KeyStore::new(&settings.trust_dir);
     let signer = {

@@ -82,6 +82,12 @@ pub(crate) async fn repair_via(
         if present {
             continue;
         }
+        // The walk above let go of the bins it read; reload the one this manifest comes from.
+        trusted
+            .updater
+            .load_chain(&super::shard::bin_for(&t.role, &image))
+            .await
+            .map_err(Error::Update)?;
         let signed_about =
             super::shard_write::signed_about(trusted.updater.state(), &t.role, &image);
         let entries = layout::entries_in(&signed_about, &image);

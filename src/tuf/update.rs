@@ -467,6 +467,22 @@ impl<S: MetadataSource> Updater<S> {
             .unwrap_or(0))
     }
 
+    /// Drop the verified delegations `which` selects from memory, and their cached bytes (files
+    /// this update fetched stay until persisted). Floors are kept, so a reload is still checked
+    /// against them.
+    pub fn forget(&mut self, which: impl Fn(&RoleName) -> bool) {
+        let loaded: Vec<RoleName> = self
+            .state
+            .loaded_delegations()
+            .filter(|r| which(r))
+            .cloned()
+            .collect();
+        for role in loaded {
+            self.state.forget(&role);
+            self.cached.files.remove(role.as_str());
+        }
+    }
+
     pub fn source(&self) -> &S {
         &self.source
     }

@@ -17,6 +17,7 @@ mod keys;
 mod lifecycle;
 mod local_faults;
 mod manifesto;
+mod migration;
 mod notary_http;
 mod production;
 mod production_attacks;
