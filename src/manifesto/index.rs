@@ -41,7 +41,7 @@ pub async fn all_signed<S: MetadataSource>(
     updater: &mut Updater<S>,
 ) -> Result<Vec<TrustedTarget>, Error> {
     let mut all = Vec::new();
-    for label in layout::all_labels() {
+    for label in all_labels() {
         all.extend(
             shard::signed_with_label(updater, &label)
                 .await

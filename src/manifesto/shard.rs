@@ -92,7 +92,8 @@ pub async fn signed_with_label<S: MetadataSource>(
     updater: &mut Updater<S>,
     label: &str,
 ) -> Result<Vec<TrustedTarget>, UpdateError> {
-    let names: Vec<String> = updater
+    // A name several roles sign is listed once per role; its signers are looked up once.
+    let names: std::collections::BTreeSet<String> = updater
         .list_targets_where(&|p| path_may_hold_label(p, label))
         .await?
         .into_iter()

@@ -417,3 +417,85 @@ fn an_index_in_the_old_single_format_is_replaced_by_shards_on_the_next_put() {
         "the new image and the two the old index listed: {index}"
     );
 }
+
+#[test]
+fn an_image_two_roles_signed_is_listed_once_per_signing_role_never_per_bin() {
+    let s = stack(StackKind::Plain);
+    let (owner, gun, repo, digests) = repository_of("idx-two-roles", 1);
+    let qa = TestEnv::new();
+    let public = qa.home.path().join("qa.pem");
+    ok(
+        qa.signer_cmd()
+            .args(["key", "generate", "--role", "targets/qa", "--public-out"])
+            .arg(&public)
+            .output()
+            .unwrap(),
+        "key generate",
+    );
+    ok(
+        owner
+            .signer_cmd()
+            .args([
+                "--server",
+                &s.notary_url,
+                "delegate",
+                "add",
+                &gun,
+                "qa",
+                "--key",
+            ])
+            .arg(&public)
+            .args(["--type", "approvals"])
+            .output()
+            .unwrap(),
+        "delegate add",
+    );
+    ok(
+        qa.signer_cmd()
+            .args([
+                "--server",
+                &s.notary_url,
+                "put",
+                "--role",
+                "qa",
+                &format!("{gun}:t0"),
+                "approvals",
+                "-",
+            ])
+            .write_stdin(format!("{{\"repo\":\"{repo}\",\"by\":\"qa\"}}"))
+            .output()
+            .unwrap(),
+        "put --role qa",
+    );
+    let roles = |index: &Value| -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["annotations"]["vnd.manifesto.image.digest"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    m["annotations"]["vnd.manifesto.role"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let image = digests.into_iter().next().unwrap();
+    let expected = vec![
+        (image.clone(), "targets".to_string()),
+        (image, "targets/qa".to_string()),
+    ];
+    assert_eq!(roles(&flattened_index(&s.registry_url, &repo)), expected);
+    let report = repair_json(&owner, &gun);
+    assert_eq!(report["index_entries"], 2, "{report}");
+    assert_eq!(report["index_was_current"], true, "{report}");
+    assert_eq!(roles(&flattened_index(&s.registry_url, &repo)), expected);
+}
