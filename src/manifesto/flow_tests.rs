@@ -619,7 +619,14 @@ async fn a_shard_whose_fingerprint_differs_from_the_snapshot_is_rebuilt_and_no_o
         let trusted = super::remote::trust_now(&sc.remote, &sc.settings, &sc.repo())
             .await
             .unwrap();
-        super::index::shard_fingerprint(trusted.updater.state().snapshot().map(|s| s.get()), &label)
+        super::index::shard_fingerprint(
+            trusted
+                .updater
+                .state()
+                .snapshot()
+                .map(crate::tuf::verify::Verified::get),
+            &label,
+        )
     };
 
     // A shard whose recorded fingerprint matches the snapshot is trusted as it is: nothing is

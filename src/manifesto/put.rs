@@ -593,7 +593,7 @@ async fn put_repository(
             annotations: p.item.annotations.clone(),
             manifest_digest: manifests
                 .get(&p.subject.digest)
-                .map(|d| d.to_string())
+                .map(ToString::to_string)
                 .unwrap_or_default(),
             target: p.meta_name,
             index_updated,

@@ -88,7 +88,7 @@ fn current<'a>(state: &'a TrustedState, role: &RoleName) -> Option<&'a Targets> 
     state
         .targets_role(role)
         .or_else(|| state.renewable(role))
-        .map(|t| t.get())
+        .map(crate::tuf::verify::Verified::get)
 }
 
 /// Every target `signer` signs about `image` (a bin's, or its own file's in the older layout),

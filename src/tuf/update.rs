@@ -142,9 +142,12 @@ pub struct Cached {
     pub more: Option<LazyFiles>,
 }
 
+/// Reads one cached role file by name (`None` when the cache has none).
+pub type ReadCachedFile = dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync;
+
 /// A reader of cached role files by name (`None` when the cache has none).
 #[derive(Clone)]
-pub struct LazyFiles(pub std::sync::Arc<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync>);
+pub struct LazyFiles(pub std::sync::Arc<ReadCachedFile>);
 
 impl std::fmt::Debug for LazyFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
