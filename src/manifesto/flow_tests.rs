@@ -173,9 +173,11 @@ async fn put_signs_one_publish_uploads_the_blob_and_manifest_and_get_reads_it_ba
     );
     assert_eq!(report.blob_digest, blob.to_string());
     assert_eq!(sc.index_entries(), 1);
-    // targets/qa now signs both targets of the image.
+    // targets/qa now signs both targets of the image, in its bin for the image's label.
+    let qa_role = RoleName::parse("targets/qa").unwrap();
+    let bin = crate::manifesto::shard::bin_for(&qa_role, &sc.digest);
     let qa: serde_json::Value =
-        serde_json::from_slice(&sc.remote.notary.file("targets/qa")).unwrap();
+        serde_json::from_slice(&sc.remote.notary.file(bin.as_str())).unwrap();
     let signed = qa["signed"]["targets"].as_object().unwrap();
     assert!(signed.contains_key(&layout::metadata_target(&sc.approvals, &sc.digest)));
     assert!(signed.contains_key(&layout::manifesto_target(&sc.digest)));

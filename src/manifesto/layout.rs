@@ -92,11 +92,15 @@ pub struct Entry {
 
 /// The entries `role` signs for `image`, from its targets file.
 pub fn entries_for(targets: Option<&Targets>, image: &Digest) -> Vec<Entry> {
-    let Some(targets) = targets else {
-        return Vec::new();
-    };
+    match targets {
+        Some(t) => entries_in(&t.targets, image),
+        None => Vec::new(),
+    }
+}
+
+/// The entries for `image` among `targets` (a role's signed targets by name).
+pub fn entries_in(targets: &BTreeMap<String, FileMeta>, image: &Digest) -> Vec<Entry> {
     targets
-        .targets
         .iter()
         .filter_map(|(name, meta)| {
             let (ty, digest) = parse_metadata_target(name)?;

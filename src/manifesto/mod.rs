@@ -5,6 +5,7 @@
 //! index (`index`), validated metadata types and requirements, and policy files. Signing keys
 //! are found in `crate::keys::signing`.
 
+pub mod batch;
 pub mod bundle;
 pub mod copy;
 pub mod copy_image;
@@ -35,6 +36,7 @@ pub mod repair;
 pub mod requirement;
 pub mod rotate;
 pub mod shard;
+pub mod shard_write;
 pub mod verify;
 
 pub use metadata_type::MetadataType;

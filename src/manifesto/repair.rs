@@ -79,12 +79,9 @@ pub(crate) async fn repair_via(
         if present {
             continue;
         }
-        let role_targets = trusted
-            .updater
-            .state()
-            .targets_role(&t.role)
-            .map(|v| v.get().clone());
-        let entries = layout::entries_for(role_targets.as_ref(), &image);
+        let signed_about =
+            super::shard_write::signed_about(trusted.updater.state(), &t.role, &image);
+        let entries = layout::entries_in(&signed_about, &image);
         let resolved = registry.resolve(&repo.with_digest(image.clone())).await;
         let rebuilt = resolved.ok().map(|r| {
             let subject = Subject {

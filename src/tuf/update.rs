@@ -431,6 +431,24 @@ impl<S: MetadataSource> Updater<S> {
         Ok(())
     }
 
+    /// The version `role`'s file on the server claims, unverified: for a writer that must publish
+    /// above a file it cannot verify (a bin its parent no longer delegates). 0 when the snapshot
+    /// does not list it or the file does not parse.
+    pub async fn version_claimed(&mut self, role: &RoleName) -> Result<u64, UpdateError> {
+        let Some(expected) = self.state.expected_file(role).cloned() else {
+            return Ok(0);
+        };
+        let bytes = self.bytes_for(role, &expected).await?;
+        Ok(super::envelope::SignedEnvelope::parse(&bytes, bytes.len())
+            .ok()
+            .and_then(|env| {
+                env.signed
+                    .get("version")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .unwrap_or(0))
+    }
+
     pub fn source(&self) -> &S {
         &self.source
     }

@@ -631,11 +631,19 @@ fn go_notary_lists_our_targets_and_the_registry_holds_the_promised_layout() {
     names.sort();
     let meta_name = format!("approvals/{}", sc.digest);
     let manifesto_name = format!("_manifesto/{}", sc.digest);
+    // Both live in the owner's bin for the image's digest label (docs/layout.md), which Go
+    // resolves through targets → targets/_manifesto → the bin.
+    let bin = manifesto::manifesto::shard::bin_for(
+        &manifesto::tuf::names::RoleName::targets(),
+        &manifesto::registry::Digest::parse(&sc.digest).unwrap(),
+    )
+    .to_string();
+    assert!(bin.starts_with("targets/_manifesto/"), "{bin}");
     assert_eq!(
         names,
         vec![
-            (manifesto_name.clone(), "targets".to_string()),
-            (meta_name.clone(), "targets".to_string()),
+            (manifesto_name.clone(), bin.clone()),
+            (meta_name.clone(), bin)
         ]
     );
     let meta = listed.iter().find(|t| t.name == meta_name).unwrap();
