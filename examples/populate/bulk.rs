@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The annotation that makes each image's manifest (and so its digest) distinct.
-pub const INDEX_ANNOTATION: &str = "org.example.manifesto.scale.image";
+const INDEX_ANNOTATION: &str = "org.example.manifesto.scale.image";
 
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// `sha256:<hex>` of `bytes`.
-pub fn digest_of(bytes: &[u8]) -> String {
+fn digest_of(bytes: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut s = String::from("sha256:");
     for b in d.as_ref() {
@@ -40,7 +40,7 @@ fn config(layer_digest: &str) -> Vec<u8> {
 }
 
 /// The manifest of image number `n` (`label` keeps two populations in one repository apart).
-pub fn manifest(label: &str, n: usize, config: &[u8], layer: &[u8]) -> Vec<u8> {
+fn manifest(label: &str, n: usize, config: &[u8], layer: &[u8]) -> Vec<u8> {
     format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"{MANIFEST_TYPE}\",\
 \"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{}\",\"size\":{}}},\

@@ -24,6 +24,7 @@ mod readme;
 mod registry;
 mod repair;
 mod request_counts;
+mod scale;
 mod rotate;
 mod scene;
 mod schema;
