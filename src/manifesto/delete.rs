@@ -151,7 +151,8 @@ pub(crate) async fn delete_via(
             digest: image_digest.clone(),
         });
     }
-    if let Err(e) = reconcile_index(settings, remote, &registry, &repo).await {
+    let touched = std::collections::BTreeSet::from([super::shard::label(&image_digest).to_owned()]);
+    if let Err(e) = reconcile_index(settings, remote, &registry, &repo, &touched).await {
         tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
     }
     Ok(DeleteReport {

@@ -36,6 +36,8 @@ pub mod repair;
 pub mod requirement;
 pub mod rotate;
 pub mod shard;
+#[cfg(test)]
+mod shard_tests;
 pub mod shard_write;
 pub mod verify;
 

@@ -378,11 +378,17 @@ async fn put_repository(
         let any = layout::metadata_target(&first.metadata_type, &resolved[0].digest);
         let signer = role_signers(state, role, &store, passphrases)
             .map_err(|e| hints::missing_key(state, role, &store, &any, e))?;
-        tracing::info!(
-            "{role} may sign all {} entries; signing with {} of its keys from the key store",
-            items.len(),
-            signer.len()
-        );
+        match items {
+            [_] => tracing::info!(
+                "{role} may sign {any}; signing with {} of its keys from the key store",
+                signer.len()
+            ),
+            _ => tracing::info!(
+                "{role} may sign all {} entries; signing with {} of its keys from the key store",
+                items.len(),
+                signer.len()
+            ),
+        }
         trusted.persist()?;
         signer
     };
@@ -570,7 +576,9 @@ async fn put_repository(
     }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
-    let index_updated = match reconcile_index(settings, remote, &registry, &repo).await {
+    // The shards of the labels this change touched (stale ones are found by fingerprint).
+    let touched = labels;
+    let index_updated = match reconcile_index(settings, remote, &registry, &repo, &touched).await {
         Ok(_) => {
             tracing::info!("updated the _manifesto index");
             true

@@ -158,8 +158,11 @@ pub fn path_may_hold_label(path: &str, label: &str) -> bool {
 /// Whether `name` is a target manifesto writes (and may move into bins): a metadata target or a
 /// manifesto-manifest target. Anything else (a Docker Content Trust tag) is another client's.
 pub fn is_manifesto_target(name: &str) -> bool {
-    super::layout::parse_metadata_target(name).is_some()
-        || super::layout::parse_manifesto_target(name).is_some()
+    let Some((prefix, digest)) = name.split_once('/') else {
+        return false;
+    };
+    (prefix == "_manifesto" || super::MetadataType::parse(prefix).is_ok())
+        && Digest::parse(digest).is_ok()
 }
 
 #[cfg(test)]

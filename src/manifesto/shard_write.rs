@@ -351,3 +351,83 @@ fn push_if_changed(
     files.push((role.clone(), next));
     Ok(())
 }
+
+/// Load the owner's shard root and every bin under it: what [`rekey_owner`] re-signs.
+pub async fn load_owner_bins<S: MetadataSource>(
+    updater: &mut Updater<S>,
+) -> Result<(), UpdateError> {
+    let root = shard::shard_root(&RoleName::targets());
+    updater.load_chain(&root).await?;
+    let bins: Vec<RoleName> = updater
+        .state()
+        .targets_role(&root)
+        .map(|t| t.delegations.roles.iter().map(|d| d.name.clone()).collect())
+        .unwrap_or_default();
+    for bin in bins {
+        if updater.state().expected_file(&bin).is_some() {
+            updater.load_chain(&bin).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A rotation of the targets key: `targets` (the next version the caller built) delegates the
+/// owner's shard root to the new keys, and the shard root and every bin under it are re-signed
+/// as new versions with their content kept, so the retired key keeps no authority over any of
+/// the owner's entries and nothing the owner signed is lost. Returns the re-versioned files
+/// (sign them with the new key); `targets` is edited in place.
+pub fn rekey_owner(
+    state: &TrustedState,
+    targets: &mut Targets,
+    keys: &BTreeMap<KeyId, PublicKey>,
+    threshold: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<(RoleName, Targets)>, Error> {
+    let root_name = shard::shard_root(&RoleName::targets());
+    let ids: Vec<KeyId> = keys.keys().cloned().collect();
+    let Some(entry) = targets
+        .delegations
+        .roles
+        .iter_mut()
+        .find(|d| d.name == root_name)
+    else {
+        return Ok(Vec::new()); // the owner never wrote a bin
+    };
+    entry.keyids = ids.clone();
+    entry.threshold = threshold;
+    keep_used_keys(targets, keys);
+    let mut files = Vec::new();
+    let Some(root_current) = current(state, &root_name) else {
+        return Ok(files);
+    };
+    let mut root_next = root_current.clone();
+    for d in &mut root_next.delegations.roles {
+        d.keyids = ids.clone();
+        d.threshold = threshold;
+    }
+    keep_used_keys(&mut root_next, keys);
+    let bins: Vec<RoleName> = root_next
+        .delegations
+        .roles
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    // Forced new versions: the content is the same, the signature is not.
+    let mut forced = |role: &RoleName, next: Targets| -> Result<(), Error> {
+        let in_use = state.version_in_use(role);
+        let mut next = next;
+        next.version = Version::new(in_use.max(1))
+            .and_then(|v| if in_use == 0 { Some(v) } else { v.next() })
+            .ok_or(build::VersionCeiling { version: in_use })?;
+        next.expires = build::expiry(now, build::TARGETS_LIFETIME_MONTHS);
+        files.push((role.clone(), next));
+        Ok(())
+    };
+    forced(&root_name, root_next)?;
+    for bin in bins {
+        if let Some(t) = current(state, &bin) {
+            forced(&bin, t.clone())?;
+        }
+    }
+    Ok(files)
+}

@@ -137,6 +137,19 @@ pub struct Cached {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Highest versions ever trusted.
     pub floors: VersionFloors,
+    /// Files not in `files`, read only when the update needs that role: a sharded repository's
+    /// cache holds thousands of bins, and a read uses a handful.
+    pub more: Option<LazyFiles>,
+}
+
+/// A reader of cached role files by name (`None` when the cache has none).
+#[derive(Clone)]
+pub struct LazyFiles(pub std::sync::Arc<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync>);
+
+impl std::fmt::Debug for LazyFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyFiles")
+    }
 }
 
 /// How the first root is trusted when nothing is cached.
@@ -311,6 +324,11 @@ impl<S: MetadataSource> Updater<S> {
     ) -> Result<Vec<u8>, UpdateError> {
         // The claim is checked against the cap first, even when a cached copy matches it.
         let max_len = self.state.max_fetch_len(role, expected)?;
+        if !self.cached.files.contains_key(role.as_str())
+            && let Some(bytes) = self.cached.more.as_ref().and_then(|m| (m.0)(role.as_str()))
+        {
+            self.cached.files.insert(role.to_string(), bytes);
+        }
         // A file verified earlier in this update (before a restart) or in an earlier run is
         // reused when it still matches; it is verified again against the current root anyway.
         if let Some(known) = [&self.fresh, &self.cached.files]

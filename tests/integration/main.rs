@@ -11,6 +11,7 @@ mod go_notary;
 mod harness;
 mod hints;
 mod hostile;
+mod index;
 mod json_outputs;
 mod keys;
 mod lifecycle;
