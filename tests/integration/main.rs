@@ -27,6 +27,7 @@ mod registry;
 mod repair;
 mod request_counts;
 mod rotate;
+mod scale;
 mod scene;
 mod schema;
 mod threshold_attacks;
