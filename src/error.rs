@@ -121,6 +121,16 @@ pub enum Error {
         crate::manifesto::requirement::SPEC_GRAMMAR
     )]
     NothingToVerify,
+    #[error("{image}: the policy requirement {requirement} is not met ({status}): {reason}")]
+    PolicyRefused {
+        image: String,
+        requirement: String,
+        status: &'static str,
+        reason: String,
+        failure: Failure,
+    },
+    #[error("{repository} has no tags to verify (the registry lists none besides manifesto's own); push and tag an image, or verify images by digest")]
+    NoTags { repository: String },
     #[error("{given:?} is not a duration: use e.g. 30m, 24h or 7d")]
     BadDuration {
         given: String,
@@ -296,7 +306,8 @@ impl Error {
             | Error::NoSuchDelegation { .. }
             | Error::NotARole { .. }
             | Error::NoMetadata { .. }
-            | Error::NoMetadataSignedBy { .. } => Failure::NotFound,
+            | Error::NoMetadataSignedBy { .. }
+            | Error::NoTags { .. } => Failure::NotFound,
             // The key would not sign: local key state, whatever the message it was given.
             Error::SignRole {
                 source: SignError::Sign(_),
@@ -315,7 +326,7 @@ impl Error {
             Error::CopyImage(e) => e.failure(),
             Error::Bundle(e) => e.failure(),
             Error::Offline(e) => e.failure(),
-            Error::Denied { failure, .. } => *failure,
+            Error::Denied { failure, .. } | Error::PolicyRefused { failure, .. } => *failure,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod delete;
 #[cfg(test)]
 mod flow_tests;
 pub mod get;
+pub mod get_policy;
 pub mod hints;
 pub mod index;
 pub mod init;
