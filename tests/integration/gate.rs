@@ -287,6 +287,18 @@ fn get_under_a_configured_policy_refuses_a_stale_scan_exit_4_and_writes_nothing(
     let out = ok(&sc, &reader, &["get", &sc.image, "scan"]);
     assert_eq!(out.stdout, br#"{"findings":[]}"#);
 
+    // The policy's role rule too: approvals signed by the owner, not by qa (exit 10); and
+    // --policy on the command line names the file for one call.
+    let out = run(&sc, &reader, &["get", &sc.image, "approvals"]);
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    assert!(stderr(&out).contains("unauthorized-signer"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let other = TestEnv::new();
+    let policy = policy.to_str().unwrap();
+    let out = run(&sc, &other, &["get", &sc.image, "approvals", "--policy", policy]);
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+
     // Two days later the scan is stale: refused with exit 4, nothing on stdout or in -O.
     let target = reader.home.path().join("scan.json");
     let mut cmd = reader.signer_cmd();
@@ -305,24 +317,11 @@ fn get_under_a_configured_policy_refuses_a_stale_scan_exit_4_and_writes_nothing(
         "{err}"
     );
     // Without the configuration (another trust dir), the same read passes: the policy did it.
-    let mut cmd = sc.owner.signer_cmd();
+    let mut cmd = other.signer_cmd();
     crate::clock::at_clock(&mut cmd, "+2d");
     let out = cmd
         .args(["--server", &sc.notary_url, "get", &sc.image, "scan"])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-
-    // The policy's role rule too: approvals signed by the owner, not by qa (exit 10); and
-    // --policy on the command line names the file for one call.
-    let out = run(&sc, &reader, &["get", &sc.image, "approvals"]);
-    assert_eq!(code(&out), 10, "{}", stderr(&out));
-    assert!(stderr(&out).contains("unauthorized-signer"), "{}", stderr(&out));
-    let out = run(
-        &sc,
-        &sc.owner,
-        &["get", &sc.image, "approvals", "--policy", policy.to_str().unwrap()],
-    );
-    assert_eq!(code(&out), 10, "{}", stderr(&out));
-    assert!(stdout(&out).is_empty());
 }
