@@ -325,3 +325,58 @@ fn get_under_a_configured_policy_refuses_a_stale_scan_exit_4_and_writes_nothing(
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// The tag list is read page by page with `n` and `last` while the registry sends a
+/// `Link: …; rel="next"` header; the link's own URL (here another host) is never requested.
+#[tokio::test]
+async fn the_tag_list_is_read_page_by_page_with_n_and_last_and_a_link_elsewhere_is_not_followed() {
+    use manifesto::Failure;
+    use manifesto::http::HttpSettings;
+    use manifesto::registry::credentials::Credentials;
+    use manifesto::registry::{RegistryClient, RegistryError};
+
+    use crate::hostile::{Reply, serve, serve_at};
+    let elsewhere = serve_at("127.0.0.2", |_, _, _| Reply::Full(500, vec![], vec![])).await;
+    let next = format!("<{}/v2/team/app/tags/list?n=2&last=b>; rel=\"next\"", elsewhere.url);
+    let registry = serve(move |_, req, _| {
+        let page = |tags: &[&str], link: Option<&str>| {
+            let body = json!({"name": "team/app", "tags": tags}).to_string().into_bytes();
+            let headers = link
+                .map(|l| vec![("Link".to_string(), l.to_string())])
+                .unwrap_or_default();
+            Reply::Full(200, headers, body)
+        };
+        match req.path.as_str() {
+            "/v2/team/app/tags/list?n=1000" => page(&["a", "b"], Some(&next)),
+            "/v2/team/app/tags/list?n=1000&last=b" => page(&["c"], None),
+            "/v2/team/bad/tags/list?n=1000" => page(&["ok", "../etc"], None),
+            _ => Reply::Full(404, vec![], vec![]),
+        }
+    })
+    .await;
+    let host = registry.url.trim_start_matches("http://").to_owned();
+    let client =
+        RegistryClient::with_credentials(&HttpSettings::default(), &host, true, Credentials::Anonymous)
+            .unwrap();
+    let tags = client.tags("team/app").await.unwrap();
+    assert_eq!(tags, ["a", "b", "c"]);
+    let paths: Vec<String> = registry
+        .seen()
+        .into_iter()
+        .map(|(r, _)| r.path)
+        .filter(|p| p.contains("tags/list"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/v2/team/app/tags/list?n=1000",
+            "/v2/team/app/tags/list?n=1000&last=b"
+        ]
+    );
+    assert_eq!(elsewhere.seen().len(), 0, "the Link's host is never asked");
+
+    let err = client.tags("team/bad").await.unwrap_err();
+    assert!(matches!(err, RegistryError::BadTag { .. }), "{err}");
+    assert_eq!(err.failure(), Failure::Untrusted);
+    assert!(err.to_string().contains("\"../etc\""), "{err}");
+}
