@@ -129,7 +129,9 @@ pub enum Error {
         reason: String,
         failure: Failure,
     },
-    #[error("{repository} has no tags to verify (the registry lists none besides manifesto's own); push and tag an image, or verify images by digest")]
+    #[error(
+        "{repository} has no tags to verify (the registry lists none besides manifesto's own); push and tag an image, or verify images by digest"
+    )]
     NoTags { repository: String },
     #[error("{given:?} is not a duration: use e.g. 30m, 24h or 7d")]
     BadDuration {

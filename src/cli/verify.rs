@@ -159,10 +159,12 @@ fn table(w: &mut dyn Write, verdict: &Verdict) -> std::io::Result<()> {
         writeln!(w, "{}", text.trim_end())
     };
     line(w, header)?;
-    let reqs = verdict
-        .images
-        .iter()
-        .flat_map(|i| i.requirements.iter().enumerate().map(move |(n, r)| (i, n, r)));
+    let reqs = verdict.images.iter().flat_map(|i| {
+        i.requirements
+            .iter()
+            .enumerate()
+            .map(move |(n, r)| (i, n, r))
+    });
     for (row, (image, n, r)) in rows.iter().zip(reqs) {
         line(w, row.each_ref().map(String::as_str))?;
         if n == 0

@@ -56,10 +56,10 @@ pub(crate) fn choose(
         return Ok(None);
     };
     for (req, agreed) in requirements.iter().zip(&agreed) {
-        let counts = counted(req, signers, now)
-            .iter()
-            .any(|t| &t.role == role)
-            && agreed.as_ref().is_none_or(|b| blob(target).as_ref() == Some(b));
+        let counts = counted(req, signers, now).iter().any(|t| &t.role == role)
+            && agreed
+                .as_ref()
+                .is_none_or(|b| blob(target).as_ref() == Some(b));
         if !counts {
             return Err(Error::PolicyRefused {
                 image: image.to_string(),

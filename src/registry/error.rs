@@ -104,7 +104,9 @@ pub enum RegistryError {
         repository: String,
         tag: String,
     },
-    #[error("registry {registry} lists more than {limit} tags for {repository}; manifesto reads at most that many")]
+    #[error(
+        "registry {registry} lists more than {limit} tags for {repository}; manifesto reads at most that many"
+    )]
     TooManyTags {
         registry: String,
         repository: String,

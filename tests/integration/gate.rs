@@ -89,7 +89,12 @@ fn verify_all_tags_checks_every_tag_and_fails_for_the_tags_lacking_the_requireme
     let v2 = sc.s.push_image(&sc.repo, "v2");
     sc.s.push_image(&sc.repo, "v3");
     put(&sc, &sc.image, "approvals", br#"{"status":"approved"}"#);
-    put(&sc, &sc.s.image(&sc.repo, "v3"), "approvals", br#"{"status":"approved"}"#);
+    put(
+        &sc,
+        &sc.s.image(&sc.repo, "v3"),
+        "approvals",
+        br#"{"status":"approved"}"#,
+    );
     // The put wrote the _manifesto index tag: it is not an image and is not verified.
     let (rc, v) = json_of(
         &sc,
@@ -124,7 +129,12 @@ fn verify_all_tags_checks_every_tag_and_fails_for_the_tags_lacking_the_requireme
     crate::schema::assert_conforms("verify", &serde_json::to_vec(&v).unwrap());
 
     // Every tag approved: exit 0.
-    put(&sc, &sc.s.image(&sc.repo, "v2"), "approvals", br#"{"status":"approved"}"#);
+    put(
+        &sc,
+        &sc.s.image(&sc.repo, "v2"),
+        "approvals",
+        br#"{"status":"approved"}"#,
+    );
     let (rc, v) = json_of(
         &sc,
         &sc.owner,
@@ -134,8 +144,16 @@ fn verify_all_tags_checks_every_tag_and_fails_for_the_tags_lacking_the_requireme
     assert_eq!(v["images"].as_array().unwrap().len(), 3);
 
     // A repository nobody pushed to has no tags: not found, never a pass.
-    let empty = format!("{}/{}", sc.s.registry, crate::harness::unique_repo("gate-no-tags"));
-    let out = run(&sc, &sc.owner, &["verify", &empty, "--all-tags", "--require", "approvals"]);
+    let empty = format!(
+        "{}/{}",
+        sc.s.registry,
+        crate::harness::unique_repo("gate-no-tags")
+    );
+    let out = run(
+        &sc,
+        &sc.owner,
+        &["verify", &empty, "--all-tags", "--require", "approvals"],
+    );
     assert_eq!(code(&out), 9, "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
@@ -148,7 +166,12 @@ fn list_all_type_lists_only_the_images_with_that_type_as_json_items() {
     put(&sc, &sc.image, "approvals", br#"{"status":"approved"}"#);
     put(&sc, &sc.image, "safe-to-prune", b"true");
     put(&sc, &sc.s.image(&sc.repo, "v2"), "safe-to-prune", b"true");
-    put(&sc, &sc.s.image(&sc.repo, "v3"), "approvals", br#"{"status":"approved"}"#);
+    put(
+        &sc,
+        &sc.s.image(&sc.repo, "v3"),
+        "approvals",
+        br#"{"status":"approved"}"#,
+    );
     let (rc, v) = json_of(
         &sc,
         &sc.owner,
@@ -171,10 +194,18 @@ fn list_all_type_lists_only_the_images_with_that_type_as_json_items() {
     assert_eq!(digests, want, "{v:#}");
     crate::schema::assert_conforms("list", &serde_json::to_vec(&v).unwrap());
 
-    let (rc, v) = json_of(&sc, &sc.owner, &["list", &sc.gun, "--all", "--type", "sbom"]);
+    let (rc, v) = json_of(
+        &sc,
+        &sc.owner,
+        &["list", &sc.gun, "--all", "--type", "sbom"],
+    );
     assert_eq!(rc, 0);
     assert_eq!(v["items"], json!([]));
-    let out = run(&sc, &sc.owner, &["list", &sc.gun, "--all", "--type", "Bad Type"]);
+    let out = run(
+        &sc,
+        &sc.owner,
+        &["list", &sc.gun, "--all", "--type", "Bad Type"],
+    );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
 }
@@ -186,11 +217,15 @@ fn a_tag_moved_in_the_registry_under_a_dct_signed_tag_is_refused_exit_3_naming_b
     let sc = Scene::new("gate-signed-tag", Owner::Go(&[]), false);
     let v1 = sc.s.push_image(&sc.repo, "v1");
     let v2 = sc.s.push_image(&sc.repo, "v2");
-    sc.go.add_target(&sc.gun, "v1", &manifest(sc.s, &sc.repo, "v1"));
+    sc.go
+        .add_target(&sc.gun, "v1", &manifest(sc.s, &sc.repo, "v1"));
     // An approval the owner signs for each image (a target in its targets role).
     for d in [&v1, &v2] {
-        sc.go
-            .add_target(&sc.gun, &format!("approvals/{d}"), br#"{"status":"approved"}"#);
+        sc.go.add_target(
+            &sc.gun,
+            &format!("approvals/{d}"),
+            br#"{"status":"approved"}"#,
+        );
     }
     let reader = TestEnv::new();
     let image = sc.s.image(&sc.repo, "v1");
@@ -221,23 +256,44 @@ fn a_tag_moved_in_the_registry_under_a_dct_signed_tag_is_refused_exit_3_naming_b
     // As text: the same refusal, exit 3.
     let out = run(&sc, &reader, &["verify", &image, "--require", "approvals"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stdout(&out).contains("tag v1: signed by targets"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("tag v1: signed by targets"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn an_unsigned_tag_is_reported_as_resolved_unsigned_and_reaches_the_policy_as_input_tag() {
     let sc = Scene::new("gate-unsigned-tag", Owner::Manifesto, false);
-    put(&sc, &sc.image, "approvals", br#"{"status":"approved","tag":"v1"}"#);
-    let (rc, v) = json_of(&sc, &sc.owner, &["verify", &sc.image, "--require", "approvals"]);
+    put(
+        &sc,
+        &sc.image,
+        "approvals",
+        br#"{"status":"approved","tag":"v1"}"#,
+    );
+    let (rc, v) = json_of(
+        &sc,
+        &sc.owner,
+        &["verify", &sc.image, "--require", "approvals"],
+    );
     assert_eq!(rc, 0, "{v:#}");
     assert_eq!(
         v["images"][0]["tag"],
         json!({"name": "v1", "signed": false, "signed_by": null})
     );
-    let (rc, v) = json_of(&sc, &sc.owner, &["verify", &sc.pinned, "--require", "approvals"]);
+    let (rc, v) = json_of(
+        &sc,
+        &sc.owner,
+        &["verify", &sc.pinned, "--require", "approvals"],
+    );
     assert_eq!(rc, 0, "{v:#}");
     assert_eq!(v["images"][0]["tag"], Value::Null, "by digest: no tag");
-    let out = ok(&sc, &sc.owner, &["verify", &sc.image, "--require", "approvals"]);
+    let out = ok(
+        &sc,
+        &sc.owner,
+        &["verify", &sc.image, "--require", "approvals"],
+    );
     assert!(
         stdout(&out).contains("tag v1: resolved unsigned"),
         "{}",
@@ -291,11 +347,19 @@ fn get_under_a_configured_policy_refuses_a_stale_scan_exit_4_and_writes_nothing(
     // --policy on the command line names the file for one call.
     let out = run(&sc, &reader, &["get", &sc.image, "approvals"]);
     assert_eq!(code(&out), 10, "{}", stderr(&out));
-    assert!(stderr(&out).contains("unauthorized-signer"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unauthorized-signer"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).is_empty());
     let other = TestEnv::new();
     let policy = policy.to_str().unwrap();
-    let out = run(&sc, &other, &["get", &sc.image, "approvals", "--policy", policy]);
+    let out = run(
+        &sc,
+        &other,
+        &["get", &sc.image, "approvals", "--policy", policy],
+    );
     assert_eq!(code(&out), 10, "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
 
@@ -337,10 +401,15 @@ async fn the_tag_list_is_read_page_by_page_with_n_and_last_and_a_link_elsewhere_
 
     use crate::hostile::{Reply, serve, serve_at};
     let elsewhere = serve_at("127.0.0.2", |_, _, _| Reply::Full(500, vec![], vec![])).await;
-    let next = format!("<{}/v2/team/app/tags/list?n=2&last=b>; rel=\"next\"", elsewhere.url);
+    let next = format!(
+        "<{}/v2/team/app/tags/list?n=2&last=b>; rel=\"next\"",
+        elsewhere.url
+    );
     let registry = serve(move |_, req, _| {
         let page = |tags: &[&str], link: Option<&str>| {
-            let body = json!({"name": "team/app", "tags": tags}).to_string().into_bytes();
+            let body = json!({"name": "team/app", "tags": tags})
+                .to_string()
+                .into_bytes();
             let headers = link
                 .map(|l| vec![("Link".to_string(), l.to_string())])
                 .unwrap_or_default();
@@ -355,9 +424,13 @@ async fn the_tag_list_is_read_page_by_page_with_n_and_last_and_a_link_elsewhere_
     })
     .await;
     let host = registry.url.trim_start_matches("http://").to_owned();
-    let client =
-        RegistryClient::with_credentials(&HttpSettings::default(), &host, true, Credentials::Anonymous)
-            .unwrap();
+    let client = RegistryClient::with_credentials(
+        &HttpSettings::default(),
+        &host,
+        true,
+        Credentials::Anonymous,
+    )
+    .unwrap();
     let tags = client.tags("team/app").await.unwrap();
     assert_eq!(tags, ["a", "b", "c"]);
     let paths: Vec<String> = registry

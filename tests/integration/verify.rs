@@ -709,21 +709,39 @@ fn disagreeing_signers_reach_the_policy_as_input_signed_and_the_dissenting_role_
     let sc = scene("vf-disagree");
     let qa1 = sc.delegate("qa1");
     let qa2 = sc.delegate("qa2");
-    sc.put_as(&qa1, &sc.image, "approvals", br#"{"status":"approved"}"#, &["--role", "qa1"]);
+    sc.put_as(
+        &qa1,
+        &sc.image,
+        "approvals",
+        br#"{"status":"approved"}"#,
+        &["--role", "qa1"],
+    );
     let path = sc.owner.home.path().join("every.yaml");
     std::fs::write(&path, EVERY_SIGNER).unwrap();
     let policy = path.to_str().unwrap();
     let (rc, v) = sc.verify_policy(policy, &[]);
     assert_eq!(rc, 0, "one signer, who approved: {v:#}");
 
-    sc.put_as(&qa2, &sc.image, "approvals", br#"{"status":"rejected"}"#, &["--role", "qa2"]);
+    sc.put_as(
+        &qa2,
+        &sc.image,
+        "approvals",
+        br#"{"status":"rejected"}"#,
+        &["--role", "qa2"],
+    );
     let (rc, v) = sc.verify_policy(policy, &[]);
     assert_eq!(rc, 10, "{v:#}");
     assert_eq!(statuses(&v), ["ok", "policy-denied"], "{v:#}");
     let reason = &reasons(&v)[1];
-    assert!(reason.starts_with("targets/qa2 did not approve (signed 20"), "{reason}");
+    assert!(
+        reason.starts_with("targets/qa2 did not approve (signed 20"),
+        "{reason}"
+    );
     // input.metadata follows the precedence: the first role in delegation order (qa1) approved.
-    assert!(!reasons(&v).iter().any(|r| r.contains("first signer")), "{v:#}");
+    assert!(
+        !reasons(&v).iter().any(|r| r.contains("first signer")),
+        "{v:#}"
+    );
 
     // role= narrows what input.signed holds: only qa1 counts, so nothing is denied.
     let only_qa1 = EVERY_SIGNER.replace("- type: approvals", "- type: approvals\n    role: qa1");
@@ -737,11 +755,27 @@ fn get_follows_the_first_signer_when_roles_disagree_and_names_the_dissenting_rol
     let sc = scene("get-disagree");
     let qa1 = sc.delegate("qa1");
     let qa2 = sc.delegate("qa2");
-    sc.put_as(&qa1, &sc.image, "approvals", br#"{"status":"approved"}"#, &["--role", "qa1"]);
+    sc.put_as(
+        &qa1,
+        &sc.image,
+        "approvals",
+        br#"{"status":"approved"}"#,
+        &["--role", "qa1"],
+    );
     let out = sc.ok(&sc.owner, &["get", &sc.image, "approvals"]);
-    assert!(!stderr(&out).contains("warning"), "they agree: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("warning"),
+        "they agree: {}",
+        stderr(&out)
+    );
 
-    sc.put_as(&qa2, &sc.image, "approvals", br#"{"status":"rejected"}"#, &["--role", "qa2"]);
+    sc.put_as(
+        &qa2,
+        &sc.image,
+        "approvals",
+        br#"{"status":"rejected"}"#,
+        &["--role", "qa2"],
+    );
     let out = sc.ok(&sc.owner, &["get", &sc.image, "approvals"]);
     assert_eq!(out.stdout, br#"{"status":"approved"}"#, "qa1 comes first");
     let err = stderr(&out);
@@ -754,9 +788,15 @@ fn get_follows_the_first_signer_when_roles_disagree_and_names_the_dissenting_rol
     let out = sc.ok(&sc.owner, &["-o", "json", "get", &sc.image, "approvals"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["role"], "targets/qa1");
-    assert_eq!(report["dissenting_roles"], serde_json::json!(["targets/qa2"]));
+    assert_eq!(
+        report["dissenting_roles"],
+        serde_json::json!(["targets/qa2"])
+    );
 
-    let out = sc.ok(&sc.owner, &["get", "--signed-by", "qa2", &sc.image, "approvals"]);
+    let out = sc.ok(
+        &sc.owner,
+        &["get", "--signed-by", "qa2", &sc.image, "approvals"],
+    );
     assert_eq!(out.stdout, br#"{"status":"rejected"}"#);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }

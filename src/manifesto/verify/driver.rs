@@ -10,8 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use super::evaluate::{self, evaluate};
 use super::severity::severity;
 use super::verdict::{
-    Fault, ImageVerdict, RequirementVerdict, Status, TagResolution, Verdict, rule_verdict,
-    stopped,
+    Fault, ImageVerdict, RequirementVerdict, Status, TagResolution, Verdict, rule_verdict, stopped,
 };
 use crate::config::Settings;
 use crate::error::Error;
@@ -481,8 +480,7 @@ async fn decide<S: MetadataSource, R>(
         .map(|(n, types)| rule_input_of(n, types, &content))
         .collect();
     let gun = repo.gun();
-    for (((_, given, digest, verdicts), input), tag) in
-        evaluated.iter_mut().zip(inputs).zip(&tags)
+    for (((_, given, digest, verdicts), input), tag) in evaluated.iter_mut().zip(inputs).zip(&tags)
     {
         let Some(d) = digest else { continue };
         match input {
