@@ -121,6 +121,25 @@ pub enum Error {
         crate::manifesto::requirement::SPEC_GRAMMAR
     )]
     NothingToVerify,
+    #[error(
+        "the registry answers {resolved} for tag {tag} of {repository}, but {role} signs the tag for {signed}: the tag was moved in the registry without the repository's keys; use {repository}@{signed}, or sign the tag again if the move was intended"
+    )]
+    TagMoved {
+        repository: String,
+        tag: String,
+        resolved: Digest,
+        role: RoleName,
+        signed: Digest,
+    },
+    #[error(
+        "{role} signs tag {tag} of {repository} without a sha256 hash, so the registry's answer {resolved} cannot be checked against it"
+    )]
+    TagSignedWithoutSha256 {
+        repository: String,
+        tag: String,
+        resolved: Digest,
+        role: RoleName,
+    },
     #[error("{image}: the policy requirement {requirement} is not met ({status}): {reason}")]
     PolicyRefused {
         image: String,
@@ -302,7 +321,9 @@ impl Error {
             Error::PathNotDelegated { .. }
             | Error::UnsignedSha256 { .. }
             | Error::BlobMismatch { .. }
-            | Error::SignedByOther { .. } => Failure::Untrusted,
+            | Error::SignedByOther { .. }
+            | Error::TagMoved { .. }
+            | Error::TagSignedWithoutSha256 { .. } => Failure::Untrusted,
             Error::NoCreatedAt { .. } | Error::OlderThanMaxAge { .. } => Failure::Stale,
             Error::NothingToResign { .. }
             | Error::NoSuchDelegation { .. }

@@ -21,6 +21,7 @@ use super::put::hash_file;
 use super::remote::{Network, Remote, trust_now};
 use super::requirement::Requirement;
 use super::shard;
+use super::signed_tag;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::notary::{NotaryError, TrustedRepository};
@@ -143,6 +144,15 @@ pub(crate) async fn get_from<S: MetadataSource>(
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
     let mut trusted = open().await?;
+    // Signed tags win: a tag the repository signs (Docker Content Trust) must resolve to it.
+    if let (None, Some(tag)) = (req.image.digest(), req.image.tag())
+        && let Some(signed) = signed_tag::signed_tag(&mut trusted.updater, tag)
+            .await
+            .map_err(Error::Update)?
+    {
+        signed_tag::check(&repo.gun(), tag, &image_digest, &signed)?;
+        tracing::info!("tag {tag} is signed by {}: {image_digest}", signed.0);
+    }
     let signers = shard::signers_of(&mut trusted.updater, &name)
         .await
         .map_err(Error::Update)?;

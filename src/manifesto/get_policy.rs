@@ -75,3 +75,105 @@ pub(crate) fn choose(
     }
     Ok(Some(target.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::failure::Failure;
+    use crate::tuf::metadata::FileMeta;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn signed(role: &str, content: &[u8], age_secs: i64) -> TrustedTarget {
+        let mut meta = FileMeta::of(content);
+        let at = now() - chrono::Duration::seconds(age_secs);
+        meta.custom = Some(json!({
+            "mediaType": "application/json",
+            "createdAt": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }));
+        TrustedTarget {
+            name: format!("scan/sha256:{}", "a".repeat(64)),
+            meta,
+            role: RoleName::parse(role).unwrap(),
+        }
+    }
+
+    fn reqs(specs: &[&str]) -> Vec<Requirement> {
+        specs
+            .iter()
+            .map(|s| Requirement::parse(s).unwrap())
+            .collect()
+    }
+
+    fn refusal(r: Result<Option<TrustedTarget>, Error>) -> (Failure, String) {
+        let e = r.expect_err("refused");
+        (e.failure(), e.to_string())
+    }
+
+    #[test]
+    fn a_stale_signature_is_refused_exit_4_naming_the_requirement() {
+        let signers = [signed("targets", b"old", 3 * 86400)];
+        let (failure, message) = refusal(choose(
+            "img",
+            &reqs(&["scan,max-age=24h"]),
+            &signers,
+            None,
+            now(),
+        ));
+        assert_eq!(failure, Failure::Stale);
+        assert!(
+            message.contains("requirement scan,max-age=24h is not met (stale)"),
+            "{message}"
+        );
+        let fresh = [signed("targets", b"new", 60)];
+        let got = choose("img", &reqs(&["scan,max-age=24h"]), &fresh, None, now()).unwrap();
+        assert_eq!(got.unwrap().role.as_str(), "targets");
+    }
+
+    #[test]
+    fn the_blob_returned_is_the_one_the_first_requirement_accepted() {
+        let signers = [
+            signed("targets", b"owner", 0),
+            signed("targets/qa", b"qa", 0),
+        ];
+        let got = choose("img", &reqs(&["scan,role=qa"]), &signers, None, now()).unwrap();
+        assert_eq!(got.unwrap().role.as_str(), "targets/qa");
+        let (failure, _) = refusal(choose(
+            "img",
+            &reqs(&["scan,role=sec"]),
+            &signers,
+            None,
+            now(),
+        ));
+        assert_eq!(failure, Failure::PolicyDenied);
+    }
+
+    #[test]
+    fn signed_by_must_be_a_signature_every_requirement_counts() {
+        let signers = [
+            signed("targets/qa", b"qa", 0),
+            signed("targets/dev", b"dev", 7200),
+        ];
+        let qa = RoleName::parse("targets/qa").unwrap();
+        let dev = RoleName::parse("targets/dev").unwrap();
+        let r = reqs(&["scan,max-age=1h"]);
+        let got = choose("img", &r, &signers, Some(&qa), now()).unwrap();
+        assert_eq!(got.unwrap().role, qa);
+        let (failure, message) = refusal(choose("img", &r, &signers, Some(&dev), now()));
+        assert_eq!(failure, Failure::PolicyDenied);
+        assert!(message.contains("targets/dev"), "{message}");
+        // A role that signs nothing: no target (get's own not-found path).
+        let sec = RoleName::parse("targets/sec").unwrap();
+        assert!(
+            choose("img", &r, &signers, Some(&sec), now())
+                .unwrap()
+                .is_none()
+        );
+    }
+}

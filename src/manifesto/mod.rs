@@ -36,6 +36,7 @@ pub mod repair;
 pub mod requirement;
 pub mod rotate;
 pub mod shard;
+pub mod signed_tag;
 pub mod verify;
 
 pub use metadata_type::MetadataType;

@@ -261,6 +261,16 @@ fn a_tag_moved_in_the_registry_under_a_dct_signed_tag_is_refused_exit_3_naming_b
         "{}",
         stdout(&out)
     );
+    // get by the tag is refused the same way, nothing on stdout, nothing newly trusted.
+    let out = run(&sc, &reader, &["get", &image, "approvals"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("answers {v2} for tag v1")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot_dir(&cache), before);
 }
 
 #[test]

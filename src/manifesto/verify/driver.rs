@@ -25,6 +25,7 @@ use crate::notary::TrustedRepository;
 use crate::notary::bundle::Bundle;
 use crate::registry::reference::RepositoryRef;
 use crate::registry::{Digest, ImageRef, Registry};
+use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
 use crate::tuf::update::MetadataSource;
 
@@ -319,11 +320,17 @@ async fn decide<S: MetadataSource, R>(
                         *digest = Err(fault);
                     }
                     Ok(None) => {}
-                    Ok(Some((role, signed))) => {
+                    Ok(Some(signed)) => {
                         tag.signed = true;
-                        tag.signed_by = Some(role.clone());
-                        if signed.as_ref() != Some(resolved) {
-                            *digest = Err(moved_tag(&tag.name, resolved, &role, signed.as_ref()));
+                        tag.signed_by = Some(signed.0.to_string());
+                        let checked = crate::manifesto::signed_tag::check(
+                            &repo.gun(),
+                            &tag.name,
+                            resolved,
+                            &signed,
+                        );
+                        if let Err(e) = checked {
+                            *digest = Err(Fault::of(&e));
                         }
                     }
                 }
@@ -603,41 +610,12 @@ fn finish(
         .collect()
 }
 
-/// The tag target `tag` of the repository, as Docker Content Trust signs it: `(role, the
-/// manifest digest it signs)`, from `targets/releases` when that role signs it, else from the
-/// first role in delegation order; `None` when no role signs a target of that name.
+/// [`crate::manifesto::signed_tag::signed_tag`], its error as the fault it is.
 async fn signed_tag<S: MetadataSource>(
     updater: &mut crate::tuf::update::Updater<S>,
     tag: &str,
-) -> Result<Option<(String, Option<Digest>)>, Fault> {
-    let signers = crate::manifesto::shard::signers_of(updater, tag)
+) -> Result<Option<(RoleName, Option<Digest>)>, Fault> {
+    crate::manifesto::signed_tag::signed_tag(updater, tag)
         .await
-        .map_err(|e| Fault::of(&Error::Update(e)))?;
-    let chosen = signers
-        .iter()
-        .find(|t| t.role.as_str() == RELEASES)
-        .or(signers.first());
-    Ok(chosen.map(|t| (t.role.to_string(), layout::blob_digest(&t.meta))))
-}
-
-/// Docker Content Trust's role for signed tags.
-const RELEASES: &str = "targets/releases";
-
-/// A registry answering another digest for a signed tag: refused, both digests named.
-fn moved_tag(tag: &str, resolved: &Digest, role: &str, signed: Option<&Digest>) -> Fault {
-    let message = match signed {
-        Some(signed) => format!(
-            "the registry answers {resolved} for tag {tag}, but {role} signs the tag for \
-             {signed}: the tag was moved in the registry without the repository's keys; \
-             verify {signed} by digest, or sign the tag again if the move was intended"
-        ),
-        None => format!(
-            "{role} signs tag {tag} without a sha256 hash, so the registry's answer \
-             {resolved} cannot be checked against it"
-        ),
-    };
-    Fault {
-        failure: Failure::Untrusted,
-        message,
-    }
+        .map_err(|e| Fault::of(&Error::Update(e)))
 }
