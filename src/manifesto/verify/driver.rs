@@ -431,6 +431,7 @@ async fn decide<S: MetadataSource, R>(
     // fetched once, every image of the repository concurrently.
     let mut reads: Vec<Vec<TypeRead>> = Vec::new();
     let mut jobs: Vec<(usize, String, &TrustedTarget)> = Vec::new();
+    let mut queued: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
     for (n, (_, _, digest, verdicts)) in evaluated.iter().enumerate() {
         let mut types: Vec<TypeRead> = Vec::new();
         if let Some(d) = digest {
@@ -451,7 +452,7 @@ async fn decide<S: MetadataSource, R>(
                     let Some(blob) = layout::blob_digest(&t.meta).map(|b| b.to_string()) else {
                         continue;
                     };
-                    if !jobs.iter().any(|(m, b, _)| *m == n && *b == blob) {
+                    if queued.insert((n, blob.clone())) {
                         jobs.push((n, blob.clone(), t));
                     }
                     read.signed.push((
