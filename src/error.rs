@@ -253,6 +253,16 @@ pub enum Error {
     Offline(#[from] crate::manifesto::bundle::OfflineError),
     #[error(transparent)]
     PutInput(#[from] crate::manifesto::put::PutInputError),
+    /// A `put --batch` file that cannot be read or has a bad line.
+    #[error(transparent)]
+    Batch(#[from] crate::manifesto::batch::BatchError),
+    /// An entry of `put --batch` refused (nothing was published): which line, and why.
+    #[error("line {line} of the batch")]
+    BatchLine {
+        line: usize,
+        #[source]
+        source: Box<Error>,
+    },
     /// A mistake with a likely intended meaning, named in the message.
     #[error(transparent)]
     Hinted(Box<crate::manifesto::hints::Hinted>),
@@ -341,6 +351,8 @@ impl Error {
             Error::OutputFile(e) => e.failure(),
             Error::RootFile(e) => e.failure(),
             Error::PutInput(e) => e.failure(),
+            Error::Batch(e) => e.failure(),
+            Error::BatchLine { source, .. } => source.failure(),
             Error::Hinted(e) => e.failure(),
             // stdout or a file is ours to write and it failed (a full disk, an I/O error): local.
             Error::Output(_) | Error::ManPages { .. } => Failure::LocalState,

@@ -99,12 +99,17 @@ pub struct ManArgs {
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// Image reference (tag or digest)
-    pub image: String,
+    #[arg(required_unless_present = "batch")]
+    pub image: Option<String>,
     /// Metadata type, e.g. approvals, scan, seccomp
-    #[arg(value_name = "TYPE")]
-    pub metadata_type: String,
+    #[arg(value_name = "TYPE", required_unless_present = "batch")]
+    pub metadata_type: Option<String>,
     /// File to store; '-' or absent reads stdin
     pub file: Option<PathBuf>,
+    /// Store many entries in one signed update per repository: a JSON Lines FILE ('-' is stdin),
+    /// one {"image", "type", "file"[, "media_type", "annotations"]} per line
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["image", "metadata_type", "file", "media_type", "annotations"])]
+    pub batch: Option<PathBuf>,
     /// Delegation role to sign with (e.g. targets/qa) [default: targets]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,

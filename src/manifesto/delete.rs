@@ -13,6 +13,7 @@ use super::MetadataType;
 use super::index::reconcile_index;
 use super::layout::{self, Subject};
 use super::remote::{Network, Remote, trust_now};
+use super::{shard, shard_write};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
@@ -21,7 +22,6 @@ use crate::keys::store::KeyStore;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
 use crate::registry::{ImageRef, Registry, RegistryWrite};
-use crate::tuf::build;
 use crate::tuf::metadata::FileMeta;
 use crate::tuf::names::RoleName;
 use crate::tuf::sign::{Signer, sign_file};
@@ -80,12 +80,13 @@ pub(crate) async fn delete_via(
         &repo.gun(),
         async || trust_now(remote, settings, &repo).await,
         async |updater| {
-            updater.load_chain(&role).await.map_err(Error::Update)?;
+            let labels = std::iter::once(shard::label(&image_digest).to_owned()).collect();
+            let claimed = shard_write::load_for_write(updater, &role, &labels)
+                .await
+                .map_err(Error::Update)?;
             let state = updater.state();
-            let Some(current) = state.targets_role(&role).map(|t| t.get().clone()) else {
-                return Ok(None);
-            };
-            if !current.targets.contains_key(&name) {
+            let current = shard_write::signed_about(state, &role, &image_digest);
+            if !current.contains_key(&name) {
                 return Ok(None);
             }
             if signer.is_none() {
@@ -94,7 +95,7 @@ pub(crate) async fn delete_via(
                         .map_err(|e| super::hints::missing_key(state, &role, &store, &name, e))?,
                 );
             }
-            let entries: Vec<_> = layout::entries_for(Some(&current), &image_digest)
+            let entries: Vec<_> = layout::entries_in(&current, &image_digest)
                 .into_iter()
                 .filter(|e| &e.metadata_type != metadata_type)
                 .collect();
@@ -115,32 +116,28 @@ pub(crate) async fn delete_via(
                     )
                     .await?;
                 let mut meta = FileMeta::of(&manifest);
-                meta.custom = current
-                    .targets
-                    .get(&manifesto_name)
-                    .and_then(|m| m.custom.clone());
+                meta.custom = current.get(&manifesto_name).and_then(|m| m.custom.clone());
                 Some(meta)
             };
-            let next = build::next_targets(Some(&current), Utc::now(), |t| {
-                t.targets.remove(&name);
-                match &manifest_meta {
-                    Some(meta) => {
-                        t.targets.insert(manifesto_name.clone(), meta.clone());
-                    }
-                    None => {
-                        t.targets.remove(&manifesto_name);
-                    }
-                }
-            })?;
-            let signer = signer.as_ref().expect("loaded above");
+            let mut edits = shard_write::Edits::new();
+            edits.insert(name.clone(), None);
+            edits.insert(manifesto_name.clone(), manifest_meta);
+            let files = shard_write::plan(updater.state(), &role, &edits, &claimed, Utc::now())?;
+            let signers: Vec<&dyn Signer> = signer
+                .as_ref()
+                .expect("loaded above")
+                .iter()
+                .map(|s| s as &dyn Signer)
+                .collect();
+            let mut parts = Vec::with_capacity(files.len());
+            for (file_role, next) in files {
+                parts.push(UpdatePart {
+                    bytes: sign_file(&next, &signers)?,
+                    role: file_role,
+                });
+            }
             attempted = true;
-            Ok(Some(vec![UpdatePart {
-                role: role.clone(),
-                bytes: sign_file(
-                    &next,
-                    &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
-                )?,
-            }]))
+            Ok(Some(parts))
         },
     )
     .await?;
@@ -154,7 +151,8 @@ pub(crate) async fn delete_via(
             digest: image_digest.clone(),
         });
     }
-    if let Err(e) = reconcile_index(settings, remote, &registry, &repo).await {
+    let touched = std::collections::BTreeSet::from([super::shard::label(&image_digest).to_owned()]);
+    if let Err(e) = reconcile_index(settings, remote, &registry, &repo, &touched).await {
         tracing::warn!(error = %e, "could not update the _manifesto index; 'manifesto repair' rebuilds it");
     }
     Ok(DeleteReport {

@@ -144,17 +144,89 @@ impl Scene {
     }
 
     fn index_entries(&self) -> usize {
-        let index = self.remote.registry.with(|c| {
-            c.manifests
-                .get(&format!(
-                    "{}:{}",
-                    self.repo().repository(),
-                    layout::INDEX_TAG
-                ))
-                .cloned()
-        });
-        index.map_or(0, |m| layout::parse_index(&m.bytes).len())
+        self.index().len()
     }
+
+    /// Every entry the `_manifesto` tag lists, through its shard indexes (either format).
+    fn index(&self) -> Vec<layout::IndexEntry> {
+        let repository = self.repo().repository().to_owned();
+        self.remote.registry.with(|c| {
+            let Some(top) = c
+                .manifests
+                .get(&format!("{repository}:{}", layout::INDEX_TAG))
+            else {
+                return Vec::new();
+            };
+            match layout::parse_top_index(&top.bytes).expect("the tag parses") {
+                layout::TopIndex::Flat(entries) => entries,
+                layout::TopIndex::Sharded { shards, .. } => shards
+                    .values()
+                    .flat_map(|s| {
+                        let shard = &c.manifests[&format!("{repository}:{}", s.manifest)];
+                        layout::parse_index(&shard.bytes)
+                    })
+                    .collect(),
+            }
+        })
+    }
+
+    /// The `_manifesto` tag as stored, parsed.
+    fn top(&self) -> layout::TopIndex {
+        let key = format!("{}:{}", self.repo().repository(), layout::INDEX_TAG);
+        self.remote
+            .registry
+            .with(|c| layout::parse_top_index(&c.manifests[&key].bytes).expect("the tag parses"))
+    }
+
+    /// `put` of `content` as `ty` about another image, `image`.
+    async fn put_about(
+        &self,
+        image: &Digest,
+        content: &[u8],
+    ) -> Result<super::put::PutReport, Error> {
+        let file = self.dir.path().join("content");
+        std::fs::write(&file, content).unwrap();
+        let image = ImageRef::parse(&format!("{GUN}@{image}")).unwrap();
+        let req = PutRequest {
+            image: &image,
+            metadata_type: &self.approvals,
+            file: &file,
+            role: self.qa.clone(),
+            media_type: None,
+            annotations: BTreeMap::new(),
+        };
+        put_via(
+            &self.remote,
+            &self.settings,
+            req,
+            &mut passphrases(),
+            |_| {},
+        )
+        .await
+    }
+
+    /// The manifests stored since `from` (an index into `manifest_puts`).
+    fn manifest_puts_since(&self, from: usize) -> Vec<String> {
+        self.remote
+            .registry
+            .with(|c| c.manifest_puts[from..].to_vec())
+    }
+
+    fn manifest_put_count(&self) -> usize {
+        self.remote.registry.with(|c| c.manifest_puts.len())
+    }
+}
+
+/// An image digest whose label differs from every one of `others`.
+fn image_in_another_label(others: &[&Digest]) -> Digest {
+    (0u32..)
+        .map(|i| sha256_digest(format!("another image {i}").as_bytes()))
+        .find(|d| {
+            others
+                .iter()
+                .all(|o| super::shard::label(o) != super::shard::label(d))
+        })
+        .unwrap()
 }
 
 #[tokio::test]
@@ -174,9 +246,11 @@ async fn put_signs_one_publish_uploads_the_blob_and_manifest_and_get_reads_it_ba
     );
     assert_eq!(report.blob_digest, blob.to_string());
     assert_eq!(sc.index_entries(), 1);
-    // targets/qa now signs both targets of the image.
+    // targets/qa now signs both targets of the image, in its bin for the image's label.
+    let qa_role = RoleName::parse("targets/qa").unwrap();
+    let bin = crate::manifesto::shard::bin_for(&qa_role, &sc.digest);
     let qa: serde_json::Value =
-        serde_json::from_slice(&sc.remote.notary.file("targets/qa")).unwrap();
+        serde_json::from_slice(&sc.remote.notary.file(bin.as_str())).unwrap();
     let signed = qa["signed"]["targets"].as_object().unwrap();
     assert!(signed.contains_key(&layout::metadata_target(&sc.approvals, &sc.digest)));
     assert!(signed.contains_key(&layout::manifesto_target(&sc.digest)));
@@ -445,4 +519,197 @@ async fn the_owner_adds_and_removes_a_delegation_in_one_publish_each() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_put_into_one_label_rewrites_exactly_one_shard_and_the_top_index() {
+    let sc = scene();
+    let other = image_in_another_label(&[&sc.digest]);
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    sc.put_about(&other, b"{\"status\":\"other\"}")
+        .await
+        .unwrap();
+    let layout::TopIndex::Sharded { shards, .. } = sc.top() else {
+        panic!("the tag is an index of shard indexes");
+    };
+    let labels: Vec<&str> = shards.keys().map(String::as_str).collect();
+    let mut expected = vec![super::shard::label(&sc.digest), super::shard::label(&other)];
+    expected.sort_unstable();
+    assert_eq!(labels, expected);
+    assert_eq!(sc.index_entries(), 2);
+    let other_shard = shards[super::shard::label(&other)].manifest.clone();
+
+    let from = sc.manifest_put_count();
+    let report = sc
+        .put(&sc.approvals, b"{\"status\":\"re-approved\"}")
+        .await
+        .unwrap();
+    assert!(report.index_updated);
+    let repository = sc.repo().repository().to_owned();
+    let puts = sc.manifest_puts_since(from);
+    let layout::TopIndex::Sharded { shards, .. } = sc.top() else {
+        panic!("the tag is an index of shard indexes");
+    };
+    let own_shard = &shards[super::shard::label(&sc.digest)].manifest;
+    assert_eq!(
+        puts,
+        vec![
+            format!("{repository}:{}", report.manifest_digest),
+            format!("{repository}:{own_shard}"),
+            format!("{repository}:{}", layout::INDEX_TAG),
+        ],
+        "the manifesto manifest, the image's shard and the top index: nothing else"
+    );
+    assert_eq!(
+        shards[super::shard::label(&other)].manifest,
+        other_shard,
+        "the other label's shard is untouched"
+    );
+    assert_eq!(sc.index_entries(), 2);
+}
+
+/// The `_manifesto` tag with the shard of `label` replaced by `shard` (fingerprint `fingerprint`).
+fn replace_shard(sc: &Scene, label: &str, shard: &[u8], fingerprint: &str) {
+    let repository = sc.repo().repository().to_owned();
+    let layout::TopIndex::Sharded { mut shards, rest } = sc.top() else {
+        panic!("the tag is an index of shard indexes");
+    };
+    let digest = sha256_digest(shard);
+    let entry = shards.get_mut(label).unwrap();
+    entry.manifest = digest.clone();
+    entry.size = shard.len() as u64;
+    entry.fingerprint = fingerprint.to_owned();
+    let top = layout::top_index_bytes(&shards.into_values().collect::<Vec<_>>(), &rest);
+    sc.remote.registry.with(|c| {
+        for (key, bytes) in [
+            (format!("{repository}:{digest}"), shard.to_vec()),
+            (format!("{repository}:{}", layout::INDEX_TAG), top),
+        ] {
+            c.manifests.insert(
+                key,
+                crate::registry::client::RawManifest {
+                    digest: sha256_digest(&bytes),
+                    bytes: bytes.into(),
+                    media_type: crate::registry::client::media_types::OCI_INDEX.into(),
+                },
+            );
+        }
+    });
+}
+
+async fn reconcile(sc: &Scene, touched: &[&str]) -> super::index::IndexOutcome {
+    let registry = sc.remote.registry.clone();
+    let touched = touched.iter().map(|l| (*l).to_owned()).collect();
+    super::index::reconcile_index(&sc.settings, &sc.remote, &registry, &sc.repo(), &touched)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_shard_whose_fingerprint_differs_from_the_snapshot_is_rebuilt_and_no_other() {
+    let sc = scene();
+    let other = image_in_another_label(&[&sc.digest]);
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    sc.put_about(&other, b"{\"status\":\"other\"}")
+        .await
+        .unwrap();
+    let good = sc.index();
+    let label = super::shard::label(&sc.digest).to_owned();
+    let empty_shard = layout::index_bytes(&[]);
+    let current = {
+        let trusted = super::remote::trust_now(&sc.remote, &sc.settings, &sc.repo())
+            .await
+            .unwrap();
+        layout::shard_fingerprint(trusted.updater.state().snapshot().map(|s| s.get()), &label)
+    };
+
+    // A shard whose recorded fingerprint matches the snapshot is trusted as it is: nothing is
+    // rebuilt for it (staleness is decided from the snapshot, without reading any shard).
+    replace_shard(&sc, &label, &empty_shard, &current);
+    let from = sc.manifest_put_count();
+    let outcome = reconcile(&sc, &[]).await;
+    assert!(!outcome.full);
+    assert_eq!(outcome.shards_rebuilt, 0);
+    assert_eq!(sc.manifest_puts_since(from), Vec::<String>::new());
+
+    // One recorded with another fingerprint is rebuilt from the signed targets.
+    replace_shard(&sc, &label, &empty_shard, &"0".repeat(64));
+    let from = sc.manifest_put_count();
+    let outcome = reconcile(&sc, &[]).await;
+    assert!(!outcome.full);
+    assert_eq!(outcome.shards_rebuilt, 1);
+    assert_eq!(outcome.shards, 2);
+    assert_eq!(
+        sc.manifest_puts_since(from).len(),
+        2,
+        "the shard and the top index"
+    );
+    assert_eq!(sc.index(), good);
+    let layout::TopIndex::Sharded { shards, .. } = sc.top() else {
+        panic!("sharded");
+    };
+    assert_eq!(shards[&label].fingerprint, current);
+
+    // A label the writer names as touched is rebuilt whatever its fingerprint says.
+    replace_shard(&sc, &label, &empty_shard, &current);
+    let outcome = reconcile(&sc, &[&label]).await;
+    assert_eq!(outcome.shards_rebuilt, 1);
+    assert_eq!(sc.index(), good);
+}
+
+#[tokio::test]
+async fn an_old_format_index_is_read_and_replaced_by_an_index_of_shards() {
+    let sc = scene();
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    let good = sc.index();
+    let repository = sc.repo().repository().to_owned();
+    let flat = layout::index_bytes(&good);
+    sc.remote.registry.with(|c| {
+        c.manifests.insert(
+            format!("{repository}:{}", layout::INDEX_TAG),
+            crate::registry::client::RawManifest {
+                digest: sha256_digest(&flat),
+                bytes: flat.clone().into(),
+                media_type: crate::registry::client::media_types::OCI_INDEX.into(),
+            },
+        );
+    });
+    assert!(matches!(sc.top(), layout::TopIndex::Flat(_)));
+    assert_eq!(sc.index(), good, "the old format reads as before");
+    let outcome = reconcile(&sc, &[]).await;
+    assert!(outcome.full, "an old-format index is rebuilt whole");
+    assert_eq!(outcome.entries, Some(1));
+    assert!(matches!(sc.top(), layout::TopIndex::Sharded { .. }));
+    assert_eq!(sc.index(), good);
+}
+
+#[tokio::test]
+async fn repair_rebuilds_every_shard_and_says_how_many() {
+    let sc = scene();
+    let other = image_in_another_label(&[&sc.digest]);
+    sc.put(&sc.approvals, APPROVAL).await.unwrap();
+    sc.put_about(&other, b"{\"status\":\"other\"}")
+        .await
+        .unwrap();
+    let good = sc.index();
+    // Lose one shard index the tag names.
+    let layout::TopIndex::Sharded { shards, .. } = sc.top() else {
+        panic!("sharded");
+    };
+    let lost = shards[super::shard::label(&other)].manifest.clone();
+    let repository = sc.repo().repository().to_owned();
+    sc.remote
+        .registry
+        .with(|c| c.manifests.remove(&format!("{repository}:{lost}")));
+    let repaired = repair_via(&sc.remote, &sc.settings, &sc.repo())
+        .await
+        .unwrap();
+    assert_eq!(repaired.index_shards, 2);
+    assert_eq!(repaired.index_entries, 2);
+    assert!(!repaired.index_was_current);
+    assert_eq!(sc.index(), good);
+    let again = repair_via(&sc.remote, &sc.settings, &sc.repo())
+        .await
+        .unwrap();
+    assert!(again.index_was_current);
 }

@@ -264,7 +264,9 @@ async fn closest_type<S: MetadataSource>(
     wanted: &MetadataType,
     image: &Digest,
 ) -> Option<MetadataType> {
-    let targets = updater.list_targets().await.ok()?;
+    let targets = shard::signed_with_label(updater, shard::label(image))
+        .await
+        .ok()?;
     let types: Vec<MetadataType> = targets
         .iter()
         .filter_map(|t| layout::parse_metadata_target(&t.name))

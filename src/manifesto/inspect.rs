@@ -165,6 +165,12 @@ pub(crate) async fn inspect_via(
             continue;
         };
         for d in &parent_meta.delegations.roles {
+            // Bins are manifesto's storage, not delegations anyone made: their targets show
+            // under their signing role.
+            if super::shard::is_reserved(&d.name) {
+                parents.push(d.name.clone());
+                continue;
+            }
             let own = state.targets_role(&d.name);
             delegations.push(DelegationView {
                 role: d.name.to_string(),
@@ -194,7 +200,7 @@ pub(crate) async fn inspect_via(
                 sha256: t.meta.sha256_hex(),
                 sha512: t.meta.hashes.0.get("sha512").map(hex::encode),
                 size: t.meta.length,
-                role: t.role.to_string(),
+                role: super::shard::signer_of(&t.role).to_string(),
                 media_type: custom.as_ref().map(|c| c.media_type.clone()),
                 created_at: custom.as_ref().map(|c| c.created_at.clone()),
                 annotations: custom.map(|c| c.annotations).unwrap_or_default(),

@@ -44,7 +44,15 @@ pub(crate) async fn listing_via(
     only: Option<&Digest>,
 ) -> Result<Vec<Listed>, Error> {
     let mut trusted = trust_now(remote, settings, repo).await?;
-    let signed = all_signed(&mut trusted.updater).await?;
+    // One image: only the bins its digest label names; the whole repository: every role.
+    let signed = match only {
+        Some(image) => {
+            super::shard::signed_with_label(&mut trusted.updater, super::shard::label(image))
+                .await
+                .map_err(Error::Update)?
+        }
+        None => all_signed(&mut trusted.updater).await?,
+    };
     trusted.persist()?;
     let mut rows: Vec<Listed> = signed
         .iter()

@@ -5,6 +5,7 @@
 //! index (`index`), validated metadata types and requirements, and policy files. Signing keys
 //! are found in `crate::keys::signing`.
 
+pub mod batch;
 pub mod bundle;
 pub mod copy;
 pub mod copy_image;
@@ -36,6 +37,9 @@ pub mod repair;
 pub mod requirement;
 pub mod rotate;
 pub mod shard;
+#[cfg(test)]
+mod shard_tests;
+pub mod shard_write;
 pub mod signed_tag;
 pub mod verify;
 

@@ -6,19 +6,24 @@
 //! `_manifesto/<digest>` together, and last the unsigned `_manifesto` index is reconciled from
 //! the signed targets. A run killed anywhere can simply be run again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::MetadataType;
+use super::batch::{BatchError, PutItem};
 use super::hints::{self, Hinted};
 use super::index::reconcile_index;
 use super::layout::{self, Custom, Entry, Subject};
 use super::remote::{Network, Remote, trust_now};
+use super::{shard, shard_write};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys::passphrase::Passphrases;
@@ -27,10 +32,10 @@ use crate::keys::store::KeyStore;
 use crate::notary::publish::{Published, UpdatePart, publish_with_retry_on};
 use crate::registry::client::media_types;
 use crate::registry::{Digest, ImageRef, Registry, RegistryWrite};
-use crate::tuf::build;
 use crate::tuf::metadata::{FileMeta, Hashes};
 use crate::tuf::names::RoleName;
 use crate::tuf::sign::{Signer, sign_file};
+use crate::tuf::trusted::TrustedState;
 
 /// The largest content `put` stores: 2 GiB (2147483648 bytes). Metadata (SBOMs, scans,
 /// attestations) is small; 1 GiB must still work (the benchmarks), and a cap keeps a mistaken
@@ -120,6 +125,9 @@ pub struct PutReport {
     /// Whether the index was rewritten (it is a convenience: `repair` can always rebuild it).
     pub index_updated: bool,
     pub attempts: u32,
+    /// The entry's line in a `put --batch` file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 /// Length, sha256 and sha512 of a file, read once in bounded memory.
@@ -173,6 +181,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PutInputError + '_ {
     }
 }
 
+/// Registry operations a put runs at once (resolves, blob uploads, manifest pushes).
+pub const CONCURRENCY: usize = 8;
+
 pub async fn put(
     settings: &Settings,
     req: PutRequest<'_>,
@@ -188,6 +199,26 @@ pub async fn put(
     .await
 }
 
+/// Store every item, signed by `role`: per repository, every entry is resolved and authorised
+/// before anything is uploaded, the blobs go up concurrently, and the whole change is one Notary
+/// publish. `progress` receives the bytes uploaded so far.
+pub async fn put_many(
+    settings: &Settings,
+    role: &RoleName,
+    items: Vec<PutItem>,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<Vec<PutReport>, Error> {
+    put_many_via(
+        &Network,
+        settings,
+        role,
+        items,
+        &mut Passphrases::from_environment(),
+        progress,
+    )
+    .await
+}
+
 /// `put` over any [`Remote`].
 pub(crate) async fn put_via(
     remote: &impl Remote,
@@ -196,166 +227,342 @@ pub(crate) async fn put_via(
     passphrases: &mut Passphrases,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<PutReport, Error> {
-    // Before any request: an oversized put costs nothing (scenario 29).
-    check_size(req.file)?;
-    let repo = req.image.repository_ref();
-    let meta_name_of =
-        |image: &crate::registry::Digest| layout::metadata_target(req.metadata_type, image);
+    let item = PutItem {
+        image: req.image.clone(),
+        metadata_type: req.metadata_type.clone(),
+        file: req.file.to_owned(),
+        media_type: req.media_type.clone(),
+        annotations: req.annotations.clone(),
+        line: None,
+    };
+    let mut reports = put_many_via(
+        remote,
+        settings,
+        &req.role,
+        vec![item],
+        passphrases,
+        progress,
+    )
+    .await?;
+    Ok(reports.pop().expect("one report per item"))
+}
 
-    // 1. The image and the signer's authority, before any upload.
-    let registry = remote.registry(settings, req.image.registry()).await?;
-    let resolved = registry.resolve(req.image).await?;
-    let image_digest = resolved.digest.clone();
-    tracing::info!("resolved {} to {image_digest}", req.image);
-    let meta_name = meta_name_of(&image_digest);
-    let manifesto_name = layout::manifesto_target(&image_digest);
+/// [`put_many`] over any [`Remote`].
+pub(crate) async fn put_many_via(
+    remote: &impl Remote,
+    settings: &Settings,
+    role: &RoleName,
+    items: Vec<PutItem>,
+    passphrases: &mut Passphrases,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<Vec<PutReport>, Error> {
+    // Before any request: an oversized put costs nothing (scenario 29).
+    for item in &items {
+        check_size(&item.file).map_err(|e| item.at(e))?;
+    }
+    let mut by_repository: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        by_repository
+            .entry(item.image.repository_ref().gun())
+            .or_default()
+            .push(i);
+    }
+    let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(progress);
+    let mut reports = Vec::with_capacity(items.len());
+    for indexes in by_repository.into_values() {
+        let group: Vec<&PutItem> = indexes.iter().map(|&i| &items[i]).collect();
+        let done = put_repository(
+            remote,
+            settings,
+            role,
+            &group,
+            passphrases,
+            progress.clone(),
+        )
+        .await?;
+        reports.extend(indexes.into_iter().zip(done));
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    Ok(reports.into_iter().map(|(_, r)| r).collect())
+}
+
+/// One entry, resolved, hashed and uploaded: ready to be signed.
+struct Prepared<'a> {
+    item: &'a PutItem,
+    subject: Subject,
+    meta_name: String,
+    blob_meta: FileMeta,
+    blob_digest: Digest,
+    media_type: String,
+}
+
+/// Refuse `name` unless `role` may sign it, with the closest role as a hint.
+fn authorise(state: &TrustedState, role: &RoleName, name: &str, gun: &str) -> Result<(), Error> {
+    match state.role_may_sign(role, name) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::PathNotDelegated {
+            role: role.clone(),
+            name: name.to_owned(),
+            prefix: name.split('/').next().unwrap_or_default().to_owned(),
+            gun: gun.to_owned(),
+        }),
+        None => match hints::closest_role(state, role) {
+            Some(closest) => Err(Hinted::NoSuchRole {
+                role: role.clone(),
+                gun: gun.to_owned(),
+                closest,
+            }
+            .into()),
+            None => Err(Error::NotARole {
+                role: role.clone(),
+                gun: gun.to_owned(),
+            }),
+        },
+    }
+}
+
+/// The items of one repository: one signed update.
+async fn put_repository(
+    remote: &impl Remote,
+    settings: &Settings,
+    role: &RoleName,
+    items: &[&PutItem],
+    passphrases: &mut Passphrases,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<Vec<PutReport>, Error> {
+    let first = items[0];
+    let repo = first.image.repository_ref();
+    let gun = repo.gun();
+
+    // 1. Every image, and the signer's authority over every entry, before any upload.
+    let registry = remote.registry(settings, first.image.registry()).await?;
+    let resolved: Vec<_> = stream::iter(items.iter().map(|item| {
+        let registry = &registry;
+        async move { registry.resolve(&item.image).await.map_err(|e| item.at(e)) }
+    }))
+    .buffered(CONCURRENCY)
+    .try_collect()
+    .await?;
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (item, r) in items.iter().zip(&resolved) {
+        tracing::info!("resolved {} to {}", item.image, r.digest);
+        let key = (r.digest.to_string(), item.metadata_type.to_string());
+        if let (Some(&first), Some(line)) = (seen.get(&key), item.line) {
+            return Err(BatchError::Duplicate {
+                line,
+                first,
+                image: key.0,
+                ty: key.1,
+            }
+            .into());
+        }
+        seen.insert(key, item.line.unwrap_or(0));
+    }
     let store = KeyStore::new(&settings.trust_dir);
     let signer = {
         let mut trusted = trust_now(remote, settings, &repo).await?;
         trusted
             .updater
-            .load_chain(&req.role)
+            .load_chain(role)
             .await
             .map_err(Error::Update)?;
         let state = trusted.updater.state();
-        for name in [&meta_name, &manifesto_name] {
-            match state.role_may_sign(&req.role, name) {
-                Some(true) => {}
-                Some(false) => {
-                    return Err(Error::PathNotDelegated {
-                        role: req.role.clone(),
-                        name: name.clone(),
-                        prefix: name.split('/').next().unwrap_or_default().to_owned(),
-                        gun: repo.gun(),
-                    });
-                }
-                None => {
-                    if let Some(closest) = hints::closest_role(state, &req.role) {
-                        return Err(Hinted::NoSuchRole {
-                            role: req.role.clone(),
-                            gun: repo.gun(),
-                            closest,
-                        }
-                        .into());
-                    }
-                    return Err(Error::NotARole {
-                        role: req.role.clone(),
-                        gun: repo.gun(),
-                    });
-                }
+        for (item, r) in items.iter().zip(&resolved) {
+            for name in [
+                layout::metadata_target(&item.metadata_type, &r.digest),
+                layout::manifesto_target(&r.digest),
+            ] {
+                authorise(state, role, &name, &gun).map_err(|e| item.at(e))?;
             }
         }
-        let signer = role_signers(state, &req.role, &store, passphrases)
-            .map_err(|e| hints::missing_key(state, &req.role, &store, &meta_name, e))?;
-        tracing::info!(
-            "{} may sign {meta_name}; signing with {} of its keys from the key store",
-            req.role,
-            signer.len()
-        );
+        let any = layout::metadata_target(&first.metadata_type, &resolved[0].digest);
+        let signer = role_signers(state, role, &store, passphrases)
+            .map_err(|e| hints::missing_key(state, role, &store, &any, e))?;
+        match items {
+            [_] => tracing::info!(
+                "{role} may sign {any}; signing with {} of its keys from the key store",
+                signer.len()
+            ),
+            _ => tracing::info!(
+                "{role} may sign all {} entries; signing with {} of its keys from the key store",
+                items.len(),
+                signer.len()
+            ),
+        }
         trusted.persist()?;
         signer
     };
 
-    // 2. The blob.
-    let (length, hashes) = hash_file(req.file).map_err(io(req.file))?;
-    let media_type = match req.media_type {
-        Some(mt) => mt,
-        None => sniff_media_type(req.file).map_err(io(req.file))?,
-    };
-    let blob_digest = Digest::parse(&format!(
-        "sha256:{}",
-        hex::encode(hashes.sha256().expect("hash_file computes sha256"))
-    ))
-    .expect("a sha256 hex digest is a valid digest");
-    registry
-        .push_blob_file(repo.repository(), req.file, &blob_digest, length, progress)
-        .await?;
-    tracing::info!("pushed the blob {blob_digest} ({length} bytes) to the registry");
+    // 2. The blobs: hashed once each, each distinct one uploaded once, concurrently.
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let blob_meta = FileMeta {
-        custom: Some(
-            Custom {
-                media_type: media_type.clone(),
-                created_at: created_at.clone(),
-                annotations: req.annotations.clone(),
-            }
-            .to_value(),
-        ),
-        hashes,
-        length,
-    };
-    let subject = Subject {
-        media_type: resolved.media_type.clone(),
-        digest: image_digest.clone(),
-        size: resolved.size,
-    };
-
-    // 3 + 4. The manifesto manifest and the signed targets, rebuilt on whatever state is current.
-    let mut manifest_digest = None;
-    let outcome = publish_with_retry_on::<_, _, _, Error>(
-        &repo.gun(),
-        async || trust_now(remote, settings, &repo).await,
-        async |updater| {
-            updater.load_chain(&req.role).await.map_err(Error::Update)?;
-            // An expired role whose signatures still verify is renewed with its entries kept.
-            let current = updater
-                .state()
-                .targets_role(&req.role)
-                .or_else(|| updater.state().renewable(&req.role))
-                .map(|t| t.get().clone());
-            // Our exact entry (same bytes, same createdAt) is already signed: an earlier attempt
-            // landed even though its answer was lost.
-            if current.as_ref().and_then(|t| t.targets.get(&meta_name)) == Some(&blob_meta) {
-                return Ok(None);
-            }
-            let mut entries: Vec<Entry> = layout::entries_for(current.as_ref(), &image_digest)
-                .into_iter()
-                .filter(|e| &e.metadata_type != req.metadata_type)
-                .collect();
-            entries.push(Entry {
-                metadata_type: req.metadata_type.clone(),
-                digest: blob_digest.clone(),
-                media_type: media_type.clone(),
-                size: length,
-                created_at: created_at.clone(),
-            });
-            let config = layout::config_bytes(&image_digest, &req.role, &entries);
-            registry
-                .push_blob_bytes(repo.repository(), Bytes::from(config.clone()))
-                .await?;
-            let manifest = layout::manifest_bytes(&subject, &config, &entries);
-            let digest = registry
-                .put_manifest(
-                    repo.repository(),
-                    None,
-                    media_types::OCI_MANIFEST,
-                    Bytes::from(manifest.clone()),
-                )
-                .await?;
-            tracing::info!("pushed the manifesto manifest {digest}");
-            manifest_digest = Some(digest);
-            let mut manifest_meta = FileMeta::of(&manifest);
-            manifest_meta.custom = Some(
+    let mut prepared = Vec::with_capacity(items.len());
+    for (item, r) in items.iter().zip(resolved) {
+        let (length, hashes) = hash_file(&item.file).map_err(|e| item.at(io(&item.file)(e)))?;
+        let media_type = match &item.media_type {
+            Some(mt) => mt.clone(),
+            None => sniff_media_type(&item.file).map_err(|e| item.at(io(&item.file)(e)))?,
+        };
+        let blob_digest = Digest::parse(&format!(
+            "sha256:{}",
+            hex::encode(hashes.sha256().expect("hash_file computes sha256"))
+        ))
+        .expect("a sha256 hex digest is a valid digest");
+        let blob_meta = FileMeta {
+            custom: Some(
                 Custom {
-                    media_type: media_types::OCI_MANIFEST.into(),
+                    media_type: media_type.clone(),
                     created_at: created_at.clone(),
-                    annotations: BTreeMap::new(),
+                    annotations: item.annotations.clone(),
                 }
                 .to_value(),
+            ),
+            hashes,
+            length,
+        };
+        prepared.push(Prepared {
+            item,
+            meta_name: layout::metadata_target(&item.metadata_type, &r.digest),
+            subject: Subject {
+                media_type: r.media_type,
+                digest: r.digest,
+                size: r.size,
+            },
+            blob_meta,
+            blob_digest,
+            media_type,
+        });
+    }
+    let mut uploads: BTreeMap<&Digest, &Prepared> = BTreeMap::new();
+    for p in &prepared {
+        uploads.entry(&p.blob_digest).or_insert(p);
+    }
+    let repository = repo.repository();
+    stream::iter(uploads.into_values().map(|p| {
+        let registry = &registry;
+        let progress = progress.clone();
+        async move {
+            registry
+                .push_blob_file(
+                    repository,
+                    &p.item.file,
+                    &p.blob_digest,
+                    p.blob_meta.length,
+                    move |n| progress(n),
+                )
+                .await
+                .map_err(|e| p.item.at(e))?;
+            tracing::info!(
+                "pushed the blob {} ({} bytes) to the registry",
+                p.blob_digest,
+                p.blob_meta.length
             );
-            let in_use = updater.state().version_in_use(&req.role);
-            let next = build::next_targets_above(current.as_ref(), in_use, Utc::now(), |t| {
-                t.targets.insert(meta_name.clone(), blob_meta.clone());
-                t.targets
-                    .insert(manifesto_name.clone(), manifest_meta.clone());
-            })?;
-            Ok(Some(vec![UpdatePart {
-                role: req.role.clone(),
-                bytes: sign_file(
-                    &next,
-                    &signer.iter().map(|s| s as &dyn Signer).collect::<Vec<_>>(),
-                )?,
-            }]))
+            Ok::<_, Error>(())
+        }
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect::<Vec<()>>()
+    .await?;
+
+    // 3 + 4. Per image, the role's manifesto manifest; then one signed update of the bins, all
+    // rebuilt on whatever state is current when a publish attempt starts.
+    let mut images: BTreeMap<&Digest, Vec<&Prepared>> = BTreeMap::new();
+    for p in &prepared {
+        images.entry(&p.subject.digest).or_default().push(p);
+    }
+    let labels: BTreeSet<String> = images.keys().map(|d| shard::label(d).to_owned()).collect();
+    let mut manifests: BTreeMap<Digest, Digest> = BTreeMap::new();
+    let outcome = publish_with_retry_on::<_, _, _, Error>(
+        &gun,
+        async || trust_now(remote, settings, &repo).await,
+        async |updater| {
+            let claimed = shard_write::load_for_write(updater, role, &labels)
+                .await
+                .map_err(Error::Update)?;
+            let state = updater.state();
+            let signed: BTreeMap<&Digest, BTreeMap<String, FileMeta>> = images
+                .keys()
+                .map(|d| (*d, shard_write::signed_about(state, role, d)))
+                .collect();
+            // Every entry (same bytes, same createdAt) already signed: an earlier attempt
+            // landed even though its answer was lost.
+            if prepared
+                .iter()
+                .all(|p| signed[&p.subject.digest].get(&p.meta_name) == Some(&p.blob_meta))
+            {
+                return Ok(None);
+            }
+            let documents: Vec<(&Digest, Vec<u8>, Vec<u8>)> = images
+                .iter()
+                .map(|(digest, new)| {
+                    let mut entries: Vec<Entry> = layout::entries_in(&signed[digest], digest)
+                        .into_iter()
+                        .filter(|e| !new.iter().any(|p| p.item.metadata_type == e.metadata_type))
+                        .collect();
+                    entries.extend(new.iter().map(|p| Entry {
+                        metadata_type: p.item.metadata_type.clone(),
+                        digest: p.blob_digest.clone(),
+                        media_type: p.media_type.clone(),
+                        size: p.blob_meta.length,
+                        created_at: created_at.clone(),
+                    }));
+                    let config = layout::config_bytes(digest, role, &entries);
+                    let manifest = layout::manifest_bytes(&new[0].subject, &config, &entries);
+                    (*digest, config, manifest)
+                })
+                .collect();
+            let pushed: Vec<(Digest, Digest, FileMeta)> =
+                stream::iter(documents.into_iter().map(|(image, config, manifest)| {
+                    let registry = &registry;
+                    let created_at = &created_at;
+                    async move {
+                        registry
+                            .push_blob_bytes(repository, Bytes::from(config))
+                            .await?;
+                        let mut meta = FileMeta::of(&manifest);
+                        let digest = registry
+                            .put_manifest(
+                                repository,
+                                None,
+                                media_types::OCI_MANIFEST,
+                                Bytes::from(manifest),
+                            )
+                            .await?;
+                        tracing::info!("pushed the manifesto manifest {digest} of {image}");
+                        meta.custom = Some(
+                            Custom {
+                                media_type: media_types::OCI_MANIFEST.into(),
+                                created_at: created_at.clone(),
+                                annotations: BTreeMap::new(),
+                            }
+                            .to_value(),
+                        );
+                        Ok::<_, Error>((image.clone(), digest, meta))
+                    }
+                }))
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            let mut edits = shard_write::Edits::new();
+            for p in &prepared {
+                edits.insert(p.meta_name.clone(), Some(p.blob_meta.clone()));
+            }
+            for (image, manifest, meta) in pushed {
+                edits.insert(layout::manifesto_target(&image), Some(meta));
+                manifests.insert(image, manifest);
+            }
+            let files = shard_write::plan(updater.state(), role, &edits, &claimed, Utc::now())?;
+            if files.is_empty() {
+                return Ok(None);
+            }
+            let signers: Vec<&dyn Signer> = signer.iter().map(|s| s as &dyn Signer).collect();
+            let mut parts = Vec::with_capacity(files.len());
+            for (file_role, next) in files {
+                parts.push(UpdatePart {
+                    bytes: sign_file(&next, &signers)?,
+                    role: file_role,
+                });
+            }
+            Ok(Some(parts))
         },
     )
     .await?;
@@ -364,18 +571,14 @@ pub(crate) async fn put_via(
         Published::AlreadyThere => 0,
     };
     match attempts {
-        0 => tracing::info!(
-            "{} had already signed this entry: nothing to publish",
-            req.role
-        ),
-        n => tracing::info!(
-            "published {} to the Notary server (attempts: {n})",
-            req.role
-        ),
+        0 => tracing::info!("{role} had already signed these entries: nothing to publish"),
+        n => tracing::info!("published {role} to the Notary server (attempts: {n})"),
     }
 
     // 5. The index, from the signed targets (a failure here loses nothing: repair rebuilds it).
-    let index_updated = match reconcile_index(settings, remote, &registry, &repo).await {
+    // The shards of the labels this change touched (stale ones are found by fingerprint).
+    let touched = labels;
+    let index_updated = match reconcile_index(settings, remote, &registry, &repo, &touched).await {
         Ok(_) => {
             tracing::info!("updated the _manifesto index");
             true
@@ -385,21 +588,28 @@ pub(crate) async fn put_via(
             false
         }
     };
-    Ok(PutReport {
-        image: req.image.to_string(),
-        image_digest: image_digest.to_string(),
-        metadata_type: req.metadata_type.to_string(),
-        role: req.role.to_string(),
-        blob_digest: blob_digest.to_string(),
-        size: length,
-        media_type,
-        created_at,
-        annotations: req.annotations,
-        manifest_digest: manifest_digest.map(|d| d.to_string()).unwrap_or_default(),
-        target: meta_name,
-        index_updated,
-        attempts,
-    })
+    Ok(prepared
+        .into_iter()
+        .map(|p| PutReport {
+            image: p.item.image.to_string(),
+            image_digest: p.subject.digest.to_string(),
+            metadata_type: p.item.metadata_type.to_string(),
+            role: role.to_string(),
+            blob_digest: p.blob_digest.to_string(),
+            size: p.blob_meta.length,
+            media_type: p.media_type,
+            created_at: created_at.clone(),
+            annotations: p.item.annotations.clone(),
+            manifest_digest: manifests
+                .get(&p.subject.digest)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            target: p.meta_name,
+            index_updated,
+            attempts,
+            line: p.item.line,
+        })
+        .collect())
 }
 
 /// Spool stdin to a temporary file (bounded memory; the file is removed when dropped).

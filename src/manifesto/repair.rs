@@ -3,12 +3,13 @@
 //! Every signed `_manifesto/<digest>` names a manifest by hash. If the registry lost it (or its
 //! config), it is rebuilt from the role's signed entries — the same bytes `put` made, since the
 //! layout is a pure function of them — and pushed only if it hashes to the signed digest. Then
-//! the `_manifesto` index is rewritten from the signed state.
+//! the `_manifesto` index is rebuilt from the signed state: every shard index pushed again and
+//! the tag rewritten, whatever format it was in.
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::index::{all_signed, reconcile_index};
+use super::index::{all_signed, read_index, rebuild_index};
 use super::layout::{self, Subject};
 use super::remote::{Network, Remote, trust_now};
 use crate::config::Settings;
@@ -26,6 +27,8 @@ pub struct RepairReport {
     /// Signed manifests that could not be rebuilt (their entries or image are gone).
     pub manifests_unrecoverable: Vec<String>,
     pub index_entries: usize,
+    /// Shard indexes (one per digest label in use) rebuilt and pushed.
+    pub index_shards: usize,
     pub index_was_current: bool,
     /// Delegations whose file is stale (a retired key, expired): their entries are absent from
     /// the rebuilt index until re-signed.
@@ -79,12 +82,15 @@ pub(crate) async fn repair_via(
         if present {
             continue;
         }
-        let role_targets = trusted
+        // The walk above let go of the bins it read; reload the one this manifest comes from.
+        trusted
             .updater
-            .state()
-            .targets_role(&t.role)
-            .map(|v| v.get().clone());
-        let entries = layout::entries_for(role_targets.as_ref(), &image);
+            .load_chain(&super::shard::bin_for(&t.role, &image))
+            .await
+            .map_err(Error::Update)?;
+        let signed_about =
+            super::shard_write::signed_about(trusted.updater.state(), &t.role, &image);
+        let entries = layout::entries_in(&signed_about, &image);
         let resolved = registry.resolve(&repo.with_digest(image.clone())).await;
         let rebuilt = resolved.ok().map(|r| {
             let subject = Subject {
@@ -128,7 +134,8 @@ pub(crate) async fn repair_via(
         .collect();
     trusted.persist()?;
     drop(trusted);
-    let before = registry
+    let before = read_index(&registry, repo).await.ok().flatten();
+    let was_sharded = registry
         .get_manifest(
             repo.repository(),
             layout::INDEX_TAG,
@@ -136,14 +143,12 @@ pub(crate) async fn repair_via(
         )
         .await
         .ok()
-        .map(|m| layout::parse_index(&m.bytes));
-    let entries = reconcile_index(settings, remote, &registry, repo).await?;
-    report.index_entries = entries.len();
-    report.index_was_current = before.is_some_and(|mut b| {
-        let mut e = entries.clone();
-        b.sort();
-        e.sort();
-        b == e
-    });
+        .and_then(|m| layout::parse_top_index(&m.bytes))
+        .is_some_and(|t| matches!(t, layout::TopIndex::Sharded { .. }));
+    let outcome = rebuild_index(settings, remote, &registry, repo).await?;
+    let after = read_index(&registry, repo).await?.unwrap_or_default();
+    report.index_entries = outcome.entries.unwrap_or(after.len());
+    report.index_shards = outcome.shards;
+    report.index_was_current = was_sharded && before.is_some_and(|b| b == after);
     Ok(report)
 }

@@ -273,6 +273,11 @@ pub(crate) async fn rotate_via<R: Remote>(
         &repo.gun(),
         async || trust_now(remote, settings, repo).await,
         async |updater| {
+            if role == RotatedRole::Targets {
+                super::shard_write::load_owner_bins(updater)
+                    .await
+                    .map_err(Error::Update)?;
+            }
             let state = updater.state();
             let root = state.root().get();
             let listed = role_key_ids(root, &role_name);
@@ -309,10 +314,28 @@ pub(crate) async fn rotate_via<R: Remote>(
                 let mut targets = build::next_targets(Some(&current), now, |_| {})?;
                 targets.expires = lifetimes.targets_expiry(now, Some(&current.expires))?;
                 let signer = new.signer.as_ref().expect("a new targets key signs");
+                // The owner's bins follow the key: re-signed by it, none left to the old one.
+                let new_keys = new_publics
+                    .iter()
+                    .map(|k| (k.key_id(), k.clone()))
+                    .collect();
+                let bins = super::shard_write::rekey_owner(
+                    state,
+                    &mut targets,
+                    &new_keys,
+                    new_threshold,
+                    now,
+                )?;
                 parts.push(UpdatePart {
                     role: RoleName::targets(),
                     bytes: sign_file(&targets, &[signer as &dyn Signer])?,
                 });
+                for (bin, next) in bins {
+                    parts.push(UpdatePart {
+                        role: bin,
+                        bytes: sign_file(&next, &[signer as &dyn Signer])?,
+                    });
+                }
             }
             Ok(Some(parts))
         },

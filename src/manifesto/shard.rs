@@ -85,6 +85,27 @@ pub async fn signers_of<S: MetadataSource>(
     Ok(by_signer(updater.signers_of(name).await?))
 }
 
+/// Every (target, signing role) pair the verified state vouches for among targets whose image
+/// digest has `label`, loading only the delegations that can hold them (per signing role, its
+/// chain and one bin): what `list IMAGE` and one shard of the index need.
+pub async fn signed_with_label<S: MetadataSource>(
+    updater: &mut Updater<S>,
+    label: &str,
+) -> Result<Vec<TrustedTarget>, UpdateError> {
+    let names: Vec<String> = updater
+        .list_targets_where(&|p| path_may_hold_label(p, label))
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .filter(|n| is_manifesto_target(n) && label_of_target(n).as_deref() == Some(label))
+        .collect();
+    let mut all = Vec::new();
+    for name in names {
+        all.extend(signers_of(updater, &name).await?);
+    }
+    Ok(all)
+}
+
 /// `found` with each role replaced by its signing role; a signing role that signs the name twice
 /// (its own file still holding an entry its bin also holds) counts once, the first found.
 pub fn by_signer(found: Vec<TrustedTarget>) -> Vec<TrustedTarget> {
@@ -137,8 +158,11 @@ pub fn path_may_hold_label(path: &str, label: &str) -> bool {
 /// Whether `name` is a target manifesto writes (and may move into bins): a metadata target or a
 /// manifesto-manifest target. Anything else (a Docker Content Trust tag) is another client's.
 pub fn is_manifesto_target(name: &str) -> bool {
-    super::layout::parse_metadata_target(name).is_some()
-        || super::layout::parse_manifesto_target(name).is_some()
+    let Some((prefix, digest)) = name.split_once('/') else {
+        return false;
+    };
+    (prefix == "_manifesto" || super::MetadataType::parse(prefix).is_ok())
+        && Digest::parse(digest).is_ok()
 }
 
 #[cfg(test)]

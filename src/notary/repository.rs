@@ -19,7 +19,7 @@ use crate::tuf::envelope::SignedEnvelope;
 use crate::tuf::limits::Limits;
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::{TrustedState, VersionFloors};
-use crate::tuf::update::{Bootstrap, Cached, MetadataSource, Updater};
+use crate::tuf::update::{Bootstrap, Cached, LazyFiles, MetadataSource, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -210,12 +210,18 @@ fn check_clock(
 /// root that parses is checked by the update and any failure there is a trust failure. Other
 /// damaged role files are simply not matched and get fetched again.
 fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached, NotaryError> {
+    // The top-level files now; delegations (thousands of bins in a sharded repository) only
+    // when the update needs them.
     let mut files = BTreeMap::new();
-    for role in cache.cached_roles()? {
-        if let Some(bytes) = cache.read(&role)? {
-            files.insert(role, bytes);
+    for role in ["root", "timestamp", "snapshot", "targets"] {
+        if let Some(bytes) = cache.read(role)? {
+            files.insert(role.to_owned(), bytes);
         }
     }
+    let lazy = cache.clone();
+    let more = LazyFiles(std::sync::Arc::new(move |role: &str| {
+        lazy.read(role).ok().flatten()
+    }));
     if let Some(root) = files.get("root") {
         SignedEnvelope::parse(root, root.len()).map_err(|source| {
             NotaryError::CorruptCachedRoot {
@@ -241,7 +247,11 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
     {
         derive_floors(state, &files, &mut floors);
     }
-    Ok(Cached { files, floors })
+    Ok(Cached {
+        files,
+        floors,
+        more: Some(more),
+    })
 }
 
 /// Raise `floors` to the versions of the cached top-level files the cached root still vouches

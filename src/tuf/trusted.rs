@@ -796,6 +796,19 @@ impl TrustedState {
         floor.max(loaded).max(stale)
     }
 
+    /// The delegations loaded (verified) so far.
+    pub fn loaded_delegations(&self) -> impl Iterator<Item = &RoleName> {
+        self.targets.keys().filter(|r| r.is_delegation())
+    }
+
+    /// Drops a loaded delegation from memory (its floor stays): a walk over a large repository
+    /// keeps only the part it is reading. A later lookup that needs it loads it again.
+    pub fn forget(&mut self, role: &RoleName) {
+        if role.is_delegation() {
+            self.targets.remove(role);
+        }
+    }
+
     /// Raises a version floor from a cached file that still verifies with the currently trusted
     /// keys (signatures only: expiry and hashes do not matter for a floor). Returns `false`, and
     /// leaves the floor alone, when the cached file no longer verifies, e.g. after a key rotation.

@@ -137,6 +137,19 @@ pub struct Cached {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Highest versions ever trusted.
     pub floors: VersionFloors,
+    /// Files not in `files`, read only when the update needs that role: a sharded repository's
+    /// cache holds thousands of bins, and a read uses a handful.
+    pub more: Option<LazyFiles>,
+}
+
+/// A reader of cached role files by name (`None` when the cache has none).
+#[derive(Clone)]
+pub struct LazyFiles(pub std::sync::Arc<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync>);
+
+impl std::fmt::Debug for LazyFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyFiles")
+    }
 }
 
 /// How the first root is trusted when nothing is cached.
@@ -311,6 +324,11 @@ impl<S: MetadataSource> Updater<S> {
     ) -> Result<Vec<u8>, UpdateError> {
         // The claim is checked against the cap first, even when a cached copy matches it.
         let max_len = self.state.max_fetch_len(role, expected)?;
+        if !self.cached.files.contains_key(role.as_str())
+            && let Some(bytes) = self.cached.more.as_ref().and_then(|m| (m.0)(role.as_str()))
+        {
+            self.cached.files.insert(role.to_string(), bytes);
+        }
         // A file verified earlier in this update (before a restart) or in an earlier run is
         // reused when it still matches; it is verified again against the current root anyway.
         if let Some(known) = [&self.fresh, &self.cached.files]
@@ -429,6 +447,40 @@ impl<S: MetadataSource> Updater<S> {
             }
         }
         Ok(())
+    }
+
+    /// The version `role`'s file on the server claims, unverified: for a writer that must publish
+    /// above a file it cannot verify (a bin its parent no longer delegates). 0 when the snapshot
+    /// does not list it or the file does not parse.
+    pub async fn version_claimed(&mut self, role: &RoleName) -> Result<u64, UpdateError> {
+        let Some(expected) = self.state.expected_file(role).cloned() else {
+            return Ok(0);
+        };
+        let bytes = self.bytes_for(role, &expected).await?;
+        Ok(super::envelope::SignedEnvelope::parse(&bytes, bytes.len())
+            .ok()
+            .and_then(|env| {
+                env.signed
+                    .get("version")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .unwrap_or(0))
+    }
+
+    /// Drop the verified delegations `which` selects from memory, and their cached bytes (files
+    /// this update fetched stay until persisted). Floors are kept, so a reload is still checked
+    /// against them.
+    pub fn forget(&mut self, which: impl Fn(&RoleName) -> bool) {
+        let loaded: Vec<RoleName> = self
+            .state
+            .loaded_delegations()
+            .filter(|r| which(r))
+            .cloned()
+            .collect();
+        for role in loaded {
+            self.state.forget(&role);
+            self.cached.files.remove(role.as_str());
+        }
     }
 
     pub fn source(&self) -> &S {

@@ -38,8 +38,9 @@ fn subcommand_help_shows_the_documented_arguments() {
         (
             vec!["put", "--help"],
             vec![
-                "<IMAGE>",
-                "<TYPE>",
+                "[IMAGE]",
+                "[TYPE]",
+                "--batch <FILE>",
                 "[FILE]",
                 "--role",
                 "--media-type",

@@ -158,7 +158,8 @@ fn verbose_get_put_and_verify_log_each_network_step_and_decision() {
         "targets may sign scan/sha256:",
         "pushed the blob sha256:",
         "pushed the manifesto manifest sha256:",
-        "(targets): 200",
+        // the owner's shard root and the bin of the image, in one POST (docs/layout.md)
+        "(targets/_manifesto, targets/_manifesto/",
         "published targets to the Notary server (attempts: 1)",
         "updated the _manifesto index",
     ] {

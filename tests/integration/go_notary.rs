@@ -57,8 +57,11 @@ pub struct ListedTarget {
     pub name: String,
     pub sha256_hex: String,
     pub size: u64,
-    /// `targets` or the delegation role (`targets/qa`) the target was found in.
+    /// The signing role: `targets` or a delegation (`targets/qa`), also when the target sits in
+    /// one of its bins (docs/layout.md).
     pub role: String,
+    /// The role file the Go client found it in (`targets/_manifesto/3f` for a bin).
+    pub file: String,
 }
 
 /// One role of `notary delegation list GUN`.
@@ -355,8 +358,16 @@ impl GoNotary {
     }
 
     /// `notary delegation list GUN`, parsed.
+    /// The delegations people made: manifesto's own bins (and the owner's shard root) are left
+    /// out, since they are storage, not authority (docs/layout.md).
     pub fn delegation_list(&self, gun: &str) -> Vec<ListedDelegation> {
         parse_delegation_list(&self.ok(&["delegation", "list", gun]))
+            .into_iter()
+            .filter(|d| {
+                manifesto::tuf::names::RoleName::parse(&d.role)
+                    .map_or(true, |r| !manifesto::manifesto::shard::is_reserved(&r))
+            })
+            .collect()
     }
 
     /// `notary verify -q GUN NAME -i FILE`: does the Go client accept `bytes` as target `name`?
@@ -509,7 +520,11 @@ pub fn parse_list(out: &str) -> Vec<ListedTarget> {
                     name: name.to_string(),
                     sha256_hex: digest.to_string(),
                     size: size.parse().ok()?,
-                    role: role.to_string(),
+                    role: manifesto::manifesto::shard::signer_of(
+                        &manifesto::tuf::names::RoleName::parse(role).ok()?,
+                    )
+                    .to_string(),
+                    file: role.to_string(),
                 })
             })();
             parsed.unwrap_or_else(|| panic!("unparsable `notary list` row {line:?} in:\n{out}"))
@@ -582,6 +597,7 @@ mod tests {
             sha256_hex: target.sha256_hex.clone(),
             size: target.length,
             role: role.to_string(),
+            file: role.to_string(),
         }
     }
 

@@ -110,10 +110,12 @@ impl Scene {
         out.stdout
     }
 
-    /// The `_manifesto` index as served.
+    /// The `_manifesto` index as served, read through its shard indexes (whose structure
+    /// [`crate::index::flattened_index`] checks).
     fn index(&self) -> Value {
-        let bytes = self.registry_get("_manifesto", OCI_INDEX);
-        serde_json::from_slice(&bytes).expect("the index is JSON")
+        let index = crate::index::flattened_index(&self.s.registry_url, &self.repo);
+        assert!(!index.is_null(), "the _manifesto tag exists");
+        index
     }
 
     /// The sha256 (hex) that target `name` signs, as a fresh Go client lists it.
@@ -335,7 +337,11 @@ fn stdin_input_binary_blobs_media_types_and_annotations_round_trip() {
         ]
     );
     let go = GoNotary::new(sc.s);
-    let targets = go.fetch_signed(&sc.gun, "targets");
+    let bin = manifesto::manifesto::shard::bin_for(
+        &manifesto::tuf::names::RoleName::targets(),
+        &manifesto::registry::Digest::parse(&sc.digest).unwrap(),
+    );
+    let targets = go.fetch_signed(&sc.gun, bin.as_str());
     let custom = &targets["targets"][format!("vex/{}", sc.digest)]["custom"];
     assert_eq!(
         custom["mediaType"], "application/vnd.openvex+json",
@@ -626,16 +632,24 @@ fn go_notary_lists_our_targets_and_the_registry_holds_the_promised_layout() {
     let listed = go.list(&sc.gun);
     let mut names: Vec<(String, String)> = listed
         .iter()
-        .map(|t| (t.name.clone(), t.role.clone()))
+        .map(|t| (t.name.clone(), t.file.clone()))
         .collect();
     names.sort();
     let meta_name = format!("approvals/{}", sc.digest);
     let manifesto_name = format!("_manifesto/{}", sc.digest);
+    // Both live in the owner's bin for the image's digest label (docs/layout.md), which Go
+    // resolves through targets → targets/_manifesto → the bin.
+    let bin = manifesto::manifesto::shard::bin_for(
+        &manifesto::tuf::names::RoleName::targets(),
+        &manifesto::registry::Digest::parse(&sc.digest).unwrap(),
+    )
+    .to_string();
+    assert!(bin.starts_with("targets/_manifesto/"), "{bin}");
     assert_eq!(
         names,
         vec![
-            (manifesto_name.clone(), "targets".to_string()),
-            (meta_name.clone(), "targets".to_string()),
+            (manifesto_name.clone(), bin.clone()),
+            (meta_name.clone(), bin)
         ]
     );
     let meta = listed.iter().find(|t| t.name == meta_name).unwrap();

@@ -323,6 +323,11 @@ fn go_notary_with_notary_auth_lists_what_manifesto_signed() {
     assert_eq!(row.sha256_hex, sha256_hex(&approvals));
     assert_eq!(row.size, approvals.len() as u64);
     assert_eq!(row.role, "targets");
+    assert!(
+        row.file.starts_with("targets/_manifesto/"),
+        "the owner's bin holds it: {}",
+        row.file
+    );
 
     // and without credentials the Go client is refused too
     let other = tempfile::tempdir().unwrap();
@@ -625,9 +630,10 @@ fn is_tuf_file(path: &str, name: &str) -> bool {
     path.ends_with(&format!("/_trust/tuf/{name}"))
 }
 
-/// A checksum-addressed `targets.<sha256>.json` (what a client fetches after a new snapshot).
+/// A checksum-addressed `targets.<sha256>.json` or delegation file (`targets/_manifesto/3f.<sha256>.json`,
+/// where a put's targets now live): what a client fetches after a new snapshot.
 fn is_targets_file(path: &str) -> bool {
-    path.contains("/_trust/tuf/targets.")
+    path.contains("/_trust/tuf/targets.") || path.contains("/_trust/tuf/targets/")
 }
 
 /// Flip one letter of the first signature (base64 letter swap keeps it valid base64).

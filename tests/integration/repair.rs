@@ -27,20 +27,9 @@ fn setup(label: &str) -> (TestEnv, String, String) {
     (env, image, gun)
 }
 
+/// The `_manifesto` index read through its shard indexes.
 fn index_json(s: &crate::harness::Stack, repo_path: &str) -> serde_json::Value {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-fsS",
-            "-H",
-            "Accept: application/vnd.oci.image.index.v1+json",
-        ])
-        .arg(format!(
-            "{}/v2/{repo_path}/manifests/_manifesto",
-            s.registry_url
-        ))
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    crate::index::flattened_index(&s.registry_url, repo_path)
 }
 
 #[test]

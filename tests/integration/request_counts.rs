@@ -134,7 +134,7 @@ fn a_warm_get_by_tag_adds_one_manifest_request() {
 }
 
 #[test]
-fn a_put_uploads_each_blob_in_one_request_and_writes_two_manifests() {
+fn a_put_uploads_each_blob_in_one_request_and_writes_three_manifests() {
     let p = published("count-put");
     let repo = p.gun.split_once('/').unwrap().1;
     let (registry, _) = requests_during(&p, || {
@@ -159,9 +159,21 @@ fn a_put_uploads_each_blob_in_one_request_and_writes_two_manifests() {
         2,
         "{registry:#?}"
     );
-    // The image's manifesto manifest by digest and the `_manifesto` index tag.
+    // The image's manifesto manifest and its label's shard index by digest, and the
+    // `_manifesto` index tag.
     assert_eq!(
         count(&format!("PUT /v2/{repo}/manifests/")),
+        3,
+        "{registry:#?}"
+    );
+    assert_eq!(
+        count(&format!("PUT /v2/{repo}/manifests/_manifesto")),
+        1,
+        "{registry:#?}"
+    );
+    // The `_manifesto` tag, read before it is rebuilt and once after to check it stayed.
+    assert_eq!(
+        count(&format!("GET /v2/{repo}/manifests/_manifesto")),
         2,
         "{registry:#?}"
     );
@@ -171,7 +183,7 @@ fn a_put_uploads_each_blob_in_one_request_and_writes_two_manifests() {
         1,
         "{registry:#?}"
     );
-    assert_eq!(registry.len(), 9, "{registry:#?}");
+    assert_eq!(registry.len(), 12, "{registry:#?}");
 }
 
 #[test]

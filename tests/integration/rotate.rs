@@ -305,6 +305,35 @@ fn targets_rotation_keeps_every_target_and_delegation_for_fresh_and_earlier_read
     let days = (expires.with_timezone(&Utc) - Utc::now()).num_days();
     assert!((88..=90).contains(&days), "--targets-expires 90d: {days}");
 
+    // The owner's bins follow the key: the shard root and every bin are delegated to the new key
+    // only and signed by it, so the retired key signs nothing the owner keeps (docs/layout.md).
+    let served_targets = go.fetch_signed(&fx.gun, "targets");
+    let shard_root = served_targets["delegations"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "targets/_manifesto")
+        .expect("the owner signed into bins before the rotation");
+    assert_eq!(strings(&shard_root["keyids"]), vec![new.clone()]);
+    assert_eq!(
+        signature_key_ids(&go, &fx.gun, "targets/_manifesto"),
+        vec![new.clone()]
+    );
+    let bins = go.fetch_signed(&fx.gun, "targets/_manifesto")["delegations"]["roles"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(!bins.is_empty());
+    for bin in &bins {
+        assert_eq!(strings(&bin["keyids"]), vec![new.clone()], "{bin}");
+        let name = bin["name"].as_str().unwrap();
+        assert_eq!(
+            signature_key_ids(&go, &fx.gun, name),
+            vec![new.clone()],
+            "{name}"
+        );
+    }
+
     // The new key is stored for this repository and signs later changes.
     let keys = json(&ok(
         fx.owner

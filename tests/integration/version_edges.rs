@@ -1,15 +1,16 @@
 //! Scenario 18: versions at the integer edges. The Go server keeps versions as Go `int`; the
 //! audits' "fast-forward to i32::MAX" would wrap a 32-bit counter. The owner's own targets key
-//! signs a targets file at the edge (through the library, as a compromised or buggy writer
-//! would), then the real binary publishes on top of it.
+//! signs the bin that holds the image's entries at the edge (through the library, as a
+//! compromised or buggy writer would), then the real binary publishes on top of it.
 
 use chrono::Utc;
 use manifesto::config::Settings;
 use manifesto::keys::KeyStore;
 use manifesto::keys::passphrase::Passphrases;
 use manifesto::keys::signing::role_signers;
+use manifesto::manifesto::shard;
 use manifesto::notary::publish::{UpdatePart, publish_with_retry};
-use manifesto::registry::ImageRef;
+use manifesto::registry::{Digest, ImageRef};
 use manifesto::tuf::build;
 use manifesto::tuf::metadata::Version;
 use manifesto::tuf::names::RoleName;
@@ -20,7 +21,21 @@ use crate::go_notary::GoNotary;
 use crate::harness::{NoTerminal, TARGETS_PASS, code, ok, stderr, stdout};
 use crate::scene::{Published, published};
 
-/// Sign and publish the owner's targets, unchanged but at `version`.
+/// The owner's bin that holds the entries of the image of `p` (docs/layout.md).
+fn owner_bin(p: &Published) -> RoleName {
+    let out = p
+        .owner
+        .cmd()
+        .args(["resolve", &p.image, "-o", "json"])
+        .output()
+        .unwrap();
+    let resolved: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("resolve {}: {e}: {}", p.image, stderr(&out)));
+    let digest = Digest::parse(resolved["image_digest"].as_str().unwrap()).unwrap();
+    shard::bin_for(&RoleName::targets(), &digest)
+}
+
+/// Sign and publish the owner's bin of the image, unchanged but at `version`.
 async fn publish_targets_at(p: &Published, version: u64) {
     let settings = Settings::resolve(
         Some(p.owner.trust_dir()),
@@ -36,21 +51,26 @@ async fn publish_targets_at(p: &Published, version: u64) {
         },
         NoTerminal,
     );
-    let targets = RoleName::targets();
+    let bin = owner_bin(p);
     publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
+        updater
+            .load_chain(&bin)
+            .await
+            .map_err(manifesto::Error::Update)?;
         let state = updater.state();
-        let current = state.targets_role(&targets).map(|t| t.get().clone());
+        let current = state.targets_role(&bin).map(|t| t.get().clone());
         let mut next = build::next_targets(current.as_ref(), Utc::now(), |_| {})?;
         next.version = Version::new(version).expect("a version the client accepts");
-        let signers = role_signers(state, &targets, &store, &mut passphrases)?;
+        // A bin is signed by the owner's targets keys, listed for it by its parent.
+        let signers = role_signers(state, &bin, &store, &mut passphrases)?;
         let signers: Vec<&dyn Signer> = signers.iter().map(|s| s as &dyn Signer).collect();
         Ok(Some(vec![UpdatePart {
-            role: targets.clone(),
+            role: bin.clone(),
             bytes: sign_file(&next, &signers)?,
         }]))
     })
     .await
-    .expect("the crafted targets is published");
+    .expect("the crafted bin is published");
 }
 
 /// At i32::MAX the next publish is 2147483648: the client counts in u64 (never wraps to a
@@ -63,11 +83,12 @@ async fn a_publish_on_a_targets_version_at_i32_max_signs_2147483648_without_wrap
     publish_targets_at(&p, i32::MAX as u64).await;
     let p = tokio::task::spawn_blocking(move || {
         let go = GoNotary::new(p.stack);
-        assert_eq!(go.served_version(&p.gun, "targets"), i32::MAX as u64);
+        let bin = owner_bin(&p);
+        assert_eq!(go.served_version(&p.gun, bin.as_str()), i32::MAX as u64);
         let content = b"{\"status\":\"approved\",\"after\":\"i32::MAX\"}";
         ok(p.put(content), "put on top of i32::MAX");
         assert_eq!(
-            go.served_version(&p.gun, "targets"),
+            go.served_version(&p.gun, bin.as_str()),
             i32::MAX as u64 + 1,
             "no wraparound"
         );
@@ -93,6 +114,7 @@ async fn a_publish_on_a_targets_version_at_the_client_ceiling_fails_exit_3_witho
     publish_targets_at(&p, ceiling).await;
     tokio::task::spawn_blocking(move || {
         let go = GoNotary::new(p.stack);
+        let bin = owner_bin(&p);
         let out = p.put(b"{\"status\":\"approved\",\"after\":\"ceiling\"}");
         assert_eq!(code(&out), 3, "{}", stderr(&out));
         assert!(
@@ -102,7 +124,7 @@ async fn a_publish_on_a_targets_version_at_the_client_ceiling_fails_exit_3_witho
         );
         assert!(stdout(&out).is_empty(), "{}", stdout(&out));
         assert_eq!(
-            go.served_version(&p.gun, "targets"),
+            go.served_version(&p.gun, bin.as_str()),
             ceiling,
             "never wrapped"
         );
