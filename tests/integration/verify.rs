@@ -786,7 +786,7 @@ fn get_follows_the_first_signer_when_roles_disagree_and_names_the_dissenting_rol
         "{err}"
     );
     let out = sc.ok(&sc.owner, &["-o", "json", "get", &sc.image, "approvals"]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = crate::schema::assert_conforms("get", &out.stdout);
     assert_eq!(report["role"], "targets/qa1");
     assert_eq!(
         report["dissenting_roles"],
