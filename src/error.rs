@@ -127,9 +127,9 @@ pub enum Error {
     TagMoved {
         repository: String,
         tag: String,
-        resolved: Digest,
-        role: RoleName,
-        signed: Digest,
+        resolved: String,
+        role: String,
+        signed: String,
     },
     #[error(
         "{role} signs tag {tag} of {repository} without a sha256 hash, so the registry's answer {resolved} cannot be checked against it"
@@ -137,8 +137,8 @@ pub enum Error {
     TagSignedWithoutSha256 {
         repository: String,
         tag: String,
-        resolved: Digest,
-        role: RoleName,
+        resolved: String,
+        role: String,
     },
     #[error("{image}: the policy requirement {requirement} is not met ({status}): {reason}")]
     PolicyRefused {

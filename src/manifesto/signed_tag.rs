@@ -42,15 +42,15 @@ pub(crate) fn check(
         Some(d) => Err(Error::TagMoved {
             repository: repository.to_string(),
             tag: tag.to_string(),
-            resolved: resolved.clone(),
-            role: role.clone(),
-            signed: d.clone(),
+            resolved: resolved.to_string(),
+            role: role.to_string(),
+            signed: d.to_string(),
         }),
         None => Err(Error::TagSignedWithoutSha256 {
             repository: repository.to_string(),
             tag: tag.to_string(),
-            resolved: resolved.clone(),
-            role: role.clone(),
+            resolved: resolved.to_string(),
+            role: role.to_string(),
         }),
     }
 }
