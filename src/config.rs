@@ -28,6 +28,10 @@ pub struct ConfigFile {
     /// Caps and deadlines on trust data downloads (`tuf::limits::Limits`, every field optional).
     #[serde(default)]
     pub limits: Limits,
+    /// A policy file (docs/verdict.md, "Policy files") that `get` enforces for the types it
+    /// names, and `verify` applies when no `--require`/`--policy` is given; relative to the
+    /// trust directory.
+    pub policy: Option<PathBuf>,
 }
 
 /// Pinned roots of trust, in the shape of the Go notary client's `trust_pinning`.
@@ -61,7 +65,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error(
-        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca', 'trust_pinning', 'limits')"
+        "the configuration file {path} is not valid (expected JSON with 'server', 'insecure_registries', 'tls_ca', 'trust_pinning', 'limits', 'policy')"
     )]
     Parse {
         path: PathBuf,
@@ -109,6 +113,8 @@ pub struct Settings {
     pub pinning: TrustPinning,
     /// Caps and deadlines for trust data.
     pub limits: Limits,
+    /// The configured policy file (`policy` in config.json, made absolute), if any.
+    pub policy: Option<PathBuf>,
 }
 
 impl Settings {
@@ -121,6 +127,7 @@ impl Settings {
             http: HttpSettings::default(),
             pinning: TrustPinning::default(),
             limits: Limits::default(),
+            policy: None,
         }
     }
 
@@ -156,12 +163,14 @@ impl Settings {
         for ca in tls_ca.iter().chain(file.tls_ca.iter()) {
             http.extra_ca_pem.push(CaBundle::read(ca)?);
         }
+        let policy = file.policy.map(|p| trust_dir.join(p));
         Ok(Settings {
             trust_dir,
             server,
             http,
             pinning: file.trust_pinning,
             limits: file.limits,
+            policy,
         })
     }
 }

@@ -121,6 +121,37 @@ pub enum Error {
         crate::manifesto::requirement::SPEC_GRAMMAR
     )]
     NothingToVerify,
+    #[error(
+        "the registry answers {resolved} for tag {tag} of {repository}, but {role} signs the tag for {signed}: the tag was moved in the registry without the repository's keys; use {repository}@{signed}, or sign the tag again if the move was intended"
+    )]
+    TagMoved {
+        repository: String,
+        tag: String,
+        resolved: String,
+        role: String,
+        signed: String,
+    },
+    #[error(
+        "{role} signs tag {tag} of {repository} without a sha256 hash, so the registry's answer {resolved} cannot be checked against it"
+    )]
+    TagSignedWithoutSha256 {
+        repository: String,
+        tag: String,
+        resolved: String,
+        role: String,
+    },
+    #[error("{image}: the policy requirement {requirement} is not met ({status}): {reason}")]
+    PolicyRefused {
+        image: String,
+        requirement: String,
+        status: &'static str,
+        reason: String,
+        failure: Failure,
+    },
+    #[error(
+        "{repository} has no tags to verify (the registry lists none besides manifesto's own); push and tag an image, or verify images by digest"
+    )]
+    NoTags { repository: String },
     #[error("{given:?} is not a duration: use e.g. 30m, 24h or 7d")]
     BadDuration {
         given: String,
@@ -300,13 +331,16 @@ impl Error {
             Error::PathNotDelegated { .. }
             | Error::UnsignedSha256 { .. }
             | Error::BlobMismatch { .. }
-            | Error::SignedByOther { .. } => Failure::Untrusted,
+            | Error::SignedByOther { .. }
+            | Error::TagMoved { .. }
+            | Error::TagSignedWithoutSha256 { .. } => Failure::Untrusted,
             Error::NoCreatedAt { .. } | Error::OlderThanMaxAge { .. } => Failure::Stale,
             Error::NothingToResign { .. }
             | Error::NoSuchDelegation { .. }
             | Error::NotARole { .. }
             | Error::NoMetadata { .. }
-            | Error::NoMetadataSignedBy { .. } => Failure::NotFound,
+            | Error::NoMetadataSignedBy { .. }
+            | Error::NoTags { .. } => Failure::NotFound,
             // The key would not sign: local key state, whatever the message it was given.
             Error::SignRole {
                 source: SignError::Sign(_),
@@ -327,7 +361,7 @@ impl Error {
             Error::CopyImage(e) => e.failure(),
             Error::Bundle(e) => e.failure(),
             Error::Offline(e) => e.failure(),
-            Error::Denied { failure, .. } => *failure,
+            Error::Denied { failure, .. } | Error::PolicyRefused { failure, .. } => *failure,
         }
     }
 }

@@ -140,6 +140,10 @@ pub struct GetArgs {
     /// Read offline from a bundle ('bundle create'): no network; IMAGE must be by digest
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
+    /// Enforce this policy file's requirements for TYPE (role, max-age, min-signers), as verify
+    /// does [default: the configuration's 'policy']
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +153,9 @@ pub struct ListArgs {
     /// List every image of the repository that has metadata
     #[arg(long)]
     pub all: bool,
+    /// Only metadata of this type (e.g. every image with a signed safe-to-prune flag)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub metadata_type: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -171,7 +178,7 @@ min-signers=N counts distinct delegation roles (not the owner's targets role) si
 blob. Exit 0 only when every image meets every requirement, else the most severe failure's code; \
 -o json prints the verdict (docs/verdict.md) on pass and fail alike.")]
 pub struct VerifyArgs {
-    /// Images to check
+    /// Images to check (repositories with --all-tags)
     #[arg(required = true)]
     pub images: Vec<String>,
     /// Requirement: TYPE[,role=R][,max-age=DUR][,min-signers=N] (repeatable)
@@ -183,6 +190,9 @@ pub struct VerifyArgs {
     /// Verify offline from a bundle ('bundle create'): no network; images must be by digest
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
+    /// Each argument is a repository: verify every tag of it (the registry's tag list)
+    #[arg(long, conflicts_with = "bundle")]
+    pub all_tags: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,8 @@ use crate::manifesto::MetadataType;
 use crate::manifesto::bundle::{get_offline, require_digest};
 use crate::manifesto::delegate::delegation_role;
 use crate::manifesto::get::{GetRequest, OutputFile, get};
+use crate::manifesto::policy::Policy;
+use crate::manifesto::requirement::Requirement;
 use crate::registry::ImageRef;
 use crate::tuf::names::RoleName;
 
@@ -36,16 +38,38 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<(), Error> {
         Some(out) => out.temp_dir(),
         None => std::env::temp_dir(),
     };
+    // A policy (--policy, else the configuration's) is loaded before any network access: a bad
+    // one is exit 2. Its requirements for this repository and type are enforced.
+    let policy_file = args.policy.as_ref().or(ctx.settings.policy.as_ref());
+    let requirements: Vec<Requirement> = match policy_file {
+        None => Vec::new(),
+        Some(path) => Policy::load(path)?
+            .requirements_for(&image.repository_ref().gun())
+            .into_iter()
+            .filter(|r| r.metadata_type == metadata_type)
+            .collect(),
+    };
     let req = GetRequest {
         image: &image,
         metadata_type: &metadata_type,
         signed_by,
         max_age,
+        requirements,
     };
     let fetched = match &args.bundle {
         Some(bundle) => get_offline(&ctx.settings, bundle, req, &temp_dir).await?,
         None => get(&ctx.settings, req, &temp_dir).await?,
     };
+    let report = &fetched.report;
+    if !report.dissenting_roles.is_empty() {
+        ctx.output.note(format!(
+            "manifesto: warning: {} signs other {} content for this image; following {}, the \
+             first role in delegation order (--signed-by ROLE picks one)",
+            report.dissenting_roles.join(", "),
+            report.metadata_type,
+            report.role
+        ));
+    }
     match &output {
         Some(out) => {
             let path = out.path();

@@ -65,7 +65,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Resolve(args) => resolve::run(&ctx, &args.image).await,
         Command::Put(args) => put::run(&ctx, args).await,
         Command::Get(args) => get::run(&ctx, args).await,
-        Command::List(args) => list::run(&ctx, &args.target, args.all).await,
+        Command::List(args) => list::run(&ctx, args).await,
         Command::Delete(args) => {
             delete::run_delete(&ctx, &args.image, &args.metadata_type, args.role.as_deref()).await
         }

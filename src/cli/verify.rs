@@ -14,11 +14,21 @@ use crate::manifesto::requirement::Requirement;
 use crate::manifesto::verify::{self, ImageInput, Status, Verdict};
 use crate::notary::bundle::Bundle;
 use crate::registry::ImageRef;
+use crate::registry::reference::RepositoryRef;
 
 pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
+    let repositories = if args.all_tags {
+        args.images
+            .iter()
+            .map(|given| RepositoryRef::parse(given))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     let images = args
         .images
         .iter()
+        .filter(|_| !args.all_tags)
         .map(|given| {
             Ok(ImageInput {
                 given: given.clone(),
@@ -32,9 +42,20 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<(), Error> {
         .map(|spec| Requirement::parse(spec))
         .collect::<Result<Vec<_>, Error>>()?;
     // Loaded and compiled before any network access: a bad policy is exit 2.
-    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    // Without --policy, the configuration's policy file (if any) applies.
+    let policy = args
+        .policy
+        .as_deref()
+        .or(ctx.settings.policy.as_deref())
+        .map(Policy::load)
+        .transpose()?;
     if requirements.is_empty() && policy.is_none() {
         return Err(Error::NothingToVerify);
+    }
+    // --all-tags: each argument is a repository; its tag list (every page) names the images.
+    let mut images = images;
+    for repo in &repositories {
+        images.extend(verify::all_tags(&ctx.settings, repo).await?);
     }
     let verdict = match &args.bundle {
         None => {
@@ -138,9 +159,26 @@ fn table(w: &mut dyn Write, verdict: &Verdict) -> std::io::Result<()> {
         writeln!(w, "{}", text.trim_end())
     };
     line(w, header)?;
-    let reqs = verdict.images.iter().flat_map(|i| &i.requirements);
-    for (row, r) in rows.iter().zip(reqs) {
+    let reqs = verdict.images.iter().flat_map(|i| {
+        i.requirements
+            .iter()
+            .enumerate()
+            .map(move |(n, r)| (i, n, r))
+    });
+    for (row, (image, n, r)) in rows.iter().zip(reqs) {
         line(w, row.each_ref().map(String::as_str))?;
+        if n == 0
+            && let Some(tag) = &image.tag
+        {
+            match &tag.signed_by {
+                Some(role) => writeln!(w, "    tag {}: signed by {role}", tag.name)?,
+                None => writeln!(
+                    w,
+                    "    tag {}: resolved unsigned (the registry's answer; no role signs the tag)",
+                    tag.name
+                )?,
+            }
+        }
         if r.status != Status::Ok {
             writeln!(w, "    {}: {}", r.status.as_str(), r.reason)?;
         }

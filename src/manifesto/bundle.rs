@@ -417,6 +417,15 @@ impl Registry for BundleRegistry<'_> {
         })
     }
 
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        // A bundle holds images by digest only.
+        Err(RegistryError::NotFound {
+            registry: self.bundle.path().display().to_string(),
+            repository: repository.to_owned(),
+            what: "the tag list (a bundle holds images by digest, not tags)".into(),
+        })
+    }
+
     async fn pull_blob_to<W: AsyncWrite + Unpin + Send>(
         &self,
         repository: &str,

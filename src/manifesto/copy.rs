@@ -200,6 +200,7 @@ pub(crate) async fn copy_via(
                 metadata_type: ty,
                 signed_by: None,
                 max_age: None,
+                requirements: Vec::new(),
             },
             temp_dir,
         )

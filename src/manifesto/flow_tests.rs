@@ -121,6 +121,7 @@ impl Scene {
             metadata_type: ty,
             signed_by: None,
             max_age: None,
+            requirements: Vec::new(),
         };
         let fetched = get_via(&self.remote, &self.settings, req, self.dir.path()).await?;
         Ok(std::fs::read(fetched.content.path()).unwrap())

@@ -19,7 +19,9 @@ use super::hints::{self, Hinted};
 use super::layout::{self, Custom};
 use super::put::hash_file;
 use super::remote::{Network, Remote, trust_now};
+use super::requirement::Requirement;
 use super::shard;
+use super::signed_tag;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::notary::{NotaryError, TrustedRepository};
@@ -33,6 +35,9 @@ pub struct GetRequest<'a> {
     pub metadata_type: &'a MetadataType,
     pub signed_by: Option<RoleName>,
     pub max_age: Option<Duration>,
+    /// The policy's requirements for this repository and type (`--policy` or the
+    /// configuration's `policy`), enforced as `verify` does: [`super::get_policy`].
+    pub requirements: Vec<Requirement>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +53,9 @@ pub struct GetReport {
     pub created_at: Option<String>,
     /// The signed annotations (`put --annotation K=V`, a copy's provenance); empty when none.
     pub annotations: BTreeMap<String, String>,
+    /// Without `--signed-by`: the other roles that validly sign this type for the image but a
+    /// different blob (the first role in delegation order was followed); empty when they agree.
+    pub dissenting_roles: Vec<String>,
 }
 
 /// Fetch the blob a signed target names into a temporary file created in `temp_dir`: streamed
@@ -136,15 +144,34 @@ pub(crate) async fn get_from<S: MetadataSource>(
     let name = layout::metadata_target(req.metadata_type, &image_digest);
 
     let mut trusted = open().await?;
+    // Signed tags win: a tag the repository signs (Docker Content Trust) must resolve to it.
+    if let (None, Some(tag)) = (req.image.digest(), req.image.tag())
+        && let Some(signed) = signed_tag::signed_tag(&mut trusted.updater, tag)
+            .await
+            .map_err(Error::Update)?
+    {
+        signed_tag::check(&repo.gun(), tag, &image_digest, &signed)?;
+        tracing::info!("tag {tag} is signed by {}: {image_digest}", signed.0);
+    }
     let signers = shard::signers_of(&mut trusted.updater, &name)
         .await
         .map_err(Error::Update)?;
-    let chosen = match &req.signed_by {
-        None => signers.first(),
-        Some(role) => signers.iter().find(|t| &t.role == role),
+    let chosen = if req.requirements.is_empty() || signers.is_empty() {
+        match &req.signed_by {
+            None => signers.first().cloned(),
+            Some(role) => signers.iter().find(|t| &t.role == role).cloned(),
+        }
+    } else {
+        super::get_policy::choose(
+            &req.image.to_string(),
+            &req.requirements,
+            &signers,
+            req.signed_by.as_ref(),
+            Utc::now(),
+        )?
     };
     let roles: Vec<String> = signers.iter().map(|t| t.role.to_string()).collect();
-    match chosen {
+    match &chosen {
         Some(t) => tracing::info!(
             "{name}: signed by {} (roles signing it: {}); reading the blob",
             t.role,
@@ -152,7 +179,7 @@ pub(crate) async fn get_from<S: MetadataSource>(
         ),
         None => tracing::info!("{name}: no target from the wanted role (signed by: {roles:?})"),
     }
-    let Some(target) = chosen.cloned() else {
+    let Some(target) = chosen else {
         if let (Some(role), Some(other)) = (&req.signed_by, signers.first()) {
             return Err(Error::SignedByOther {
                 name,
@@ -177,6 +204,18 @@ pub(crate) async fn get_from<S: MetadataSource>(
             image: req.image.to_string(),
             digest: image_digest,
         });
+    };
+    // Roles that disagree (another blob): without --signed-by the first role in delegation
+    // order wins, and the report names the others (the command says so on stderr).
+    let dissenting_roles: Vec<String> = if req.signed_by.is_none() {
+        let chosen_blob = layout::blob_digest(&target.meta);
+        signers
+            .iter()
+            .filter(|t| layout::blob_digest(&t.meta) != chosen_blob)
+            .map(|t| t.role.to_string())
+            .collect()
+    } else {
+        Vec::new()
     };
     let custom = Custom::from_meta(&target.meta);
     if let Some(max_age) = req.max_age {
@@ -212,6 +251,7 @@ pub(crate) async fn get_from<S: MetadataSource>(
             media_type: custom.as_ref().map(|c| c.media_type.clone()),
             created_at: custom.as_ref().map(|c| c.created_at.clone()),
             annotations: custom.map(|c| c.annotations).unwrap_or_default(),
+            dissenting_roles,
         },
         content,
     })
@@ -436,6 +476,7 @@ mod tests {
                 metadata_type: &self.metadata_type,
                 signed_by: None,
                 max_age: None,
+                requirements: Vec::new(),
             };
             get_via(&remote, &self.settings(), req, temp_dir).await
         }

@@ -14,6 +14,7 @@ pub mod delete;
 #[cfg(test)]
 mod flow_tests;
 pub mod get;
+pub mod get_policy;
 pub mod hints;
 pub mod index;
 pub mod init;
@@ -39,6 +40,7 @@ pub mod shard;
 #[cfg(test)]
 mod shard_tests;
 pub mod shard_write;
+pub mod signed_tag;
 pub mod verify;
 
 pub use metadata_type::MetadataType;

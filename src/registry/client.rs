@@ -555,6 +555,88 @@ impl RegistryClient {
         }
     }
 
+    /// Every tag of `repository`, in the registry's order: `GET /v2/<repository>/tags/list`
+    /// page by page. Each page asks for [`TAG_PAGE`] tags; while the registry answers with a
+    /// `Link: <…>; rel="next"` header, the next page is asked with `n` and `last` (the last tag
+    /// received), as the distribution spec describes: the link's own URL is never followed, so
+    /// a registry cannot send us (or our credentials) elsewhere. Every page is read under a cap
+    /// and a deadline; every tag must be a valid tag, and at most [`MAX_TAGS`] are read.
+    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let what = "tag list";
+        let mut tags: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        loop {
+            let path = match tags.last() {
+                None => format!("tags/list?n={TAG_PAGE}"),
+                Some(last) => format!("tags/list?n={TAG_PAGE}&last={last}"),
+            };
+            let limit = self.settings.download_deadline(MAX_TAG_PAGE_BYTES);
+            let read = async {
+                let response = self.authorized_get(repository, &path, &[], what).await?;
+                let next = response
+                    .headers()
+                    .get_all(reqwest::header::LINK)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains("rel=\"next\""));
+                let body = http::read_capped(response, MAX_TAG_PAGE_BYTES)
+                    .await
+                    .map_err(|e| match e {
+                        http::ReadError::TooLarge => RegistryError::TooLarge {
+                            registry: self.registry.clone(),
+                            digest: format!("{repository} tag list"),
+                            limit: MAX_TAG_PAGE_BYTES,
+                        },
+                        http::ReadError::Transport(source) => self.transport_error(source),
+                    })?;
+                Ok::<_, RegistryError>((next, body))
+            };
+            let (next, body) = tokio::time::timeout(limit, read).await.map_err(|_| {
+                RegistryError::Deadline {
+                    registry: self.registry.clone(),
+                    what: what.into(),
+                    limit,
+                }
+            })??;
+            let page: Page =
+                serde_json::from_slice(&body).map_err(|source| RegistryError::BadTagList {
+                    registry: self.registry.clone(),
+                    repository: repository.into(),
+                    source,
+                })?;
+            let page = page.tags.unwrap_or_default();
+            if let Some(t) = page.iter().find(|t| !super::reference::is_tag(t)) {
+                return Err(RegistryError::BadTag {
+                    registry: self.registry.clone(),
+                    repository: repository.into(),
+                    tag: t.clone(),
+                });
+            }
+            let before = tags.len();
+            for tag in page {
+                if seen.insert(tag.clone()) {
+                    tags.push(tag);
+                }
+            }
+            if tags.len() > MAX_TAGS {
+                return Err(RegistryError::TooManyTags {
+                    registry: self.registry.clone(),
+                    repository: repository.into(),
+                    limit: MAX_TAGS,
+                });
+            }
+            // A next page that adds nothing would loop forever: stop there.
+            if !next || tags.len() == before {
+                return Ok(tags);
+            }
+        }
+    }
+
     /// Push a small blob held in memory; skipped when the registry already has it.
     pub async fn push_blob_bytes(
         &self,
@@ -794,6 +876,13 @@ enum Auth {
     Basic,
     Bearer(Zeroizing<String>),
 }
+
+/// Tags asked for per page of a tag list.
+pub const TAG_PAGE: usize = 1000;
+/// Largest page of a tag list accepted (1,000 tags of the longest valid name, and JSON).
+const MAX_TAG_PAGE_BYTES: u64 = 256 * 1024;
+/// Most tags read from one repository.
+pub const MAX_TAGS: usize = 1_000_000;
 
 /// Largest error body read from the registry (for its message).
 const MAX_ERROR_BODY: u64 = 16 * 1024;

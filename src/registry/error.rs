@@ -91,6 +91,27 @@ pub enum RegistryError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("registry {registry} sent a tag list for {repository} that is not valid JSON")]
+    BadTagList {
+        registry: String,
+        repository: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("registry {registry} lists {tag:?} as a tag of {repository}, which is not a valid tag")]
+    BadTag {
+        registry: String,
+        repository: String,
+        tag: String,
+    },
+    #[error(
+        "registry {registry} lists more than {limit} tags for {repository}; manifesto reads at most that many"
+    )]
+    TooManyTags {
+        registry: String,
+        repository: String,
+        limit: usize,
+    },
     #[error("local I/O failed on {path}")]
     Io {
         path: String,
@@ -117,7 +138,10 @@ impl RegistryError {
             RegistryError::Credentials(e) => e.failure(),
             RegistryError::DigestMismatch { .. }
             | RegistryError::TooLarge { .. }
-            | RegistryError::BadManifest { .. } => Failure::Untrusted,
+            | RegistryError::BadManifest { .. }
+            | RegistryError::BadTagList { .. }
+            | RegistryError::BadTag { .. } => Failure::Untrusted,
+            RegistryError::TooManyTags { .. } => Failure::Usage,
             RegistryError::Io { .. } => Failure::LocalState,
             RegistryError::Http(e) => e.failure(),
         }

@@ -29,6 +29,12 @@ pub(crate) trait Registry: Sync {
         max_len: u64,
         out: &mut W,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+
+    /// Every tag of `repository` (the registry's tag list, all its pages), in its order.
+    fn tags(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send;
 }
 
 /// The registry operations of the writing flows.
@@ -98,6 +104,13 @@ impl Registry for RegistryClient {
         out: &mut W,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send {
         RegistryClient::pull_blob_to(self, repository, digest, max_len, out)
+    }
+
+    fn tags(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send {
+        RegistryClient::tags(self, repository)
     }
 }
 
@@ -241,6 +254,18 @@ pub(crate) mod double {
             out.write_all(&bytes[..n]).await.unwrap();
             out.flush().await.unwrap();
             Ok(n as u64)
+        }
+
+        async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+            let prefix = format!("{repository}:");
+            Ok(self.with(|c| {
+                c.manifests
+                    .keys()
+                    .filter_map(|k| k.strip_prefix(&prefix))
+                    .filter(|r| !r.contains(':'))
+                    .map(str::to_string)
+                    .collect()
+            }))
         }
     }
 

@@ -482,6 +482,11 @@ fn parse_parts(input: &str, subject: &'static str) -> Result<Parts, ReferenceErr
     })
 }
 
+/// Whether `tag` follows Docker's tag grammar.
+pub(crate) fn is_tag(tag: &str) -> bool {
+    check_tag(tag).is_ok()
+}
+
 /// Docker's tag grammar `[\w][\w.-]{0,127}` (ASCII `\w`).
 fn check_tag(tag: &str) -> Result<(), String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';

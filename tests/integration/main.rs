@@ -6,6 +6,7 @@ mod clock;
 mod conventions;
 mod copy;
 mod crash;
+mod gate;
 mod get_attacks;
 mod go_notary;
 mod harness;

@@ -700,3 +700,103 @@ fn a_blob_tampered_before_the_rules_read_it_is_untrusted_exit_3() {
     assert!(statuses(&v).contains(&"untrusted".to_string()), "{v:#}");
     assert_eq!(v["ok"], false);
 }
+
+/// A rule over every signer: each counted signature's content must approve.
+const EVERY_SIGNER: &str = "requirements:\n  - type: approvals\nrules: |\n  package manifesto\n  deny contains msg if {\n    some s in input.signed.approvals\n    s.content.status != \"approved\"\n    msg := sprintf(\"%s did not approve (signed %s)\", [s.role, s.created_at])\n  }\n  deny contains msg if {\n    input.metadata.approvals.status != \"approved\"\n    msg := \"the first signer did not approve\"\n  }\n";
+
+#[test]
+fn disagreeing_signers_reach_the_policy_as_input_signed_and_the_dissenting_role_is_denied() {
+    let sc = scene("vf-disagree");
+    let qa1 = sc.delegate("qa1");
+    let qa2 = sc.delegate("qa2");
+    sc.put_as(
+        &qa1,
+        &sc.image,
+        "approvals",
+        br#"{"status":"approved"}"#,
+        &["--role", "qa1"],
+    );
+    let path = sc.owner.home.path().join("every.yaml");
+    std::fs::write(&path, EVERY_SIGNER).unwrap();
+    let policy = path.to_str().unwrap();
+    let (rc, v) = sc.verify_policy(policy, &[]);
+    assert_eq!(rc, 0, "one signer, who approved: {v:#}");
+
+    sc.put_as(
+        &qa2,
+        &sc.image,
+        "approvals",
+        br#"{"status":"rejected"}"#,
+        &["--role", "qa2"],
+    );
+    let (rc, v) = sc.verify_policy(policy, &[]);
+    assert_eq!(rc, 10, "{v:#}");
+    assert_eq!(statuses(&v), ["ok", "policy-denied"], "{v:#}");
+    let reason = &reasons(&v)[1];
+    assert!(
+        reason.starts_with("targets/qa2 did not approve (signed 20"),
+        "{reason}"
+    );
+    // input.metadata follows the precedence: the first role in delegation order (qa1) approved.
+    assert!(
+        !reasons(&v).iter().any(|r| r.contains("first signer")),
+        "{v:#}"
+    );
+
+    // role= narrows what input.signed holds: only qa1 counts, so nothing is denied.
+    let only_qa1 = EVERY_SIGNER.replace("- type: approvals", "- type: approvals\n    role: qa1");
+    std::fs::write(&path, only_qa1).unwrap();
+    let (rc, v) = sc.verify_policy(policy, &[]);
+    assert_eq!(rc, 0, "{v:#}");
+}
+
+#[test]
+fn get_follows_the_first_signer_when_roles_disagree_and_names_the_dissenting_role_on_stderr() {
+    let sc = scene("get-disagree");
+    let qa1 = sc.delegate("qa1");
+    let qa2 = sc.delegate("qa2");
+    sc.put_as(
+        &qa1,
+        &sc.image,
+        "approvals",
+        br#"{"status":"approved"}"#,
+        &["--role", "qa1"],
+    );
+    let out = sc.ok(&sc.owner, &["get", &sc.image, "approvals"]);
+    assert!(
+        !stderr(&out).contains("warning"),
+        "they agree: {}",
+        stderr(&out)
+    );
+
+    sc.put_as(
+        &qa2,
+        &sc.image,
+        "approvals",
+        br#"{"status":"rejected"}"#,
+        &["--role", "qa2"],
+    );
+    let out = sc.ok(&sc.owner, &["get", &sc.image, "approvals"]);
+    assert_eq!(out.stdout, br#"{"status":"approved"}"#, "qa1 comes first");
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: targets/qa2 signs other approvals content")
+            && err.contains("following targets/qa1")
+            && err.contains("--signed-by"),
+        "{err}"
+    );
+    let out = sc.ok(&sc.owner, &["-o", "json", "get", &sc.image, "approvals"]);
+    let report = crate::schema::assert_conforms("get", &out.stdout);
+    assert_eq!(report["role"], "targets/qa1");
+    assert_eq!(
+        report["dissenting_roles"],
+        serde_json::json!(["targets/qa2"])
+    );
+
+    let out = sc.ok(
+        &sc.owner,
+        &["get", "--signed-by", "qa2", &sc.image, "approvals"],
+    );
+    assert_eq!(out.stdout, br#"{"status":"rejected"}"#);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

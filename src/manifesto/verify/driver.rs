@@ -7,17 +7,17 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::stream::{self, StreamExt};
 
-use super::evaluate::evaluate;
+use super::evaluate::{self, evaluate};
 use super::severity::severity;
 use super::verdict::{
-    Fault, ImageVerdict, RequirementVerdict, Status, Verdict, rule_verdict, stopped,
+    Fault, ImageVerdict, RequirementVerdict, Status, TagResolution, Verdict, rule_verdict, stopped,
 };
 use crate::config::Settings;
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::manifesto::bundle::{BundleRegistry, open_offline, require_digest};
 use crate::manifesto::get::fetch_verified;
-use crate::manifesto::layout;
+use crate::manifesto::layout::{self, Custom};
 use crate::manifesto::policy::Policy;
 use crate::manifesto::remote::{Network, Remote};
 use crate::manifesto::requirement::Requirement;
@@ -25,6 +25,7 @@ use crate::notary::TrustedRepository;
 use crate::notary::bundle::Bundle;
 use crate::registry::reference::RepositoryRef;
 use crate::registry::{Digest, ImageRef, Registry};
+use crate::tuf::names::RoleName;
 use crate::tuf::trusted::TrustedTarget;
 use crate::tuf::update::MetadataSource;
 
@@ -288,10 +289,52 @@ async fn decide<S: MetadataSource, R>(
     let mut signed: HashMap<String, Result<Vec<TrustedTarget>, Fault>> = HashMap::new();
     // Stale delegations that could have signed a name: a requirement they fail names them.
     let mut skipped: HashMap<String, Vec<String>> = HashMap::new();
+    let mut digests = digests;
+    // Images given by tag: how the tag resolved (a signed tag target, or the registry alone).
+    let mut tags: Vec<Option<TagResolution>> = members
+        .iter()
+        .map(|&i| {
+            let image = &images[i].image;
+            image
+                .tag()
+                .filter(|_| image.digest().is_none())
+                .map(|t| TagResolution {
+                    name: t.to_string(),
+                    signed: false,
+                    signed_by: None,
+                })
+        })
+        .collect();
     let repo_fault = match trusted {
         Err(e) => Some(Fault::of(&e)),
         Ok(mut trusted) => {
             let mut lookup_failed = false;
+            // Signed tags win: a tag the repository signs must resolve to the signed digest.
+            for (tag, digest) in tags.iter_mut().zip(digests.iter_mut()) {
+                let (Some(tag), Ok(resolved)) = (tag.as_mut(), digest.as_ref()) else {
+                    continue;
+                };
+                match signed_tag(&mut trusted.updater, &tag.name).await {
+                    Err(fault) => {
+                        lookup_failed = true;
+                        *digest = Err(fault);
+                    }
+                    Ok(None) => {}
+                    Ok(Some(signed)) => {
+                        tag.signed = true;
+                        tag.signed_by = Some(signed.0.to_string());
+                        let checked = crate::manifesto::signed_tag::check(
+                            &repo.gun(),
+                            &tag.name,
+                            resolved,
+                            &signed,
+                        );
+                        if let Err(e) = checked {
+                            *digest = Err(Fault::of(&e));
+                        }
+                    }
+                }
+            }
             for digest in digests.iter().flatten() {
                 for req in requirements {
                     let name = layout::metadata_target(&req.metadata_type, digest);
@@ -380,63 +423,73 @@ async fn decide<S: MetadataSource, R>(
         .collect();
 
     let (Some(policy), Some(registry)) = (rules, registry.as_ref()) else {
-        return (finish(evaluated), valid_until);
+        return (finish(evaluated, tags), valid_until);
     };
-    // Content rules: fetch, per image, the blob of each required type whose first requirement
-    // is ok (the blob that requirement accepted), all images of the repository concurrently.
+    // Content rules read, per image and required type (its first requirement): the blob that
+    // requirement accepted (`input.metadata`, when it is ok) and the blob of every signature it
+    // counts (`input.signed`: accepted roles, young enough). Each distinct blob of an image is
+    // fetched once, every image of the repository concurrently.
+    let mut reads: Vec<Vec<TypeRead>> = Vec::new();
     let mut jobs: Vec<(usize, String, &TrustedTarget)> = Vec::new();
+    let mut queued: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
     for (n, (_, _, digest, verdicts)) in evaluated.iter().enumerate() {
-        let Some(d) = digest else { continue };
-        let mut seen: Vec<&str> = Vec::new();
-        for v in verdicts {
-            if seen.contains(&v.metadata_type.as_str()) {
-                continue;
-            }
-            seen.push(&v.metadata_type);
-            if v.status != Status::Ok {
-                continue;
-            }
-            let name = format!("{}/{d}", v.metadata_type);
-            let target = signed
-                .get(&name)
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|ts| {
-                    ts.iter().find(|t| {
-                        layout::blob_digest(&t.meta).map(|b| b.to_string()) == v.blob_digest
-                    })
-                });
-            if let Some(t) = target {
-                jobs.push((n, v.metadata_type.clone(), t));
+        let mut types: Vec<TypeRead> = Vec::new();
+        if let Some(d) = digest {
+            for (req, v) in requirements.iter().zip(verdicts) {
+                if types.iter().any(|t| t.metadata_type == v.metadata_type) {
+                    continue;
+                }
+                let name = layout::metadata_target(&req.metadata_type, d);
+                let Some(Ok(signers)) = signed.get(&name) else {
+                    continue;
+                };
+                let mut read = TypeRead {
+                    metadata_type: v.metadata_type.clone(),
+                    chosen: None,
+                    signed: Vec::new(),
+                };
+                for t in evaluate::counted(req, signers, now) {
+                    let Some(blob) = layout::blob_digest(&t.meta).map(|b| b.to_string()) else {
+                        continue;
+                    };
+                    if queued.insert((n, blob.clone())) {
+                        jobs.push((n, blob.clone(), t));
+                    }
+                    read.signed.push((
+                        t.role.to_string(),
+                        Custom::from_meta(&t.meta).map(|c| c.created_at),
+                        blob,
+                    ));
+                }
+                if v.status == Status::Ok {
+                    read.chosen.clone_from(&v.blob_digest);
+                }
+                types.push(read);
             }
         }
+        reads.push(types);
     }
     let fetched: Vec<(usize, String, Result<Option<serde_json::Value>, Fault>)> =
         stream::iter(jobs)
-            .map(|(n, ty, t)| {
+            .map(|(n, blob, t)| {
                 let repository = repo.repository();
-                async move { (n, ty, fetch_for_rules(registry, repository, t).await) }
+                async move { (n, blob, fetch_for_rules(registry, repository, t).await) }
             })
             .buffered(CONCURRENCY)
             .collect()
             .await;
-    let mut inputs: Vec<Result<serde_json::Map<String, serde_json::Value>, (String, Fault)>> =
-        evaluated
-            .iter()
-            .map(|_| Ok(serde_json::Map::new()))
-            .collect();
-    for (n, ty, result) in fetched {
-        match (&mut inputs[n], result) {
-            (Ok(metadata), Ok(content)) => {
-                if let Some(content) = content {
-                    metadata.insert(ty, content);
-                }
-            }
-            (Ok(_), Err(fault)) => inputs[n] = Err((ty, fault)),
-            (Err(_), _) => {}
-        }
-    }
+    let content: HashMap<(usize, String), Result<Option<serde_json::Value>, Fault>> = fetched
+        .into_iter()
+        .map(|(n, blob, result)| ((n, blob), result))
+        .collect();
+    let inputs: Vec<Result<RuleInput, (String, Fault)>> = reads
+        .into_iter()
+        .enumerate()
+        .map(|(n, types)| rule_input_of(n, types, &content))
+        .collect();
     let gun = repo.gun();
-    for ((_, given, digest, verdicts), input) in evaluated.iter_mut().zip(inputs) {
+    for (((_, given, digest, verdicts), input), tag) in evaluated.iter_mut().zip(inputs).zip(&tags)
+    {
         let Some(d) = digest else { continue };
         match input {
             Err((ty, fault)) => verdicts.push(rule_verdict(
@@ -447,13 +500,16 @@ async fn decide<S: MetadataSource, R>(
                     fault.message
                 ),
             )),
-            Ok(metadata) => {
+            Ok((metadata, signed)) => {
                 let types = metadata.len();
                 let input = serde_json::json!({
                     "image": given,
                     "digest": d.to_string(),
                     "repository": gun,
                     "metadata": metadata,
+                    "signed": signed,
+                    "tag": tag.as_ref().map(|t| t.name.clone()),
+                    "tag_signed_by": tag.as_ref().and_then(|t| t.signed_by.clone()),
                 });
                 match policy.deny(&input) {
                     Err(e) => verdicts.push(rule_verdict(Status::Error, Some(Failure::Usage), e)),
@@ -469,7 +525,54 @@ async fn decide<S: MetadataSource, R>(
             }
         }
     }
-    (finish(evaluated), valid_until)
+    (finish(evaluated, tags), valid_until)
+}
+
+/// What the content rules read of one required type of one image: the blob digest its
+/// requirement accepted (when it is ok), and `(role, created_at, blob digest)` of every
+/// signature it counts, in delegation order.
+struct TypeRead {
+    metadata_type: String,
+    chosen: Option<String>,
+    signed: Vec<(String, Option<String>, String)>,
+}
+
+/// `input.metadata` and `input.signed` of one image.
+type RuleInput = (
+    serde_json::Map<String, serde_json::Value>,
+    serde_json::Map<String, serde_json::Value>,
+);
+
+/// Image `n`'s rule input from the fetched blobs, or the first type whose blob failed.
+fn rule_input_of(
+    n: usize,
+    types: Vec<TypeRead>,
+    content: &HashMap<(usize, String), Result<Option<serde_json::Value>, Fault>>,
+) -> Result<RuleInput, (String, Fault)> {
+    let mut metadata = serde_json::Map::new();
+    let mut signed = serde_json::Map::new();
+    for read in types {
+        let of = |blob: &str| content.get(&(n, blob.to_string()));
+        let mut list = Vec::new();
+        for (role, created_at, blob) in &read.signed {
+            let mut entry = serde_json::Map::new();
+            entry.insert("role".into(), role.clone().into());
+            entry.insert("created_at".into(), created_at.clone().into());
+            match of(blob) {
+                Some(Ok(Some(value))) => {
+                    entry.insert("content".into(), value.clone());
+                }
+                Some(Err(fault)) => return Err((read.metadata_type, fault.clone())),
+                Some(Ok(None)) | None => {}
+            }
+            list.push(serde_json::Value::Object(entry));
+        }
+        if let Some(Some(Ok(Some(value)))) = read.chosen.as_deref().map(of) {
+            metadata.insert(read.metadata_type.clone(), value.clone());
+        }
+        signed.insert(read.metadata_type, serde_json::Value::Array(list));
+    }
+    Ok((metadata, signed))
 }
 
 /// Every requirement (and the content rules, when there are some) stopped by one fault.
@@ -493,14 +596,27 @@ type Evaluated = (usize, String, Option<Digest>, Vec<RequirementVerdict>);
 /// The repository's registry client (if it connected) and each image's digest.
 type Resolved<G> = (Option<G>, Vec<Result<Digest, Fault>>);
 
-fn finish(evaluated: Vec<Evaluated>) -> Vec<(usize, ImageVerdict)> {
+fn finish(
+    evaluated: Vec<Evaluated>,
+    tags: Vec<Option<TagResolution>>,
+) -> Vec<(usize, ImageVerdict)> {
     evaluated
         .into_iter()
-        .map(|(i, given, digest, verdicts)| {
-            (
-                i,
-                ImageVerdict::new(given, digest.map(|d| d.to_string()), verdicts),
-            )
+        .zip(tags)
+        .map(|((i, given, digest, verdicts), tag)| {
+            let mut v = ImageVerdict::new(given, digest.map(|d| d.to_string()), verdicts);
+            v.tag = tag;
+            (i, v)
         })
         .collect()
+}
+
+/// [`crate::manifesto::signed_tag::signed_tag`], its error as the fault it is.
+async fn signed_tag<S: MetadataSource>(
+    updater: &mut crate::tuf::update::Updater<S>,
+    tag: &str,
+) -> Result<Option<(RoleName, Option<Digest>)>, Fault> {
+    crate::manifesto::signed_tag::signed_tag(updater, tag)
+        .await
+        .map_err(|e| Fault::of(&Error::Update(e)))
 }

@@ -36,6 +36,25 @@ fn roles_text(signers: &[&TrustedTarget]) -> String {
         .join(", ")
 }
 
+/// Whether `t` was signed at most `max` before `now` (no signed `createdAt`: never).
+fn young_enough(t: &TrustedTarget, max: Duration, now: DateTime<Utc>) -> bool {
+    created(t).is_some_and(|c| (now - c).to_std().unwrap_or_default() <= max)
+}
+
+/// The signatures `req` takes into account: those of a role `role=` accepts, young enough for
+/// `max-age`, in delegation order. What the content rules see as `input.signed.<type>`.
+pub fn counted<'a>(
+    req: &Requirement,
+    signers: &'a [TrustedTarget],
+    now: DateTime<Utc>,
+) -> Vec<&'a TrustedTarget> {
+    signers
+        .iter()
+        .filter(|t| req.accepts(&t.role))
+        .filter(|t| req.max_age.is_none_or(|max| young_enough(t, max, now)))
+        .collect()
+}
+
 fn age_text(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
@@ -88,9 +107,7 @@ pub fn evaluate(
     // Age: keep the accepted signatures young enough.
     let (fresh, too_old): (Vec<&TrustedTarget>, Vec<&TrustedTarget>) = match req.max_age {
         None => (accepted.clone(), Vec::new()),
-        Some(max) => accepted.iter().partition(|t| {
-            created(t).is_some_and(|c| (now - c).to_std().unwrap_or_default() <= max)
-        }),
+        Some(max) => accepted.iter().partition(|t| young_enough(t, max, now)),
     };
     if fresh.is_empty() {
         let max = req.max_age.expect("only max-age removes signatures");

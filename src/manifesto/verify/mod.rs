@@ -21,6 +21,7 @@
 //! One file per concern: the verdict model ([`verdict`]), the severity order ([`severity`]), pure
 //! evaluation ([`evaluate`](mod@evaluate)), the I/O driver ([`driver`]) and the summary line
 //! ([`summary`](mod@summary)).
+pub mod all_tags;
 pub mod driver;
 pub mod evaluate;
 pub mod severity;
@@ -29,6 +30,7 @@ pub mod summary;
 mod test_support;
 pub mod verdict;
 
+pub use all_tags::all_tags;
 pub use driver::{
     CONCURRENCY, ImageInput, MAX_RULE_INPUT, REPOSITORY_CONCURRENCY, verify, verify_offline,
 };
@@ -36,5 +38,5 @@ pub use evaluate::evaluate;
 pub use severity::{most_severe, severity};
 pub use summary::summary;
 pub use verdict::{
-    Fault, ImageVerdict, RULES, RequirementVerdict, Signer, Status, Verdict, stopped,
+    Fault, ImageVerdict, RULES, RequirementVerdict, Signer, Status, TagResolution, Verdict, stopped,
 };

@@ -116,7 +116,21 @@ pub struct ImageVerdict {
     pub digest: Option<String>,
     pub ok: bool,
     pub exit_code: u8,
+    /// How its tag was resolved; `null` for an image given by digest.
+    pub tag: Option<TagResolution>,
     pub requirements: Vec<RequirementVerdict>,
+}
+
+/// How an image given by tag was resolved: through a tag target the repository signs (as
+/// Docker Content Trust writes them), or unsigned, on the registry's word alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagResolution {
+    /// The tag.
+    pub name: String,
+    /// Whether a role of the repository signs a target named by the tag.
+    pub signed: bool,
+    /// The role whose tag target was followed (`targets/releases`, `targets`…).
+    pub signed_by: Option<String>,
 }
 
 /// The verdict of one `verify` run.
@@ -167,6 +181,7 @@ impl ImageVerdict {
             digest,
             ok: failure.is_none(),
             exit_code: failure.map_or(0, Failure::exit_code),
+            tag: None,
             requirements,
         }
     }
