@@ -327,3 +327,60 @@ async fn a_bin_claiming_paths_beyond_its_role_signs_nothing_there() {
     let err = sc.get(&img, "scan").await.unwrap_err();
     assert_eq!(err.failure().exit_code(), 9, "{err}");
 }
+
+#[tokio::test]
+async fn a_new_type_in_an_existing_bin_grows_its_paths_and_rewrites_only_its_own_shard() {
+    let sc = scene_with(|_, _, _| {});
+    let (img, digest) = image(7);
+    let (other, _) = image(8);
+    let owner = RoleName::targets();
+    sc.put_all(&owner, vec![sc.item(&img, "scan", b"{\"critical\":0}", 1)])
+        .await
+        .unwrap();
+    sc.put_all(
+        &owner,
+        vec![sc.item(&other, "scan", b"{\"critical\":1}", 1)],
+    )
+    .await
+    .unwrap();
+    let rest = async || {
+        let mut trusted = super::remote::trust_now(&sc.remote, &sc.settings, &img.repository_ref())
+            .await
+            .unwrap();
+        super::index::rest_fingerprint(&mut trusted.updater)
+            .await
+            .unwrap()
+    };
+    let rest_before = rest().await;
+    let puts_before = sc.remote.registry.with(|c| c.manifest_puts.len());
+    sc.put_all(&owner, vec![sc.item(&img, "sbom", b"{\"packages\":[]}", 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        rest().await,
+        rest_before,
+        "a bin's new paths move no other shard"
+    );
+    let root = sc.signed(shard::OWNER_SHARD_ROOT);
+    let bin = shard::bin_for(&owner, &digest);
+    let entry = root["signed"]["delegations"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == bin.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        entry["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("sbom/")),
+        "{entry}"
+    );
+    // The image's manifesto manifest, its label's shard and the top index: the parent's new
+    // paths change no other shard, so the index is not rebuilt whole.
+    let puts = sc.remote.registry.with(|c| c.manifest_puts.len()) - puts_before;
+    assert_eq!(puts, 3);
+    assert_eq!(sc.get(&img, "sbom").await.unwrap(), b"{\"packages\":[]}");
+}
