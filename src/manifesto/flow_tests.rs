@@ -95,10 +95,20 @@ fn scene() -> Scene {
 
 impl Scene {
     async fn put(&self, ty: &MetadataType, content: &[u8]) -> Result<super::put::PutReport, Error> {
+        self.put_as(&self.image, ty, content).await
+    }
+
+    /// `content` as `ty` of `image`, signed by `targets/qa`.
+    async fn put_as(
+        &self,
+        image: &ImageRef,
+        ty: &MetadataType,
+        content: &[u8],
+    ) -> Result<super::put::PutReport, Error> {
         let file = self.dir.path().join("content");
         std::fs::write(&file, content).unwrap();
         let req = PutRequest {
-            image: &self.image,
+            image,
             metadata_type: ty,
             file: &file,
             role: self.qa.clone(),
@@ -184,25 +194,8 @@ impl Scene {
         image: &Digest,
         content: &[u8],
     ) -> Result<super::put::PutReport, Error> {
-        let file = self.dir.path().join("content");
-        std::fs::write(&file, content).unwrap();
         let image = ImageRef::parse(&format!("{GUN}@{image}")).unwrap();
-        let req = PutRequest {
-            image: &image,
-            metadata_type: &self.approvals,
-            file: &file,
-            role: self.qa.clone(),
-            media_type: None,
-            annotations: BTreeMap::new(),
-        };
-        put_via(
-            &self.remote,
-            &self.settings,
-            req,
-            &mut passphrases(),
-            |_| {},
-        )
-        .await
+        self.put_as(&image, &self.approvals, content).await
     }
 
     /// The manifests stored since `from` (an index into `manifest_puts`).
