@@ -876,6 +876,11 @@ impl TrustedState {
             }));
         }
         for d in &current.meta.delegations.roles {
+            // The cheap test first: a sharded role lists 256 delegations, one of which can hold
+            // the name (the narrowed paths are a subset of the delegation's own).
+            if !allowed(&d.paths, name) {
+                continue;
+            }
             // Declared but never published: nothing to find there.
             if self.expected_file(&d.name).is_none() {
                 continue;
@@ -923,7 +928,8 @@ impl TrustedState {
                 });
             }
             for d in current.meta.delegations.roles.iter().rev() {
-                if self.expected_file(&d.name).is_some()
+                if allowed(&d.paths, name)
+                    && self.expected_file(&d.name).is_some()
                     && allowed(&restrict(&d.paths, &current.paths), name)
                 {
                     stack.push(d.name.clone());
