@@ -20,6 +20,18 @@ fn logged(log: &Path, needle: &str, parse: fn(&str) -> Option<(String, String)>)
         "{} records no manifesto request",
         log.display()
     );
+    logged_lines(log, needle, parse)
+}
+
+/// [`logged`] without its check that the log records some manifesto request (for a caller that
+/// compares the log before and after a command).
+pub(crate) fn logged_lines(
+    log: &Path,
+    needle: &str,
+    parse: fn(&str) -> Option<(String, String)>,
+) -> Vec<String> {
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|e| panic!("the server's log {}: {e}", log.display()));
     text.lines()
         .filter(|l| l.contains("manifesto/"))
         .filter_map(parse)
@@ -32,14 +44,14 @@ fn logged(log: &Path, needle: &str, parse: fn(&str) -> Option<(String, String)>)
 }
 
 /// The registry's access log: `… "GET /v2/<repo>/blobs/sha256:… HTTP/1.1" 200 …`.
-fn registry_line(line: &str) -> Option<(String, String)> {
+pub(crate) fn registry_line(line: &str) -> Option<(String, String)> {
     let request = line.split('"').nth(1)?;
     let mut parts = request.split(' ');
     Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
 }
 
 /// notary-server's JSON log: `"http.request.method":"GET"` … `"http.request.uri":"/v2/…"`.
-fn notary_line(line: &str) -> Option<(String, String)> {
+pub(crate) fn notary_line(line: &str) -> Option<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     if v["msg"] != "response completed" {
         return None;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::go_notary::{GoNotary, sha256_hex};
 use crate::harness::{Stack, StackKind, TestEnv, code, ok, stack, stderr, stdout, unique_repo};
+use crate::request_counts::{logged_lines, notary_line, registry_line};
 use crate::scene::{snapshot_existing_dir, trust_copies};
 
 /// Images in the shared large repository.
@@ -106,8 +107,8 @@ impl Repo {
         let notary_needle = format!("/v2/{}/_trust/", self.gun);
         let count = || {
             (
-                logged(&registry_log, &registry_needle, registry_line),
-                logged(&notary_log, &notary_needle, notary_line),
+                logged_lines(&registry_log, &registry_needle, registry_line),
+                logged_lines(&notary_log, &notary_needle, notary_line),
             )
         };
         let (registry_before, notary_before) = count();
@@ -129,37 +130,6 @@ fn batch_line(image: &str, ty: &str, file: &Path) -> String {
         "{}\n",
         serde_json::json!({"image": image, "type": ty, "file": file.to_str().unwrap()})
     )
-}
-
-/// The requests manifesto made that `log` records and whose path contains `needle`.
-fn logged(log: &Path, needle: &str, parse: fn(&str) -> Option<(String, String)>) -> Vec<String> {
-    let text = std::fs::read_to_string(log)
-        .unwrap_or_else(|e| panic!("the server's log {}: {e}", log.display()));
-    text.lines()
-        .filter(|l| l.contains("manifesto/"))
-        .filter_map(parse)
-        .filter(|(_, path)| path.contains(needle))
-        .map(|(method, path)| format!("{method} {}", path.split('?').next().unwrap_or_default()))
-        .collect()
-}
-
-/// The registry's access log: `… "GET /v2/<repo>/blobs/sha256:… HTTP/1.1" 200 …`.
-fn registry_line(line: &str) -> Option<(String, String)> {
-    let request = line.split('"').nth(1)?;
-    let mut parts = request.split(' ');
-    Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
-}
-
-/// notary-server's JSON log, one `"msg":"response completed"` line per request.
-fn notary_line(line: &str) -> Option<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["msg"] != "response completed" {
-        return None;
-    }
-    Some((
-        v["http.request.method"].as_str()?.to_owned(),
-        v["http.request.uri"].as_str()?.to_owned(),
-    ))
 }
 
 fn publishes(notary: &[String]) -> usize {
