@@ -320,6 +320,15 @@ fn keep_used_keys(t: &mut Targets, signer_keys: &BTreeMap<KeyId, PublicKey>) {
     t.delegations.keys = keys;
 }
 
+/// The version after `in_use` (1 for a role never published).
+fn version_above(in_use: u64) -> Result<Version, build::VersionCeiling> {
+    let next = match in_use {
+        0 => Version::new(1),
+        n => Version::new(n).and_then(Version::next),
+    };
+    next.ok_or(build::VersionCeiling { version: in_use })
+}
+
 fn push_if_changed(
     files: &mut Vec<(RoleName, Targets)>,
     state: &TrustedState,
@@ -341,12 +350,7 @@ fn push_if_changed(
         .version_in_use(role)
         .max(claimed.get(role).copied().unwrap_or(0))
         .max(current.map_or(0, |c| c.version.get()));
-    let version = if in_use == 0 {
-        Version::new(1)
-    } else {
-        Version::new(in_use).and_then(Version::next)
-    };
-    next.version = version.ok_or(build::VersionCeiling { version: in_use })?;
+    next.version = version_above(in_use)?;
     next.expires = build::expiry(now, build::TARGETS_LIFETIME_MONTHS);
     files.push((role.clone(), next));
     Ok(())
@@ -414,11 +418,8 @@ pub fn rekey_owner(
         .collect();
     // Forced new versions: the content is the same, the signature is not.
     let mut forced = |role: &RoleName, next: Targets| -> Result<(), Error> {
-        let in_use = state.version_in_use(role);
         let mut next = next;
-        next.version = Version::new(in_use.max(1))
-            .and_then(|v| if in_use == 0 { Some(v) } else { v.next() })
-            .ok_or(build::VersionCeiling { version: in_use })?;
+        next.version = version_above(state.version_in_use(role))?;
         next.expires = build::expiry(now, build::TARGETS_LIFETIME_MONTHS);
         files.push((role.clone(), next));
         Ok(())
