@@ -32,6 +32,21 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NotaryError + '_ {
 }
 
 /// Create `dir` and missing parents with mode 0700.
+/// `role` if it is a role name that stays inside the cache directory.
+fn checked_role<'a>(dir: &Path, role: &'a str) -> Result<&'a str, NotaryError> {
+    if role.is_empty()
+        || role
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(NotaryError::Cache {
+            path: dir.to_owned(),
+            reason: format!("{role:?} is not a role name"),
+        });
+    }
+    Ok(role)
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), NotaryError> {
     crate::fs::create_private_dir(dir).map_err(io_err(dir))
 }
@@ -99,17 +114,40 @@ impl TrustCache {
     }
 
     fn path_of(&self, role: &str) -> Result<PathBuf, NotaryError> {
-        if role.is_empty()
-            || role
-                .split('/')
-                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-        {
-            return Err(NotaryError::Cache {
-                path: self.dir.clone(),
-                reason: format!("{role:?} is not a role name"),
-            });
+        Ok(self
+            .dir
+            .join(format!("{}.json", checked_role(&self.dir, role)?)))
+    }
+
+    /// Where the memo of an earlier verification of `role` lives: `verified/<role>.memo`
+    /// beside `metadata/` (see `tuf::remembered`).
+    fn memo_path(&self, role: &str) -> Result<PathBuf, NotaryError> {
+        let role = checked_role(&self.dir, role)?;
+        Ok(self.gun_dir().join("verified").join(format!("{role}.memo")))
+    }
+
+    /// The memo of `role`, if any (a symlink or a non-file is ignored: the role is then
+    /// verified in full).
+    pub fn read_memo(&self, role: &str) -> Result<Option<Vec<u8>>, NotaryError> {
+        let path = self.memo_path(role)?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => {
+                std::fs::read(&path).map(Some).map_err(io_err(&path))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
         }
-        Ok(self.dir.join(format!("{role}.json")))
+    }
+
+    /// Replace the memo of `role` atomically.
+    pub fn write_memo(
+        &self,
+        lock: &CacheLock,
+        role: &str,
+        bytes: &[u8],
+    ) -> Result<(), NotaryError> {
+        write_atomic(lock, &self.memo_path(role)?, bytes)
     }
 
     /// The cached bytes of `role`, if any. A symlink or a non-file is a corrupt cache.

@@ -133,6 +133,10 @@ impl<S: MetadataSource> TrustedRepository<S> {
         for (role, bytes) in fresh.iter().filter(|(role, _)| role.as_str() != "root") {
             self.cache.write(&self.lock, role, bytes)?;
         }
+        // After the files they describe: a memo of bytes not (yet) cached is never used.
+        for (role, memo) in self.updater.memos_to_persist() {
+            self.cache.write_memo(&self.lock, role, memo)?;
+        }
         let refresh = chrono::Duration::from_std(CLOCK_REFRESH).expect("the refresh fits");
         let record_clock = match self.last_seen {
             None => true,
@@ -222,6 +226,10 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
     let more = LazyFiles(std::sync::Arc::new(move |role: &str| {
         lazy.read(role).ok().flatten()
     }));
+    let lazy = cache.clone();
+    let memos = LazyFiles(std::sync::Arc::new(move |role: &str| {
+        lazy.read_memo(role).ok().flatten()
+    }));
     if let Some(root) = files.get("root") {
         SignedEnvelope::parse(root, root.len()).map_err(|source| {
             NotaryError::CorruptCachedRoot {
@@ -251,6 +259,7 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
         files,
         floors,
         more: Some(more),
+        memos: Some(memos),
     })
 }
 

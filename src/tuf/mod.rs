@@ -14,6 +14,7 @@ pub mod key_pem;
 pub mod limits;
 pub mod metadata;
 pub mod names;
+pub mod remembered;
 pub mod sign;
 pub mod strict_json;
 pub mod trusted;
@@ -25,6 +26,8 @@ pub mod write;
 mod attack_tests;
 #[cfg(test)]
 pub(crate) mod memory_source;
+#[cfg(test)]
+mod remembered_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]

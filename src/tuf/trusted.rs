@@ -25,8 +25,11 @@ use serde::{Deserialize, Serialize};
 
 use super::envelope::{EnvelopeError, SignedEnvelope};
 use super::limits::Limits;
-use super::metadata::{FileMeta, Metadata, MetadataError, Root, Snapshot, Targets, Timestamp};
+use super::metadata::{
+    Delegations, FileMeta, Metadata, MetadataError, Root, Snapshot, Targets, Timestamp,
+};
 use super::names::RoleName;
+use super::remembered::{Memo, Remembered};
 use super::verify::{self, Authority, Verified, VerifyError};
 use crate::failure::Failure;
 
@@ -220,13 +223,51 @@ pub enum RoleLoad {
 /// ancestor (a child's paths are kept only where they fall within its parent's).
 #[derive(Debug, Clone)]
 struct TargetsRole {
-    meta: Verified<Targets>,
+    body: RoleBody,
     paths: Vec<String>,
+}
+
+/// A loaded role: verified this run, or accepted on the memo of an earlier run's verification
+/// (see [`super::remembered`]), whose entries are parsed only when asked for.
+#[derive(Debug, Clone)]
+enum RoleBody {
+    Verified(Verified<Targets>),
+    Remembered(Box<Remembered>),
 }
 
 impl TargetsRole {
     fn may_sign(&self, name: &str) -> bool {
         allowed(&self.paths, name)
+    }
+    fn full(&self) -> &Verified<Targets> {
+        match &self.body {
+            RoleBody::Verified(v) => v,
+            RoleBody::Remembered(r) => r.full(),
+        }
+    }
+    fn version(&self) -> u64 {
+        match &self.body {
+            RoleBody::Verified(v) => v.version.get(),
+            RoleBody::Remembered(r) => r.version(),
+        }
+    }
+    fn delegations(&self) -> &Delegations {
+        match &self.body {
+            RoleBody::Verified(v) => &v.delegations,
+            RoleBody::Remembered(r) => r.delegations(),
+        }
+    }
+    fn target(&self, name: &str) -> Option<FileMeta> {
+        match &self.body {
+            RoleBody::Verified(v) => v.targets.get(name).cloned(),
+            RoleBody::Remembered(r) => r.target(name),
+        }
+    }
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match &self.body {
+            RoleBody::Verified(v) => Box::new(v.targets.keys().map(String::as_str)),
+            RoleBody::Remembered(r) => Box::new(r.names()),
+        }
     }
 }
 
@@ -426,7 +467,7 @@ impl TrustedState {
     }
     /// A loaded targets role (`targets` or a delegation).
     pub fn targets_role(&self, role: &RoleName) -> Option<&Verified<Targets>> {
-        self.targets.get(role).map(|t| &t.meta)
+        self.targets.get(role).map(TargetsRole::full)
     }
 
     /// Applies root version N+1 (TUF W3). It must be signed by a threshold of the current root's
@@ -610,32 +651,7 @@ impl TrustedState {
         self.max_fetch_len(role, expected)?;
         check_file(role, expected, bytes)?;
         let env = envelope(role, bytes, bytes.len())?;
-        let (authority, parent_paths, own_paths) = match role.parent() {
-            None if role == &RoleName::targets() => (
-                Authority::top_level(&self.root, role).expect("root names targets"),
-                vec![String::new()],
-                vec![String::new()],
-            ),
-            None => return Err(TrustError::NotDelegated { role: role.clone() }),
-            Some(parent_name) => {
-                let parent = self
-                    .targets
-                    .get(&parent_name)
-                    .ok_or(TrustError::OutOfOrder {
-                        role: role.clone(),
-                        needs: parent_name.to_string(),
-                    })?;
-                let entry = parent
-                    .meta
-                    .delegations
-                    .roles
-                    .iter()
-                    .find(|d| &d.name == role)
-                    .ok_or(TrustError::NotDelegated { role: role.clone() })?;
-                let authority = Authority::delegated(&parent.meta, role).expect("entry exists");
-                (authority, parent.paths.clone(), entry.paths.clone())
-            }
-        };
+        let (authority, paths) = self.authority_of(role)?;
         let targets = verify::verify::<Targets>(&env, &authority)?;
         targets
             .check_delegation_names(role)
@@ -646,24 +662,139 @@ impl TrustedState {
         let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
         check_floor(role, targets.version.get(), floor)?;
         check_expiry(role, targets.get(), now)?;
+        self.accept(role, RoleBody::Verified(targets), paths);
+        Ok(())
+    }
 
+    /// The keys and threshold that may sign `role`, and the paths it may sign (its own,
+    /// narrowed by its parent's).
+    fn authority_of(&self, role: &RoleName) -> Result<(Authority, Vec<String>), TrustError> {
+        match role.parent() {
+            None if role == &RoleName::targets() => Ok((
+                Authority::top_level(&self.root, role).expect("root names targets"),
+                vec![String::new()],
+            )),
+            None => Err(TrustError::NotDelegated { role: role.clone() }),
+            Some(parent_name) => {
+                let parent = self
+                    .targets
+                    .get(&parent_name)
+                    .ok_or(TrustError::OutOfOrder {
+                        role: role.clone(),
+                        needs: parent_name.to_string(),
+                    })?;
+                let entry = parent
+                    .delegations()
+                    .roles
+                    .iter()
+                    .find(|d| &d.name == role)
+                    .ok_or(TrustError::NotDelegated { role: role.clone() })?;
+                let authority = Authority::delegated(parent.full(), role).expect("entry exists");
+                Ok((authority, restrict(&entry.paths, &parent.paths)))
+            }
+        }
+    }
+
+    /// Records `role` as loaded, replacing what was loaded or skipped below it.
+    fn accept(&mut self, role: &RoleName, body: RoleBody, paths: Vec<String>) {
         let prefix = format!("{role}/");
         self.targets
             .retain(|name, _| !name.as_str().starts_with(&prefix));
         self.skipped
             .retain(|name, _| name != role && !name.as_str().starts_with(&prefix));
-        self.floors
-            .targets
-            .insert(role.to_string(), targets.version.get());
-        let paths = restrict(&own_paths, &parent_paths);
-        self.targets.insert(
-            role.clone(),
-            TargetsRole {
-                meta: targets,
-                paths,
-            },
-        );
-        Ok(())
+        let version = match &body {
+            RoleBody::Verified(v) => v.version.get(),
+            RoleBody::Remembered(r) => r.version(),
+        };
+        self.floors.targets.insert(role.to_string(), version);
+        self.targets
+            .insert(role.clone(), TargetsRole { body, paths });
+    }
+
+    /// Loads the delegation `role` from cached `bytes` on the strength of `memo`, an earlier
+    /// run's record of verifying them (see [`super::remembered`]). `Ok(false)`, changing
+    /// nothing, whenever the memo does not settle it: the bytes are not the file the snapshot
+    /// lists, the memo is of other bytes or another authority, or the remembered file is now
+    /// expired or below the version floor. The caller then loads the role the full way, which
+    /// reports any of those as it always has.
+    ///
+    /// Returns the bytes back (`Ok(Some)`) when the memo did not settle it, `Ok(None)` when the
+    /// role is loaded.
+    pub fn recall_role(
+        &mut self,
+        role: &RoleName,
+        bytes: Vec<u8>,
+        memo: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, TrustError> {
+        if !role.is_delegation() || self.skipped.contains_key(role) {
+            return Ok(Some(bytes));
+        }
+        let Some(expected) = self.expected_file(role).cloned() else {
+            return Ok(Some(bytes));
+        };
+        self.max_fetch_len(role, &expected)?;
+        let Some(sha256) = expected.hashes.sha256() else {
+            return Ok(Some(bytes));
+        };
+        if expected.length != bytes.len() as u64
+            || ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref() != sha256
+        {
+            return Ok(Some(bytes));
+        }
+        let (Some(memo), Ok((authority, paths))) = (Memo::parse(memo), self.authority_of(role))
+        else {
+            return Ok(Some(bytes));
+        };
+        let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
+        if memo.version() < floor {
+            return Ok(Some(bytes));
+        }
+        let remembered = match Remembered::recall(bytes, sha256, memo, &authority) {
+            Ok(r) if !r.expires().is_expired(now) => r,
+            Ok(r) => return Ok(Some(r.into_bytes())),
+            Err((_, bytes)) => return Ok(Some(bytes)),
+        };
+        self.accept(role, RoleBody::Remembered(Box::new(remembered)), paths);
+        Ok(None)
+    }
+
+    /// The file bytes of a role loaded from its memo (other loaded roles' bytes are the
+    /// caller's).
+    pub fn remembered_bytes(&self, role: &str) -> Option<&[u8]> {
+        let loaded = self.targets.get(&RoleName::parse(role).ok()?)?;
+        match &loaded.body {
+            RoleBody::Remembered(r) => Some(r.bytes()),
+            RoleBody::Verified(_) => None,
+        }
+    }
+
+    /// The loaded roles accepted on an earlier run's memo rather than verified this run.
+    pub fn remembered_roles(&self) -> impl Iterator<Item = &RoleName> {
+        self.targets
+            .iter()
+            .filter(|(_, t)| matches!(t.body, RoleBody::Remembered(_)))
+            .map(|(name, _)| name)
+    }
+
+    /// When the loaded targets role `role` expires.
+    pub fn expiry_of(&self, role: &RoleName) -> Option<DateTime<Utc>> {
+        let loaded = self.targets.get(role)?;
+        Some(match &loaded.body {
+            RoleBody::Verified(v) => v.expires.at(),
+            RoleBody::Remembered(r) => r.expires().at(),
+        })
+    }
+
+    /// The memo of the delegation `role`, just verified in full from `bytes`, for the trust
+    /// cache: `None` for a role a memo does not cover (see [`Memo::of`]).
+    pub fn memo_of(&self, role: &RoleName, bytes: &[u8]) -> Option<Vec<u8>> {
+        let loaded = self.targets.get(role).filter(|_| role.is_delegation())?;
+        let RoleBody::Verified(verified) = &loaded.body else {
+            return None;
+        };
+        let (authority, _) = self.authority_of(role).ok()?;
+        Memo::of(bytes, verified, &authority).map(|m| m.encode())
     }
 
     /// Loads `role` like [`update_targets_role`], except that a *delegation* whose file matches
@@ -707,7 +838,7 @@ impl TrustedState {
             SkipReason::Expired { .. } => role
                 .parent()
                 .and_then(|p| self.targets.get(&p))
-                .and_then(|p| Authority::delegated(&p.meta, role))
+                .and_then(|p| Authority::delegated(p.full(), role))
                 .and_then(|authority| {
                     let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
                     verify::verify::<Targets>(&env, &authority).ok()
@@ -750,7 +881,7 @@ impl TrustedState {
                 threshold,
             }) if r == role => {
                 let parent = self.targets.get(&parent_name)?;
-                let authority = Authority::delegated(&parent.meta, role)?;
+                let authority = Authority::delegated(parent.full(), role)?;
                 let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
                 let census = verify::census(&env, &authority);
                 (census.unlisted > 0 && census.invalid == 0).then_some(SkipReason::RetiredKeys {
@@ -791,7 +922,7 @@ impl TrustedState {
     /// file claims. A role's next file must be above it.
     pub fn version_in_use(&self, role: &RoleName) -> u64 {
         let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
-        let loaded = self.targets.get(role).map_or(0, |t| t.meta.version.get());
+        let loaded = self.targets.get(role).map_or(0, TargetsRole::version);
         let stale = self.skipped(role).map_or(0, |s| s.claimed_version);
         floor.max(loaded).max(stale)
     }
@@ -867,15 +998,15 @@ impl TrustedState {
             return Ok(Lookup::NeedRole(role.clone()));
         };
         if current.may_sign(name)
-            && let Some(meta) = current.meta.targets.get(name)
+            && let Some(meta) = current.target(name)
         {
             return Ok(Lookup::Found(TrustedTarget {
                 name: name.to_owned(),
-                meta: meta.clone(),
+                meta,
                 role: role.clone(),
             }));
         }
-        for d in &current.meta.delegations.roles {
+        for d in &current.delegations().roles {
             // The cheap test first: a sharded role lists 256 delegations, one of which can hold
             // the name (the narrowed paths are a subset of the delegation's own).
             if !allowed(&d.paths, name) {
@@ -919,15 +1050,15 @@ impl TrustedState {
                 return Ok(Err(role));
             };
             if current.may_sign(name)
-                && let Some(meta) = current.meta.targets.get(name)
+                && let Some(meta) = current.target(name)
             {
                 found.push(TrustedTarget {
                     name: name.to_owned(),
-                    meta: meta.clone(),
+                    meta,
                     role: role.clone(),
                 });
             }
-            for d in current.meta.delegations.roles.iter().rev() {
+            for d in current.delegations().roles.iter().rev() {
                 if allowed(&d.paths, name)
                     && self.expected_file(&d.name).is_some()
                     && allowed(&restrict(&d.paths, &current.paths), name)
@@ -948,8 +1079,7 @@ impl TrustedState {
         };
         let parent = self.targets.get(&parent_name)?;
         let entry = parent
-            .meta
-            .delegations
+            .delegations()
             .roles
             .iter()
             .find(|d| &d.name == role)?;
@@ -996,13 +1126,11 @@ impl TrustedState {
             };
             names.extend(
                 current
-                    .meta
-                    .targets
-                    .keys()
+                    .names()
                     .filter(|n| current.may_sign(n))
-                    .cloned(),
+                    .map(str::to_owned),
             );
-            for d in current.meta.delegations.roles.iter().rev() {
+            for d in current.delegations().roles.iter().rev() {
                 if self.expected_file(&d.name).is_some()
                     && restrict(&d.paths, &current.paths)
                         .iter()

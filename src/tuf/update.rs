@@ -140,6 +140,9 @@ pub struct Cached {
     /// Files not in `files`, read only when the update needs that role: a sharded repository's
     /// cache holds thousands of bins, and a read uses a handful.
     pub more: Option<LazyFiles>,
+    /// Memos of earlier verifications by role (see [`super::remembered`]), read when the role
+    /// is needed.
+    pub memos: Option<LazyFiles>,
 }
 
 /// Reads one cached role file by name (`None` when the cache has none).
@@ -172,6 +175,8 @@ pub struct Updater<S> {
     now: DateTime<Utc>,
     /// Newly verified file bytes by role, to persist once the caller is satisfied.
     fresh: BTreeMap<String, Vec<u8>>,
+    /// Memos of the delegations verified in full by this update, to persist with them.
+    memos: BTreeMap<String, Vec<u8>>,
     /// Roles whose files this update accepted (what a verdict relies on, besides the root).
     used: BTreeSet<String>,
     fetches: u32,
@@ -228,6 +233,7 @@ impl<S: MetadataSource> Updater<S> {
             cached,
             now,
             fresh,
+            memos: BTreeMap::new(),
             used: BTreeSet::new(),
             fetches,
         };
@@ -372,14 +378,56 @@ impl<S: MetadataSource> Updater<S> {
             .expected_file(role)
             .cloned()
             .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
+        if self.recall(role)? {
+            return Ok(());
+        }
         let bytes = self.bytes_for(role, &expected).await?;
         match self.state.load_or_skip_role(role, &bytes, self.now)? {
-            RoleLoad::Loaded => self.keep(role, bytes),
+            RoleLoad::Loaded => {
+                if let Some(memo) = self.state.memo_of(role, &bytes) {
+                    self.memos.insert(role.to_string(), memo);
+                }
+                self.keep(role, bytes);
+            }
             // Not persisted: the stale file is checked again on the next run, so a re-signed
             // file or restored key is picked up, and the cache holds only what verified.
             RoleLoad::Skipped(s) => warn_once(self.state.gun(), &s),
         }
         Ok(())
+    }
+
+    /// Loads the delegation `role` from its cached file on the strength of its memo, if both are
+    /// cached and the memo still settles it (see [`TrustedState::recall_role`]). The bytes move
+    /// into the trusted state, which keeps them for the lookups that need them.
+    fn recall(&mut self, role: &RoleName) -> Result<bool, UpdateError> {
+        if !role.is_delegation() || self.fresh.contains_key(role.as_str()) {
+            return Ok(false);
+        }
+        let Some(memo) = self
+            .cached
+            .memos
+            .as_ref()
+            .and_then(|m| (m.0)(role.as_str()))
+        else {
+            return Ok(false);
+        };
+        let bytes = match self.cached.files.remove(role.as_str()) {
+            Some(bytes) => bytes,
+            None => match self.cached.more.as_ref().and_then(|m| (m.0)(role.as_str())) {
+                Some(bytes) => bytes,
+                None => return Ok(false),
+            },
+        };
+        match self.state.recall_role(role, bytes, &memo, self.now)? {
+            None => {
+                self.used.insert(role.to_string());
+                Ok(true)
+            }
+            Some(unused) => {
+                self.cached.files.insert(role.to_string(), unused);
+                Ok(false)
+            }
+        }
     }
 
     /// The target `name`, searched through the delegations its path allows.
@@ -507,8 +555,10 @@ impl<S: MetadataSource> Updater<S> {
                 let bytes = self
                     .fresh
                     .get(role)
-                    .or_else(|| self.cached.files.get(role))?;
-                Some((role.to_string(), bytes.as_slice()))
+                    .or_else(|| self.cached.files.get(role))
+                    .map(Vec::as_slice)
+                    .or_else(|| self.state.remembered_bytes(role))?;
+                Some((role.to_string(), bytes))
             })
             .collect()
     }
@@ -527,9 +577,9 @@ impl<S: MetadataSource> Updater<S> {
         }
         for role in &self.used {
             if let Ok(name) = RoleName::parse(role)
-                && let Some(t) = state.targets_role(&name)
+                && let Some(at) = state.expiry_of(&name)
             {
-                consider(t.expires.at());
+                consider(at);
             }
         }
         earliest
@@ -543,5 +593,11 @@ impl<S: MetadataSource> Updater<S> {
     /// Newly verified files (role → bytes) and the version floors to persist.
     pub fn to_persist(&self) -> (&BTreeMap<String, Vec<u8>>, &VersionFloors) {
         (&self.fresh, self.state.floors())
+    }
+
+    /// Memos of the delegations this update verified in full (role → memo), to persist after
+    /// the files of [`to_persist`](Self::to_persist).
+    pub fn memos_to_persist(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.memos
     }
 }

@@ -34,6 +34,12 @@ impl<T> Verified<T> {
     pub fn get(&self) -> &T {
         &self.value
     }
+
+    /// Metadata whose bytes were verified by an earlier run, as its memo records (the only
+    /// caller is [`super::remembered`], which checks the memo against the bytes and authority).
+    pub(super) fn recalled(value: T, signed_by: BTreeSet<KeyId>) -> Self {
+        Verified { value, signed_by }
+    }
 }
 
 impl<T> Deref for Verified<T> {
@@ -155,6 +161,18 @@ impl Authority {
 
     pub fn role(&self) -> &RoleName {
         &self.role
+    }
+
+    /// A hex sha256 of the role, its threshold and its key ids: equal fingerprints mean the
+    /// same keys at the same threshold (a key id is the hash of its key), so a verification
+    /// under one holds under the other.
+    pub fn fingerprint(&self) -> String {
+        let mut text = format!("{}\n{}\n", self.role, self.threshold);
+        for id in self.keys.keys() {
+            text.push_str(id.as_str());
+            text.push('\n');
+        }
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()))
     }
     pub fn threshold(&self) -> u32 {
         self.threshold

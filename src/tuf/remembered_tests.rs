@@ -1,0 +1,329 @@
+//! Memos of earlier verifications over an in-memory server: a bin verified once is read from
+//! its memo with the same answers, and a memo never stands in for a check the file would fail
+//! now (another delegation key, other bytes, expiry, the version floor, a damaged memo).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::limits::Limits;
+use super::memory_source::{MemorySource, block_on};
+use super::metadata::Expires;
+use super::names::RoleName;
+use super::remembered::Memo;
+use super::test_support::*;
+use super::trusted::{Lookup, TrustError};
+use super::update::{Bootstrap, Cached, LazyFiles, UpdateError, Updater};
+
+const TOFU: Bootstrap<'static> = Bootstrap {
+    pinned_certs: None,
+    allow_tofu: true,
+};
+
+const BINS: usize = 4;
+
+fn bin(i: usize) -> RoleName {
+    RoleName::parse(&format!("targets/bin{i}")).unwrap()
+}
+
+/// `targets` delegating `app/<i>/` to bin `i`, each bin signed by `key` and holding three
+/// targets under its prefix.
+fn bins_signed_by(key: &TestKey, bin_expires: Expires) -> Repo {
+    let mut repo = Repo::new();
+    let mut top = targets_meta(2, far(), &[]);
+    for i in 0..BINS {
+        let prefix = format!("app/{i}/");
+        delegate(&mut top, bin(i).as_str(), &[prefix.as_str()], &[key], 1);
+        let names: Vec<String> = (0..3).map(|n| format!("{prefix}{n}")).collect();
+        let entries: Vec<(&str, &[u8])> =
+            names.iter().map(|n| (n.as_str(), n.as_bytes())).collect();
+        repo.set(
+            bin(i).as_str(),
+            sign(&targets_meta(1, bin_expires.clone(), &entries), &[key]),
+        );
+    }
+    repo.set("targets", sign(&top, &[&repo.tg_key]));
+    repo.publish(2, 2);
+    repo
+}
+
+/// What a client's trust cache holds: files, floors and memos.
+#[derive(Clone, Default)]
+struct Cache {
+    files: BTreeMap<String, Vec<u8>>,
+    floors: super::trusted::VersionFloors,
+    memos: BTreeMap<String, Vec<u8>>,
+}
+
+impl Cache {
+    fn cached(&self) -> Cached {
+        let memos = self.memos.clone();
+        Cached {
+            files: self.files.clone(),
+            floors: self.floors.clone(),
+            more: None,
+            memos: Some(LazyFiles(Arc::new(move |role| memos.get(role).cloned()))),
+        }
+    }
+    fn keep(&mut self, updater: &Updater<&MemorySource>) {
+        let (fresh, floors) = updater.to_persist();
+        self.files.extend(fresh.clone());
+        self.floors = floors.clone();
+        self.memos.extend(updater.memos_to_persist().clone());
+    }
+}
+
+fn update_at<'a>(
+    source: &'a MemorySource,
+    cache: &Cache,
+    now: DateTime<Utc>,
+) -> Result<Updater<&'a MemorySource>, UpdateError> {
+    block_on(Updater::refresh(
+        source,
+        GUN,
+        cache.cached(),
+        TOFU,
+        &Limits::default(),
+        now,
+    ))
+}
+
+/// Looks up one target in every bin, then keeps what the update verified.
+fn read_all(source: &MemorySource, cache: &mut Cache) -> Vec<Option<String>> {
+    let mut updater = update_at(source, cache, now()).unwrap();
+    let found = (0..BINS)
+        .map(|i| {
+            block_on(updater.lookup(&format!("app/{i}/1")))
+                .unwrap()
+                .map(|t| format!("{} {:?} {}", t.role, t.meta, t.name))
+        })
+        .collect();
+    cache.keep(&updater);
+    found
+}
+
+fn remembered(updater: &Updater<&MemorySource>) -> Vec<String> {
+    updater
+        .state()
+        .remembered_roles()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_bin_verified_once_is_read_from_its_memo_with_the_same_answers() {
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    let cold = read_all(&source, &mut cache);
+    assert_eq!(cache.memos.len(), BINS, "one memo per bin verified");
+    assert!(cold.iter().all(Option::is_some));
+
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    for (i, answer) in cold.iter().enumerate() {
+        let t = block_on(updater.lookup(&format!("app/{i}/1"))).unwrap();
+        assert_eq!(
+            &t.map(|t| format!("{} {:?} {}", t.role, t.meta, t.name)),
+            answer
+        );
+        // A name the bin does not hold is still absent.
+        assert!(
+            block_on(updater.lookup(&format!("app/{i}/9")))
+                .unwrap()
+                .is_none()
+        );
+    }
+    let expected: Vec<String> = (0..BINS).map(|i| bin(i).to_string()).collect();
+    assert_eq!(remembered(&updater), expected);
+    // Listing and the whole file (what a writer needs) agree with the verified file.
+    let listed = block_on(updater.list_targets()).unwrap();
+    assert_eq!(listed.len(), 3 * BINS);
+    let whole = updater.state().targets_role(&bin(2)).unwrap();
+    assert_eq!(whole.targets.len(), 3);
+    assert_eq!(
+        updater.memos_to_persist().len(),
+        0,
+        "nothing new to remember"
+    );
+}
+
+#[test]
+fn a_memo_is_not_used_once_the_delegation_names_other_keys_and_the_old_bin_is_skipped() {
+    let old_key = TestKey::ecdsa();
+    let mut repo = bins_signed_by(&old_key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    read_all(&source, &mut cache);
+
+    // The owner re-keys bin 1's delegation; the bin itself is left as the old key signed it.
+    let new_key = TestKey::ecdsa();
+    let mut top = targets_meta(3, far(), &[]);
+    for i in 0..BINS {
+        let prefix = format!("app/{i}/");
+        let key = if i == 1 { &new_key } else { &old_key };
+        delegate(&mut top, bin(i).as_str(), &[prefix.as_str()], &[key], 1);
+    }
+    repo.set("targets", sign(&top, &[&repo.tg_key]));
+    repo.publish(3, 3);
+    let source = MemorySource::serving(&repo);
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    assert!(
+        block_on(updater.lookup("app/1/1")).unwrap().is_none(),
+        "signed only by a key the delegation no longer lists"
+    );
+    assert!(updater.state().skipped(&bin(1)).is_some());
+    assert!(block_on(updater.lookup("app/0/1")).unwrap().is_some());
+    assert!(!remembered(&updater).contains(&bin(1).to_string()));
+    assert!(remembered(&updater).contains(&bin(0).to_string()));
+}
+
+#[test]
+fn a_memo_of_other_bytes_is_not_used_and_the_new_file_is_verified() {
+    let key = TestKey::ecdsa();
+    let mut repo = bins_signed_by(&key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    read_all(&source, &mut cache);
+
+    let entries: [(&str, &[u8]); 1] = [("app/0/1", b"changed")];
+    repo.set(
+        bin(0).as_str(),
+        sign(&targets_meta(2, far(), &entries), &[&key]),
+    );
+    repo.publish(3, 3);
+    let source = MemorySource::serving(&repo);
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    let t = block_on(updater.lookup("app/0/1")).unwrap().unwrap();
+    assert_eq!(t.meta.length, b"changed".len() as u64);
+    assert!(!remembered(&updater).contains(&bin(0).to_string()));
+    assert!(updater.memos_to_persist().contains_key(bin(0).as_str()));
+}
+
+#[test]
+fn a_remembered_bin_past_its_expiry_is_skipped_as_expired_exactly_as_without_a_memo() {
+    let key = TestKey::ecdsa();
+    let soon = at("2027-01-01T00:00:00Z");
+    let repo = bins_signed_by(&key, Expires::new(soon));
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    read_all(&source, &mut cache);
+    assert_eq!(cache.memos.len(), BINS);
+
+    let later = at("2027-06-01T00:00:00Z");
+    for memos in [cache.memos.clone(), BTreeMap::new()] {
+        let c = Cache {
+            memos,
+            ..cache.clone()
+        };
+        let mut updater = update_at(&source, &c, later).unwrap();
+        assert!(block_on(updater.lookup("app/3/1")).unwrap().is_none());
+        assert!(matches!(
+            updater.state().skipped(&bin(3)).map(|s| &s.reason),
+            Some(super::trusted::SkipReason::Expired { .. })
+        ));
+        assert!(remembered(&updater).is_empty());
+    }
+}
+
+#[test]
+fn a_memo_below_the_version_floor_is_not_used_and_the_rollback_is_refused_exit_5() {
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    read_all(&source, &mut cache);
+    // An earlier run trusted version 5 of bin 2; the server serves version 1.
+    cache.floors.targets.insert(bin(2).to_string(), 5);
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    let err = match block_on(updater.lookup("app/2/1")) {
+        Err(UpdateError::Trust(e)) => e,
+        other => panic!("expected a rollback, got {other:?}"),
+    };
+    assert!(matches!(err, TrustError::Rollback { .. }), "{err:?}");
+    assert_eq!(err.failure(), crate::failure::Failure::Rollback);
+}
+
+#[test]
+fn a_memo_whose_index_points_at_another_entry_still_answers_from_the_file() {
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    let cold = read_all(&source, &mut cache);
+    // Swap the ranges of the first two entries of bin 1's index.
+    let text = String::from_utf8(cache.memos[bin(1).as_str()].clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let first = lines.iter().position(|l| l.ends_with(" app/1/0")).unwrap();
+    let (a, b) = (lines[first].clone(), lines[first + 1].clone());
+    let range = |l: &str| l.rsplit_once(' ').unwrap().0.to_owned();
+    let name = |l: &str| l.rsplit(' ').next().unwrap().to_owned();
+    lines[first] = format!("{} {}", range(&b), name(&a));
+    lines[first + 1] = format!("{} {}", range(&a), name(&b));
+    cache.memos.insert(
+        bin(1).to_string(),
+        format!("{}\n", lines.join("\n")).into_bytes(),
+    );
+
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    let t = block_on(updater.lookup("app/1/1")).unwrap();
+    assert_eq!(
+        t.map(|t| format!("{} {:?} {}", t.role, t.meta, t.name)),
+        cold[1]
+    );
+    let first_entry = block_on(updater.lookup("app/1/0")).unwrap().unwrap();
+    assert_eq!(first_entry.meta.length, b"app/1/0".len() as u64);
+}
+
+#[test]
+fn damaged_or_foreign_memos_are_ignored_and_the_bin_verified_in_full() {
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    read_all(&source, &mut cache);
+    let memo0 = cache.memos[bin(0).as_str()].clone();
+    // Bin 0's memo filed as bin 1's (another role, other bytes), and garbage for bin 2.
+    cache.memos.insert(bin(1).to_string(), memo0);
+    cache.memos.insert(
+        bin(2).to_string(),
+        b"manifesto-verified-targets 1\n".to_vec(),
+    );
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    for i in 0..BINS {
+        assert!(
+            block_on(updater.lookup(&format!("app/{i}/1")))
+                .unwrap()
+                .is_some()
+        );
+    }
+    let used = remembered(&updater);
+    assert!(used.contains(&bin(0).to_string()) && used.contains(&bin(3).to_string()));
+    assert!(!used.contains(&bin(1).to_string()) && !used.contains(&bin(2).to_string()));
+    // The full verifications write fresh memos over the bad ones.
+    let rewritten: Vec<&String> = updater.memos_to_persist().keys().collect();
+    assert_eq!(rewritten, [bin(1).as_str(), bin(2).as_str()]);
+}
+
+#[test]
+fn a_role_that_delegates_further_gets_no_memo() {
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let state = repo.state();
+    assert!(
+        state
+            .memo_of(&RoleName::targets(), repo.file("targets"))
+            .is_none()
+    );
+    let mut state = state;
+    state
+        .update_targets_role(&bin(0), repo.file("targets/bin0"), now())
+        .unwrap();
+    let memo = state.memo_of(&bin(0), repo.file("targets/bin0")).unwrap();
+    assert!(Memo::parse(&memo).is_some());
+    assert!(matches!(
+        state.lookup("app/0/2").unwrap(),
+        Lookup::Found(t) if t.role == bin(0)
+    ));
+}
