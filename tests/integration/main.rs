@@ -31,6 +31,7 @@ mod rotate;
 mod scale;
 mod scene;
 mod schema;
+mod shard_attacks;
 mod threshold_attacks;
 mod transport;
 mod trust;

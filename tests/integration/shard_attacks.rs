@@ -1,0 +1,203 @@
+//! Attacks on the sharded layout (docs/layout.md) against the real servers and binary. A
+//! delegate holds only its own key, and signs through the library what the CLI and the Go
+//! client refuse to make.
+
+use chrono::Utc;
+use manifesto::config::Settings;
+use manifesto::keys::KeyStore;
+use manifesto::keys::passphrase::Passphrases;
+use manifesto::keys::signing::role_signers;
+use manifesto::manifesto::shard;
+use manifesto::notary::publish::{UpdatePart, publish_with_retry};
+use manifesto::registry::{Digest, ImageRef};
+use manifesto::tuf::build;
+use manifesto::tuf::names::RoleName;
+use manifesto::tuf::sign::{Signer, sign_file};
+use zeroize::Zeroizing;
+
+use crate::harness::{DELEGATION_PASS, NoTerminal, code, ok, stderr, stdout};
+use crate::scene::{Published, published, snapshot_dir};
+
+const QA_APPROVAL: &[u8] = b"{\"status\":\"approved\",\"by\":\"qa\"}";
+
+fn image_digest(p: &Published) -> Digest {
+    let out = ok(
+        p.owner
+            .cmd()
+            .args(["resolve", &p.image, "-o", "json"])
+            .output()
+            .unwrap(),
+        "resolve",
+    );
+    let resolved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Digest::parse(resolved["image_digest"].as_str().unwrap()).unwrap()
+}
+
+/// `targets/qa`, delegated `approvals` only, whose key the owner's trust dir holds, puts one
+/// approval so that its own file and its bin of the image exist.
+fn qa_signs_an_approval(p: &Published) {
+    let pem = p.owner.home.path().join("qa.pem");
+    let server = p.stack.notary_url.as_str();
+    ok(
+        p.owner
+            .signer_cmd()
+            .args(["key", "generate", "--role", "targets/qa", "--public-out"])
+            .arg(&pem)
+            .output()
+            .unwrap(),
+        "key generate",
+    );
+    ok(
+        p.owner
+            .signer_cmd()
+            .args(["--server", server, "delegate", "add", &p.gun, "qa", "--key"])
+            .arg(&pem)
+            .args(["--type", "approvals"])
+            .output()
+            .unwrap(),
+        "delegate add",
+    );
+    ok(
+        p.owner
+            .signer_cmd()
+            .args(["--server", server, "put", "--role", "targets/qa"])
+            .args([&p.image, "approvals", "-"])
+            .write_stdin(QA_APPROVAL.to_vec())
+            .output()
+            .unwrap(),
+        "put as qa",
+    );
+}
+
+/// As qa: its bin of the image's label now also claims `scan/sha256:<label>` (qa's own file
+/// re-delegates it so), and signs a `scan` for the image whose bytes are qa's approval, a blob
+/// the registry holds. Returns what the server answered.
+async fn qa_widens_its_bin_to_scan(p: &Published, digest: &Digest) -> Result<(), String> {
+    let settings = Settings::resolve(
+        Some(p.owner.trust_dir()),
+        Some(p.stack.notary_url.clone()),
+        None,
+    )
+    .unwrap();
+    let repo = ImageRef::parse(&p.image).unwrap().repository_ref();
+    let store = KeyStore::new(p.owner.trust_dir());
+    let mut passphrases = Passphrases::new(
+        |name| {
+            (name == "MANIFESTO_DELEGATION_PASSPHRASE")
+                .then(|| Zeroizing::new(DELEGATION_PASS.into()))
+        },
+        NoTerminal,
+    );
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let bin = shard::bin_for(&qa, digest);
+    let label = shard::label(digest).to_owned();
+    let scan = format!("scan/{digest}");
+    let approval = format!("approvals/{digest}");
+    publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
+        updater
+            .load_chain(&bin)
+            .await
+            .map_err(manifesto::Error::Update)?;
+        let state = updater.state();
+        let own = state.targets_role(&qa).expect("qa's file").get().clone();
+        let held = state.targets_role(&bin).expect("qa's bin").get().clone();
+        let own = build::next_targets(Some(&own), Utc::now(), |t| {
+            let entry = t
+                .delegations
+                .roles
+                .iter_mut()
+                .find(|d| d.name == bin)
+                .expect("qa delegates its bin");
+            entry.paths.push(format!("scan/sha256:{label}"));
+            entry.paths.sort();
+        })?;
+        let held = build::next_targets(Some(&held), Utc::now(), |t| {
+            let meta = t.targets[&approval].clone();
+            t.targets.insert(scan.clone(), meta);
+        })?;
+        let signers = role_signers(state, &qa, &store, &mut passphrases)?;
+        let signers: Vec<&dyn Signer> = signers.iter().map(|s| s as &dyn Signer).collect();
+        Ok(Some(vec![
+            UpdatePart {
+                role: qa.clone(),
+                bytes: sign_file(&own, &signers)?,
+            },
+            UpdatePart {
+                role: bin.clone(),
+                bytes: sign_file(&held, &signers)?,
+            },
+        ]))
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// A delegate may sign `approvals` only. It re-delegates its own bin with `scan/` paths and
+/// signs a scan there with its own key (the server stores both files). A reader descends into a
+/// delegation only for names inside the paths its parent grants it (narrowed at every level),
+/// so the bin's wider paths are never consulted: the scan is not signed for it (exit 9, nothing
+/// on stdout, the cache as it was, cold and from the bin's memo), the delegate's approval still
+/// is, and `list` shows no scan. (With path checks disabled, `list` shows qa's scan.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegate_widening_its_bin_to_another_type_signs_nothing_there_exit_9() {
+    let (p, digest) = tokio::task::spawn_blocking(|| {
+        let p = published("bin-widen");
+        qa_signs_an_approval(&p);
+        let digest = image_digest(&p);
+        (p, digest)
+    })
+    .await
+    .unwrap();
+    qa_widens_its_bin_to_scan(&p, &digest)
+        .await
+        .expect("the server stores what the delegate's own key signs");
+    tokio::task::spawn_blocking(move || {
+        let server = p.stack.notary_url.as_str();
+        // Warm the reader on the new files, then play the read.
+        let listed = ok(
+            p.reader
+                .cmd()
+                .args(["--server", server, "-o", "json", "list", &p.image])
+                .output()
+                .unwrap(),
+            "list",
+        );
+        let rows = stdout(&listed);
+        assert!(!rows.contains("\"scan\""), "{rows}");
+        assert!(rows.contains("\"approvals\""), "{rows}");
+        let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
+        let before = snapshot_dir(&cache);
+        for _ in 0..2 {
+            let out = p
+                .reader
+                .cmd()
+                .args(["--server", server, "get", &p.image, "scan"])
+                .output()
+                .unwrap();
+            assert_eq!(code(&out), 9, "{}", stderr(&out));
+            assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        }
+        let mut after = snapshot_dir(&cache);
+        let mut before = before;
+        for m in [&mut before, &mut after] {
+            m.retain(|k, _| !k.ends_with("clock.json"));
+        }
+        assert_eq!(
+            before, after,
+            "a refused read leaves the trust cache as it was"
+        );
+        let got = ok(
+            p.reader
+                .cmd()
+                .args(["--server", server, "get", &p.image, "approvals"])
+                .args(["--signed-by", "targets/qa"])
+                .output()
+                .unwrap(),
+            "qa's approval",
+        );
+        assert_eq!(got.stdout, QA_APPROVAL);
+    })
+    .await
+    .unwrap();
+}
