@@ -264,9 +264,7 @@ async fn closest_type<S: MetadataSource>(
     wanted: &MetadataType,
     image: &Digest,
 ) -> Option<MetadataType> {
-    let targets = shard::signed_with_label(updater, shard::label(image))
-        .await
-        .ok()?;
+    let targets = shard::signed_for_image(updater, image).await.ok()?;
     let types: Vec<MetadataType> = targets
         .iter()
         .filter_map(|t| layout::parse_metadata_target(&t.name))

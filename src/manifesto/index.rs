@@ -197,15 +197,14 @@ async fn label_entries<S: MetadataSource>(
     label: &str,
 ) -> Result<Vec<IndexEntry>, Error> {
     let names: Vec<String> = updater
-        .list_targets_where(&|p| shard::path_may_hold_label(p, label))
+        .list_targets_where(&|p| shard::path_may_hold_label(p, label), &|n| {
+            layout::parse_manifesto_target(n).is_some()
+                && shard::label_of_target(n).as_deref() == Some(label)
+        })
         .await
         .map_err(Error::Update)?
         .into_iter()
         .map(|t| t.name)
-        .filter(|n| {
-            layout::parse_manifesto_target(n).is_some()
-                && shard::label_of_target(n).as_deref() == Some(label)
-        })
         .collect();
     Ok(index_entries(&signers_of_all(updater, names).await?))
 }

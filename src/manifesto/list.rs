@@ -46,11 +46,9 @@ pub(crate) async fn listing_via(
     let mut trusted = trust_now(remote, settings, repo).await?;
     // One image: only the bins its digest label names; the whole repository: every role.
     let signed = match only {
-        Some(image) => {
-            super::shard::signed_with_label(&mut trusted.updater, super::shard::label(image))
-                .await
-                .map_err(Error::Update)?
-        }
+        Some(image) => super::shard::signed_for_image(&mut trusted.updater, image)
+            .await
+            .map_err(Error::Update)?,
         None => all_signed(&mut trusted.updater).await?,
     };
     trusted.persist()?;

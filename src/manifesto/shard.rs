@@ -87,18 +87,40 @@ pub async fn signers_of<S: MetadataSource>(
 
 /// Every (target, signing role) pair the verified state vouches for among targets whose image
 /// digest has `label`, loading only the delegations that can hold them (per signing role, its
-/// chain and one bin): what `list IMAGE` and one shard of the index need.
+/// chain and one bin): what one shard of the index needs.
 pub async fn signed_with_label<S: MetadataSource>(
     updater: &mut Updater<S>,
     label: &str,
 ) -> Result<Vec<TrustedTarget>, UpdateError> {
+    signed_where(updater, label, &|n| {
+        label_of_target(n).as_deref() == Some(label)
+    })
+    .await
+}
+
+/// [`signed_with_label`] for one image: the same bins, but only that image's names are looked
+/// up (`list IMAGE`, the type hint), not every name of its label.
+pub async fn signed_for_image<S: MetadataSource>(
+    updater: &mut Updater<S>,
+    image: &Digest,
+) -> Result<Vec<TrustedTarget>, UpdateError> {
+    let suffix = format!("/{image}");
+    signed_where(updater, label(image), &|n| n.ends_with(&suffix)).await
+}
+
+async fn signed_where<S: MetadataSource>(
+    updater: &mut Updater<S>,
+    label: &str,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Vec<TrustedTarget>, UpdateError> {
     // A name several roles sign is listed once per role; its signers are looked up once.
     let names: std::collections::BTreeSet<String> = updater
-        .list_targets_where(&|p| path_may_hold_label(p, label))
+        .list_targets_where(&|p| path_may_hold_label(p, label), &|n| {
+            is_manifesto_target(n) && keep(n)
+        })
         .await?
         .into_iter()
         .map(|t| t.name)
-        .filter(|n| is_manifesto_target(n) && label_of_target(n).as_deref() == Some(label))
         .collect();
     let mut all = Vec::new();
     for name in names {

@@ -169,7 +169,12 @@ pub struct Remembered {
     signed_by: BTreeSet<KeyId>,
     delegations: Delegations,
     full: OnceLock<Verified<Targets>>,
+    /// The index as sorted `(name, start, end)`, parsed when a walk asks for every name (many
+    /// lookups follow); `None` inside when the index is not sorted and unique.
+    entries: OnceLock<Option<Vec<IndexEntry>>>,
 }
+
+type IndexEntry = (String, usize, usize);
 
 /// Why a memo was not used (the file is then verified in full).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +221,7 @@ impl Remembered {
             signed_by,
             delegations: Delegations::default(),
             full: OnceLock::new(),
+            entries: OnceLock::new(),
         })
     }
 
@@ -239,35 +245,49 @@ impl Remembered {
     /// The entry of `name`: parsed from its place in the file, or, should the memo's index not
     /// fit the file, looked up in the whole parsed file.
     pub fn target(&self, name: &str) -> Option<FileMeta> {
-        if !self.memo.index.contains(&format!(" {name}\n")) {
-            return None;
+        if let Some(full) = self.full.get() {
+            return full.targets.get(name).cloned();
         }
-        self.range_of(name)
-            .and_then(|(start, end)| self.bytes.get(start..end))
+        let found = match self.entries.get() {
+            Some(Some(entries)) => entries
+                .binary_search_by(|e| e.0.as_str().cmp(name))
+                .ok()
+                .map(|i| (entries[i].1, entries[i].2)),
+            Some(None) => return self.full().targets.get(name).cloned(),
+            None => match self.scan_for(name) {
+                Scan::Absent => None,
+                Scan::At(start, end) => Some((start, end)),
+                Scan::Unusable => return self.full().targets.get(name).cloned(),
+            },
+        };
+        let (start, end) = found?;
+        self.bytes
+            .get(start..end)
+            .filter(|_| entry_follows_key(&self.bytes, start, name))
             .and_then(|entry| serde_json::from_slice(entry).ok())
             .or_else(|| self.full().targets.get(name).cloned())
     }
 
     /// Every target name the file holds, in order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.memo
-            .index
-            .lines()
-            .filter_map(|l| l.splitn(3, ' ').nth(2))
+    pub fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self.entries.get_or_init(|| parse_index(&self.memo.index)) {
+            Some(entries) => Box::new(entries.iter().map(|e| e.0.as_str())),
+            None => Box::new(self.full().targets.keys().map(String::as_str)),
+        }
     }
 
-    fn range_of(&self, name: &str) -> Option<(usize, usize)> {
+    /// One pass over the index text for `name` (a single lookup needs no parsed index).
+    fn scan_for(&self, name: &str) -> Scan {
         let index = &self.memo.index;
         let needle = format!(" {name}\n");
-        let at = index.find(&needle)?;
+        let Some(at) = index.find(&needle) else {
+            return Scan::Absent;
+        };
         let line_start = index[..at].rfind('\n').map_or(0, |i| i + 1);
-        let mut numbers = index[line_start..at].split(' ');
-        let start = numbers.next()?.parse().ok()?;
-        let end = numbers.next()?.parse().ok()?;
-        if numbers.next().is_some() || end < start || !entry_follows_key(&self.bytes, start, name) {
-            return None;
+        match parse_range(&index[line_start..at]) {
+            Some((start, end)) => Scan::At(start, end),
+            None => Scan::Unusable,
         }
-        Some((start, end))
     }
 
     /// The whole file as verified metadata, parsed the first time it is asked for. Its bytes are
@@ -281,6 +301,34 @@ impl Remembered {
             Verified::recalled(targets, self.signed_by.clone())
         })
     }
+}
+
+enum Scan {
+    Absent,
+    At(usize, usize),
+    Unusable,
+}
+
+/// `start end` as an index line writes them.
+fn parse_range(text: &str) -> Option<(usize, usize)> {
+    let (start, end) = text.split_once(' ')?;
+    let (start, end): (usize, usize) = (start.parse().ok()?, end.parse().ok()?);
+    (start <= end).then_some((start, end))
+}
+
+/// The index lines as sorted entries; `None` when a line is malformed or the names are not
+/// strictly increasing (a binary search would then miss).
+fn parse_index(index: &str) -> Option<Vec<IndexEntry>> {
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    for line in index.lines() {
+        let (range, name) = line.rsplit_once(' ')?;
+        let (start, end) = parse_range(range)?;
+        if entries.last().is_some_and(|last| last.0.as_str() >= name) {
+            return None;
+        }
+        entries.push((name.to_owned(), start, end));
+    }
+    Some(entries)
 }
 
 /// Whether the JSON value at `start` in `bytes` is preceded by the member name `"name":`.

@@ -140,6 +140,24 @@ fn a_bin_verified_once_is_read_from_its_memo_with_the_same_answers() {
     // Listing and the whole file (what a writer needs) agree with the verified file.
     let listed = block_on(updater.list_targets()).unwrap();
     assert_eq!(listed.len(), 3 * BINS);
+    let mut cold_updater = update_at(&source, &Cache::default(), now()).unwrap();
+    let show = |all: Vec<super::trusted::TrustedTarget>| -> Vec<String> {
+        all.iter()
+            .map(|t| format!("{} {:?} {}", t.role, t.meta, t.name))
+            .collect()
+    };
+    assert_eq!(
+        show(listed),
+        show(block_on(cold_updater.list_targets()).unwrap())
+    );
+    // After the walk, lookups go through the parsed index: still the same answers.
+    for (i, answer) in cold.iter().enumerate() {
+        let t = block_on(updater.lookup(&format!("app/{i}/1"))).unwrap();
+        assert_eq!(
+            &t.map(|t| format!("{} {:?} {}", t.role, t.meta, t.name)),
+            answer
+        );
+    }
     let whole = updater.state().targets_role(&bin(2)).unwrap();
     assert_eq!(whole.targets.len(), 3);
     assert_eq!(
@@ -274,6 +292,37 @@ fn a_memo_whose_index_points_at_another_entry_still_answers_from_the_file() {
     );
     let first_entry = block_on(updater.lookup("app/1/0")).unwrap().unwrap();
     assert_eq!(first_entry.meta.length, b"app/1/0".len() as u64);
+    // And through the parsed index a walk builds.
+    let all = block_on(updater.list_targets()).unwrap();
+    let entry = all.iter().find(|t| t.name == "app/1/0").unwrap();
+    assert_eq!(entry.meta.length, b"app/1/0".len() as u64);
+}
+
+#[test]
+fn a_memo_index_out_of_order_is_not_searched_and_the_file_answers() {
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    read_all(&source, &mut cache);
+    // The header is the first seven lines; the index lines follow, here reversed.
+    let text = String::from_utf8(cache.memos[bin(2).as_str()].clone()).unwrap();
+    let header: Vec<&str> = text.lines().take(7).collect();
+    let mut index: Vec<&str> = text.lines().skip(7).collect();
+    assert_eq!(index.len(), 3);
+    index.reverse();
+    cache.memos.insert(
+        bin(2).to_string(),
+        format!("{}\n{}\n", header.join("\n"), index.join("\n")).into_bytes(),
+    );
+    let mut updater = update_at(&source, &cache, now()).unwrap();
+    let all = block_on(updater.list_targets()).unwrap();
+    assert_eq!(
+        all.iter().filter(|t| t.name.starts_with("app/2/")).count(),
+        3
+    );
+    let t = block_on(updater.lookup("app/2/2")).unwrap().unwrap();
+    assert_eq!(t.meta.length, b"app/2/2".len() as u64);
 }
 
 #[test]

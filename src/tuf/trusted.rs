@@ -266,7 +266,7 @@ impl TargetsRole {
     fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match &self.body {
             RoleBody::Verified(v) => Box::new(v.targets.keys().map(String::as_str)),
-            RoleBody::Remembered(r) => Box::new(r.names()),
+            RoleBody::Remembered(r) => r.names(),
         }
     }
 }
@@ -1151,17 +1151,19 @@ impl TrustedState {
 
     /// Like [`unloaded_roles`](Self::unloaded_roles) and [`list_targets`](Self::list_targets)
     /// at once, over the delegations with a path `descend` accepts only: the trusted targets
-    /// found there (each resolved as [`lookup`](Self::lookup) would), or the roles still to fetch.
+    /// found there whose names `keep` accepts (each resolved as [`lookup`](Self::lookup)
+    /// would), or the roles still to fetch.
     pub fn list_targets_where(
         &self,
         descend: &dyn Fn(&str) -> bool,
+        keep: &dyn Fn(&str) -> bool,
     ) -> Result<Result<Vec<TrustedTarget>, Vec<RoleName>>, TrustError> {
         let (names, unloaded) = self.walk_where(descend)?;
         if !unloaded.is_empty() {
             return Ok(Err(unloaded));
         }
         let mut out = Vec::new();
-        for name in names {
+        for name in names.into_iter().filter(|n| keep(n)) {
             match self.lookup(&name)? {
                 Lookup::Found(t) => out.push(t),
                 Lookup::NeedRole(r) => return Ok(Err(vec![r])),

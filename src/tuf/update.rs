@@ -465,9 +465,10 @@ impl<S: MetadataSource> Updater<S> {
     pub async fn list_targets_where(
         &mut self,
         descend: &(dyn Fn(&str) -> bool + Sync),
+        keep: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<TrustedTarget>, UpdateError> {
         loop {
-            match self.state.list_targets_where(descend)? {
+            match self.state.list_targets_where(descend, keep)? {
                 Ok(found) => return Ok(found),
                 Err(missing) => {
                     for r in missing {
