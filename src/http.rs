@@ -62,6 +62,8 @@ pub enum HttpError {
     NotPem { path: PathBuf },
     #[error("cannot build the HTTP client")]
     Build(#[source] reqwest::Error),
+    #[error("cannot set up TLS")]
+    Tls(#[source] rustls::Error),
     #[error(
         "refusing plain HTTP to {host}: only loopback hosts or hosts listed in 'insecure_registries' of the configuration may use http://"
     )]
@@ -85,7 +87,7 @@ impl HttpError {
             HttpError::RedirectRefused { .. } | HttpError::TooManyRedirects { .. } => {
                 Failure::Untrusted
             }
-            HttpError::Build(_) => Failure::Internal,
+            HttpError::Build(_) | HttpError::Tls(_) => Failure::Internal,
         }
     }
 }
@@ -177,18 +179,131 @@ impl HttpSettings {
             .timeout(self.total_timeout)
             .https_only(false)
             .redirect(self.redirect_policy());
-        let mut certs = Vec::new();
+        let mut extra = Vec::new();
         for ca in &self.extra_ca_pem {
-            let parsed =
-                reqwest::Certificate::from_pem_bundle(&ca.pem).map_err(|_| HttpError::NotPem {
-                    path: ca.path.clone(),
-                })?;
-            certs.extend(parsed);
+            use rustls::pki_types::pem::PemObject as _;
+            let not_pem = || HttpError::NotPem {
+                path: ca.path.clone(),
+            };
+            let parsed = rustls::pki_types::CertificateDer::pem_slice_iter(&ca.pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| not_pem())?;
+            if parsed.is_empty() {
+                return Err(not_pem());
+            }
+            extra.extend(parsed);
         }
-        if !certs.is_empty() {
-            builder = builder.tls_certs_merge(certs);
-        }
+        builder = builder.tls_backend_preconfigured(tls::client_config(extra)?);
         builder.build().map_err(HttpError::Build)
+    }
+}
+
+/// TLS with the system roots loaded on the first handshake, not when a client is built: most
+/// runs talk plain HTTP to loopback (a local stack, a CI service container) or nothing at all,
+/// and reading the system store opens about 590 files.
+mod tls {
+    use std::sync::{Arc, OnceLock};
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::CryptoProvider;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    use super::HttpError;
+
+    /// A client configuration verifying servers as `rustls-platform-verifier` does (the system
+    /// roots plus `extra`), with the roots read when the first certificate is verified.
+    pub fn client_config(
+        extra: Vec<CertificateDer<'static>>,
+    ) -> Result<rustls::ClientConfig, HttpError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = LazyPlatformVerifier {
+            extra,
+            provider: provider.clone(),
+            inner: OnceLock::new(),
+        };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(HttpError::Tls)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    #[derive(Debug)]
+    struct LazyPlatformVerifier {
+        extra: Vec<CertificateDer<'static>>,
+        provider: Arc<CryptoProvider>,
+        inner: OnceLock<Result<rustls_platform_verifier::Verifier, rustls::Error>>,
+    }
+
+    impl LazyPlatformVerifier {
+        fn inner(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+            self.inner
+                .get_or_init(|| {
+                    rustls_platform_verifier::Verifier::new_with_extra_roots(
+                        self.extra.iter().cloned(),
+                        self.provider.clone(),
+                    )
+                })
+                .as_ref()
+                .map_err(Clone::clone)
+        }
+    }
+
+    impl ServerCertVerifier for LazyPlatformVerifier {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            self.inner()?.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
     }
 }
 
