@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use manifesto::keys::passphrase::Prompter;
+use manifesto::keys::passphrase::{Passphrases, Prompter};
 use zeroize::Zeroizing;
 
 /// The prompter of library calls in tests: there is no terminal, so a passphrase missing from
@@ -46,6 +46,23 @@ pub const ROOT_PASS: &str = "manifesto-root-pass";
 pub const TARGETS_PASS: &str = "manifesto-targets-pass";
 pub const DELEGATION_PASS: &str = "manifesto-delegation-pass";
 pub const TEST_PASSWORD: &str = "s3cret-Pa55";
+
+/// The test passphrases of every role (what `TestEnv::signer_cmd` sets), without a terminal:
+/// for tests that sign through the library.
+pub fn test_passphrases() -> Passphrases {
+    Passphrases::new(
+        |name| {
+            let value = match name {
+                "MANIFESTO_ROOT_PASSPHRASE" => ROOT_PASS,
+                "MANIFESTO_TARGETS_PASSPHRASE" => TARGETS_PASS,
+                "MANIFESTO_DELEGATION_PASSPHRASE" => DELEGATION_PASS,
+                _ => return None,
+            };
+            Some(Zeroizing::new(value.to_string()))
+        },
+        NoTerminal,
+    )
+}
 
 /// A running stack, as described by `scripts/stack start`.
 #[derive(Debug)]

@@ -169,6 +169,31 @@ impl Published {
             .unwrap()
     }
 
+    /// The owner's settings, the image's repository and the owner's key store, for tests that
+    /// sign and publish through the library what the CLI refuses to make.
+    pub fn library(
+        &self,
+    ) -> (
+        manifesto::config::Settings,
+        manifesto::registry::reference::RepositoryRef,
+        manifesto::keys::KeyStore,
+    ) {
+        let settings = manifesto::config::Settings::resolve(
+            Some(self.owner.trust_dir()),
+            Some(self.stack.notary_url.clone()),
+            None,
+        )
+        .unwrap();
+        let repo = manifesto::registry::ImageRef::parse(&self.image)
+            .unwrap()
+            .repository_ref();
+        (
+            settings,
+            repo,
+            manifesto::keys::KeyStore::new(self.owner.trust_dir()),
+        )
+    }
+
     /// The reader's cached metadata directory of this GUN.
     pub fn metadata_dir(&self, env: &TestEnv) -> PathBuf {
         env.trust_dir().join("tuf").join(&self.gun).join("metadata")

@@ -3,19 +3,15 @@
 //! client refuse to make.
 
 use chrono::Utc;
-use manifesto::config::Settings;
-use manifesto::keys::KeyStore;
-use manifesto::keys::passphrase::Passphrases;
 use manifesto::keys::signing::role_signers;
 use manifesto::manifesto::shard;
 use manifesto::notary::publish::{UpdatePart, publish_with_retry};
-use manifesto::registry::{Digest, ImageRef};
+use manifesto::registry::Digest;
 use manifesto::tuf::build;
 use manifesto::tuf::names::RoleName;
 use manifesto::tuf::sign::{Signer, sign_file};
-use zeroize::Zeroizing;
 
-use crate::harness::{DELEGATION_PASS, NoTerminal, code, ok, stderr, stdout};
+use crate::harness::{code, ok, stderr, stdout, test_passphrases};
 use crate::scene::{Published, published, snapshot_dir};
 
 const QA_APPROVAL: &[u8] = b"{\"status\":\"approved\",\"by\":\"qa\"}";
@@ -73,21 +69,8 @@ fn qa_signs_an_approval(p: &Published) {
 /// re-delegates it so), and signs a `scan` for the image whose bytes are qa's approval, a blob
 /// the registry holds. Returns what the server answered.
 async fn qa_widens_its_bin_to_scan(p: &Published, digest: &Digest) -> Result<(), String> {
-    let settings = Settings::resolve(
-        Some(p.owner.trust_dir()),
-        Some(p.stack.notary_url.clone()),
-        None,
-    )
-    .unwrap();
-    let repo = ImageRef::parse(&p.image).unwrap().repository_ref();
-    let store = KeyStore::new(p.owner.trust_dir());
-    let mut passphrases = Passphrases::new(
-        |name| {
-            (name == "MANIFESTO_DELEGATION_PASSPHRASE")
-                .then(|| Zeroizing::new(DELEGATION_PASS.into()))
-        },
-        NoTerminal,
-    );
+    let (settings, repo, store) = p.library();
+    let mut passphrases = test_passphrases();
     let qa = RoleName::parse("targets/qa").unwrap();
     let bin = shard::bin_for(&qa, digest);
     let label = shard::label(digest).to_owned();

@@ -21,31 +21,13 @@ use manifesto::tuf::key::PublicKey;
 use manifesto::tuf::metadata::{DelegatedRole, FileMeta};
 use manifesto::tuf::names::{KeyId, RoleName};
 use manifesto::tuf::sign::{SignFailed, Signer, sign_file};
-use zeroize::Zeroizing;
 
 use crate::go_notary::GoNotary;
 use crate::harness::{
-    DELEGATION_PASS, NoTerminal, ROOT_PASS, StackKind, TARGETS_PASS, TestEnv, code, ok, stack,
-    stderr, stdout, unique_repo,
+    StackKind, TestEnv, code, ok, stack, stderr, stdout, test_passphrases, unique_repo,
 };
 use crate::hostile::{Reply, tampering_proxy};
 use crate::scene::{self, Owner, snapshot_existing_dir as snapshot_dir};
-
-/// The test passphrases, without a terminal.
-fn passphrases() -> Passphrases {
-    Passphrases::new(
-        |name| {
-            let value = match name {
-                "MANIFESTO_ROOT_PASSPHRASE" => ROOT_PASS,
-                "MANIFESTO_TARGETS_PASSPHRASE" => TARGETS_PASS,
-                "MANIFESTO_DELEGATION_PASSPHRASE" => DELEGATION_PASS,
-                _ => return None,
-            };
-            Some(Zeroizing::new(value.to_string()))
-        },
-        NoTerminal,
-    )
-}
 
 /// One private key signing under a chosen listed id: the same key can sign once per id.
 struct Under<'a>(&'a SigningKey, KeyId);
@@ -101,7 +83,7 @@ impl Scene {
         let settings = self.owner_settings();
         let repo = RepositoryRef::parse(&self.gun).unwrap();
         let store = KeyStore::new(&settings.trust_dir);
-        let mut pass = passphrases();
+        let mut pass = test_passphrases();
         let published =
             publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
                 Ok(Some(craft(updater.state(), &store, &mut pass)))
@@ -219,7 +201,7 @@ async fn put_does_not_sign_two_of_two_with_one_key_listed_twice_exit_8_and_publi
     let delegate = TestEnv::new();
     let qa = RoleName::parse("targets/qa").unwrap();
     let store = KeyStore::new(delegate.trust_dir());
-    let pass = passphrases().for_new_key(&qa, "the qa key").unwrap();
+    let pass = test_passphrases().for_new_key(&qa, "the qa key").unwrap();
     store.add(&key, &qa, Some(&sc.gun), &pass).unwrap();
     let go = GoNotary::new(stack(StackKind::Plain));
     let (gun, image, url) = (sc.gun.clone(), sc.pinned.clone(), sc.notary_url.clone());

@@ -4,21 +4,17 @@
 //! compromised or buggy writer would), then the real binary publishes on top of it.
 
 use chrono::Utc;
-use manifesto::config::Settings;
-use manifesto::keys::KeyStore;
-use manifesto::keys::passphrase::Passphrases;
 use manifesto::keys::signing::role_signers;
 use manifesto::manifesto::shard;
 use manifesto::notary::publish::{UpdatePart, publish_with_retry};
-use manifesto::registry::{Digest, ImageRef};
+use manifesto::registry::Digest;
 use manifesto::tuf::build;
 use manifesto::tuf::metadata::Version;
 use manifesto::tuf::names::RoleName;
 use manifesto::tuf::sign::{Signer, sign_file};
-use zeroize::Zeroizing;
 
 use crate::go_notary::GoNotary;
-use crate::harness::{NoTerminal, TARGETS_PASS, code, ok, stderr, stdout};
+use crate::harness::{code, ok, stderr, stdout, test_passphrases};
 use crate::scene::{Published, published};
 
 /// The owner's bin that holds the entries of the image of `p` (docs/layout.md).
@@ -37,20 +33,8 @@ fn owner_bin(p: &Published) -> RoleName {
 
 /// Sign and publish the owner's bin of the image, unchanged but at `version`.
 async fn publish_targets_at(p: &Published, version: u64) {
-    let settings = Settings::resolve(
-        Some(p.owner.trust_dir()),
-        Some(p.stack.notary_url.clone()),
-        None,
-    )
-    .unwrap();
-    let repo = ImageRef::parse(&p.image).unwrap().repository_ref();
-    let store = KeyStore::new(p.owner.trust_dir());
-    let mut passphrases = Passphrases::new(
-        |name| {
-            (name == "MANIFESTO_TARGETS_PASSPHRASE").then(|| Zeroizing::new(TARGETS_PASS.into()))
-        },
-        NoTerminal,
-    );
+    let (settings, repo, store) = p.library();
+    let mut passphrases = test_passphrases();
     let bin = owner_bin(p);
     publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
         updater
