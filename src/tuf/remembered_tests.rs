@@ -103,6 +103,15 @@ fn read_all(source: &MemorySource, cache: &mut Cache) -> Vec<Option<String>> {
     found
 }
 
+/// A client that has read one target of every bin of `repo`: its cache holds each bin and its
+/// memo. Returns the cache and the answers.
+fn warmed(repo: &Repo) -> (Cache, Vec<Option<String>>) {
+    let source = MemorySource::serving(repo);
+    let mut cache = Cache::default();
+    let cold = read_all(&source, &mut cache);
+    (cache, cold)
+}
+
 fn remembered(updater: &Updater<&MemorySource>) -> Vec<String> {
     updater
         .state()
@@ -116,8 +125,7 @@ fn a_bin_verified_once_is_read_from_its_memo_with_the_same_answers() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    let cold = read_all(&source, &mut cache);
+    let (cache, cold) = warmed(&repo);
     assert_eq!(cache.memos.len(), BINS, "one memo per bin verified");
     assert!(cold.iter().all(Option::is_some));
 
@@ -171,9 +179,7 @@ fn a_bin_verified_once_is_read_from_its_memo_with_the_same_answers() {
 fn a_memo_is_not_used_once_the_delegation_names_other_keys_and_the_old_bin_is_skipped() {
     let old_key = TestKey::ecdsa();
     let mut repo = bins_signed_by(&old_key, far());
-    let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    read_all(&source, &mut cache);
+    let (cache, _) = warmed(&repo);
 
     // The owner re-keys bin 1's delegation; the bin itself is left as the old key signed it.
     let new_key = TestKey::ecdsa();
@@ -201,9 +207,7 @@ fn a_memo_is_not_used_once_the_delegation_names_other_keys_and_the_old_bin_is_sk
 fn a_memo_of_other_bytes_is_not_used_and_the_new_file_is_verified() {
     let key = TestKey::ecdsa();
     let mut repo = bins_signed_by(&key, far());
-    let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    read_all(&source, &mut cache);
+    let (cache, _) = warmed(&repo);
 
     let entries: [(&str, &[u8]); 1] = [("app/0/1", b"changed")];
     repo.set(
@@ -225,8 +229,7 @@ fn a_remembered_bin_past_its_expiry_is_skipped_as_expired_exactly_as_without_a_m
     let soon = at("2027-01-01T00:00:00Z");
     let repo = bins_signed_by(&key, Expires::new(soon));
     let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    read_all(&source, &mut cache);
+    let (cache, _) = warmed(&repo);
     assert_eq!(cache.memos.len(), BINS);
 
     let later = at("2027-06-01T00:00:00Z");
@@ -250,8 +253,7 @@ fn a_memo_below_the_version_floor_is_not_used_and_the_rollback_is_refused_exit_5
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    read_all(&source, &mut cache);
+    let (mut cache, _) = warmed(&repo);
     // An earlier run trusted version 5 of bin 2; the server serves version 1.
     cache.floors.targets.insert(bin(2).to_string(), 5);
     let mut updater = update_at(&source, &cache, now()).unwrap();
@@ -268,8 +270,7 @@ fn a_memo_whose_index_points_at_another_entry_still_answers_from_the_file() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    let cold = read_all(&source, &mut cache);
+    let (mut cache, cold) = warmed(&repo);
     // Swap the ranges of the first two entries of bin 1's index.
     let text = String::from_utf8(cache.memos[bin(1).as_str()].clone()).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -303,8 +304,7 @@ fn a_memo_index_out_of_order_is_not_searched_and_the_file_answers() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    read_all(&source, &mut cache);
+    let (mut cache, _) = warmed(&repo);
     // The header is the first seven lines; the index lines follow, here reversed.
     let text = String::from_utf8(cache.memos[bin(2).as_str()].clone()).unwrap();
     let header: Vec<&str> = text.lines().take(7).collect();
@@ -330,8 +330,7 @@ fn damaged_or_foreign_memos_are_ignored_and_the_bin_verified_in_full() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
-    let mut cache = Cache::default();
-    read_all(&source, &mut cache);
+    let (mut cache, _) = warmed(&repo);
     let memo0 = cache.memos[bin(0).as_str()].clone();
     // Bin 0's memo filed as bin 1's (another role, other bytes), and garbage for bin 2.
     cache.memos.insert(bin(1).to_string(), memo0);
