@@ -263,6 +263,22 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
     })
 }
 
+/// The `version` a metadata file claims, read without verifying anything; `None` when the file
+/// does not parse that far (it is then verified).
+fn claimed_version(bytes: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        signed: Signed,
+    }
+    #[derive(serde::Deserialize)]
+    struct Signed {
+        version: u64,
+    }
+    serde_json::from_slice::<File>(bytes)
+        .ok()
+        .map(|f| f.signed.version)
+}
+
 /// Raise `floors` to the versions of the cached top-level files the cached root still vouches
 /// for. When `versions.json` is older than the cached root (a crash between writing the two),
 /// its floors may belong to keys that root replaced (a fast-forward reset, TUF 5.3.11), so a
@@ -273,14 +289,21 @@ fn derive_floors(
     floors: &mut VersionFloors,
 ) {
     let predates_root = floors.root < state.root().version.get();
-    let mut verifies = |role: RoleName| {
-        files
-            .get(role.as_str())
-            .is_some_and(|bytes| state.remember_cached(&role, bytes))
+    let mut verifies = |role: RoleName, floor: u64| {
+        files.get(role.as_str()).is_some_and(|bytes| {
+            // A floor raised to a version it already has is unchanged: when the floors are the
+            // root's own and the file claims no more, there is nothing to verify (every warm
+            // read; the update verifies the same file anyway).
+            if !predates_root && claimed_version(bytes).is_some_and(|v| v <= floor) {
+                return true;
+            }
+            state.remember_cached(&role, bytes)
+        })
     };
-    let timestamp = verifies(RoleName::timestamp());
-    let snapshot = verifies(RoleName::snapshot());
-    let targets = verifies(RoleName::targets());
+    let targets_floor = floors.targets.get("targets").copied().unwrap_or(0);
+    let timestamp = verifies(RoleName::timestamp(), floors.timestamp);
+    let snapshot = verifies(RoleName::snapshot(), floors.snapshot);
+    let targets = verifies(RoleName::targets(), targets_floor);
     if predates_root {
         if !timestamp {
             floors.timestamp = 0;
@@ -336,6 +359,40 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.failure().exit_code(), 8);
+    }
+
+    #[test]
+    fn cached_files_raise_lower_floors_only_with_a_verified_claim() {
+        use crate::tuf::test_support::{self as ts, GUN};
+        let repo = ts::Repo::new();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), GUN).unwrap();
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        cache.write(&lock, "root", &repo.root).unwrap();
+        cache.write(&lock, "snapshot", &repo.snapshot).unwrap();
+        cache.write(&lock, "targets", repo.file("targets")).unwrap();
+        // A timestamp claiming version 9 that nobody signed: its claim is above the floor, so
+        // it is verified, and it does not verify.
+        let forged = br#"{"signed":{"_type":"Timestamp","version":9},"signatures":[]}"#;
+        cache.write(&lock, "timestamp", forged).unwrap();
+        let floors = VersionFloors {
+            root: 1,
+            timestamp: 1,
+            ..VersionFloors::default()
+        };
+        cache
+            .write_state(&lock, "versions", &serde_json::to_vec(&floors).unwrap())
+            .unwrap();
+        let loaded = load_cached(&cache, GUN, &Limits::default()).unwrap();
+        assert_eq!(
+            loaded.floors.timestamp, 1,
+            "an unverified claim raises nothing"
+        );
+        // The snapshot and targets (version 1, above their floors of 0) verify and raise them.
+        assert_eq!(loaded.floors.snapshot, 1);
+        assert_eq!(loaded.floors.targets.get("targets"), Some(&1));
+        assert_eq!(claimed_version(forged), Some(9));
+        assert_eq!(claimed_version(b"{\"signed\":{}}"), None);
     }
 
     #[test]
