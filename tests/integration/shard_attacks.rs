@@ -184,3 +184,97 @@ async fn a_delegate_widening_its_bin_to_another_type_signs_nothing_there_exit_9(
     .await
     .unwrap();
 }
+
+/// A reader has verified and remembered qa's bin of the image. The owner rotates qa's key and
+/// the new key signs another image; the old bin stays byte-identical on the server. The warm
+/// reader answers exactly as a reader with no cache (the old approval is not qa's any more),
+/// prints nothing, and keeps its cache as it was. (qa's re-signed file no longer reaches the old
+/// bin, so this shows a warm cache adds nothing after a re-key; a bin delegated to new keys
+/// while its bytes stay the same, where the memo itself must refuse, is played in
+/// `tuf::remembered_tests`.)
+#[test]
+fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
+    let p = published("memo-rekey");
+    qa_signs_an_approval(&p);
+    let server = p.stack.notary_url.as_str();
+    let qa_get = |env: &crate::harness::TestEnv, image: &str| {
+        env.cmd()
+            .args(["--server", server, "get", image, "approvals"])
+            .args(["--signed-by", "targets/qa"])
+            .output()
+            .unwrap()
+    };
+    let got = ok(
+        qa_get(&p.reader, &p.image),
+        "qa's approval, verified and remembered",
+    );
+    assert_eq!(got.stdout, QA_APPROVAL);
+    let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
+    assert!(
+        snapshot_dir(&cache).keys().any(|k| k.ends_with(".memo")),
+        "the reader remembers qa's bin"
+    );
+
+    let go = crate::go_notary::GoNotary::new(p.stack);
+    let bin = shard::bin_for(&RoleName::parse("targets/qa").unwrap(), &image_digest(&p));
+    let bin_before = go.fetch_raw(&p.gun, bin.as_str());
+    let new_pem = p.owner.home.path().join("qa-new.pem");
+    ok(
+        p.owner
+            .signer_cmd()
+            .args(["key", "generate", "--role", "targets/qa", "--public-out"])
+            .arg(&new_pem)
+            .output()
+            .unwrap(),
+        "a new qa key",
+    );
+    ok(
+        p.owner
+            .signer_cmd()
+            .args([
+                "--server", server, "delegate", "rotate", &p.gun, "qa", "--key",
+            ])
+            .arg(&new_pem)
+            .output()
+            .unwrap(),
+        "delegate rotate",
+    );
+    let repo = p.gun.split_once('/').unwrap().1;
+    p.stack.push_image(repo, "v2");
+    let other = format!("{}:v2", p.gun);
+    ok(
+        p.owner
+            .signer_cmd()
+            .args(["--server", server, "put", "--role", "targets/qa"])
+            .args([&other, "approvals", "-"])
+            .write_stdin(QA_APPROVAL.to_vec())
+            .output()
+            .unwrap(),
+        "the new key signs another image",
+    );
+
+    assert_eq!(
+        go.fetch_raw(&p.gun, bin.as_str()),
+        bin_before,
+        "the remembered bin is byte-identical on the server"
+    );
+    let fresh = crate::harness::TestEnv::new();
+    let expected = qa_get(&fresh, &p.image);
+    assert_ne!(code(&expected), 0, "{}", stdout(&expected));
+    let before = snapshot_dir(&cache);
+    let out = qa_get(&p.reader, &p.image);
+    assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let mut after = snapshot_dir(&cache);
+    let mut before = before;
+    for m in [&mut before, &mut after] {
+        m.retain(|k, _| !k.ends_with("clock.json"));
+    }
+    assert_eq!(
+        before, after,
+        "a refused read leaves the trust cache as it was"
+    );
+    // The new key's approval of the other image is qa's.
+    let got = ok(qa_get(&p.reader, &other), "qa's approval under the new key");
+    assert_eq!(got.stdout, QA_APPROVAL);
+}
