@@ -31,7 +31,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NotaryError + '_ {
     }
 }
 
-/// Create `dir` and missing parents with mode 0700.
 /// `role` if it is a role name that stays inside the cache directory.
 fn checked_role<'a>(dir: &Path, role: &'a str) -> Result<&'a str, NotaryError> {
     if role.is_empty()
@@ -47,6 +46,7 @@ fn checked_role<'a>(dir: &Path, role: &'a str) -> Result<&'a str, NotaryError> {
     Ok(role)
 }
 
+/// Create `dir` and missing parents with mode 0700.
 fn create_private_dir(dir: &Path) -> Result<(), NotaryError> {
     crate::fs::create_private_dir(dir).map_err(io_err(dir))
 }
