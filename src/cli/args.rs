@@ -74,6 +74,9 @@ pub enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Key agent: hold decrypted signing keys for a bounded time, so puts need no passphrase
+    #[command(subcommand)]
+    Agent(super::agent::AgentCommand),
     /// Resolve an image reference to its manifest digest
     Resolve(ResolveArgs),
     /// Promote an image's signed metadata to another repository, signed again there

@@ -2,6 +2,7 @@
 //!
 //! `main.rs` only sets up logging and the runtime; everything a command does starts in [`run`].
 
+mod agent;
 pub mod args;
 mod bundle;
 mod copy;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     let result = match cli.command {
         Command::Resolve(args) => resolve::run(&ctx, &args.image).await,
         Command::Put(args) => put::run(&ctx, args).await,
+        Command::Agent(cmd) => agent::run(&ctx, cmd).await,
         Command::Get(args) => get::run(&ctx, args).await,
         Command::List(args) => list::run(&ctx, args).await,
         Command::Delete(args) => {

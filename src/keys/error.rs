@@ -100,6 +100,8 @@ pub enum KeyStoreError {
     /// The role to sign as is not delegated in the verified repository.
     #[error("{role} is not delegated in {gun}: add it with 'manifesto delegate add'")]
     NotDelegated { role: RoleName, gun: String },
+    #[error(transparent)]
+    Agent(#[from] super::agent::AgentError),
     #[error("cannot build the root certificate for {gun}")]
     Certificate {
         gun: String,
@@ -111,6 +113,7 @@ pub enum KeyStoreError {
 impl KeyStoreError {
     pub fn failure(&self) -> Failure {
         match self {
+            KeyStoreError::Agent(e) => e.failure(),
             KeyStoreError::Io { .. }
             | KeyStoreError::Permissions { .. }
             | KeyStoreError::Corrupt { .. }

@@ -5,6 +5,7 @@
 //! encrypted with scrypt (see [`store`]). Other modules sign through [`SigningKey`], obtained from
 //! a [`KeyStore`] with [`Passphrases`] (environment variables or a terminal prompt).
 
+pub mod agent;
 pub mod certificate;
 mod der;
 pub mod encrypted;

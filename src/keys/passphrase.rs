@@ -9,6 +9,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use super::agent::AgentClient;
 use super::error::KeyStoreError;
 use crate::tuf::names::RoleName;
 
@@ -144,12 +145,14 @@ type EnvLookup = Box<dyn Fn(&str) -> Option<Zeroizing<String>>>;
 pub struct Passphrases {
     env: EnvLookup,
     prompter: Box<dyn Prompter>,
+    /// A key agent holding keys already decrypted (`MANIFESTO_AGENT_SOCK`), asked first.
+    agent: Option<AgentClient>,
 }
 
 impl Passphrases {
     /// The process environment and the terminal.
     pub fn from_environment() -> Passphrases {
-        Passphrases::new(
+        let mut passphrases = Passphrases::new(
             |name| {
                 std::env::var(name)
                     .ok()
@@ -157,7 +160,20 @@ impl Passphrases {
                     .map(Zeroizing::new)
             },
             TtyPrompter,
-        )
+        );
+        passphrases.agent = AgentClient::from_environment();
+        passphrases
+    }
+
+    /// The same sources without the agent (for handing keys to it).
+    pub fn without_agent(mut self) -> Passphrases {
+        self.agent = None;
+        self
+    }
+
+    /// The key agent to ask before decrypting a key, if one is configured.
+    pub fn agent(&self) -> Option<&AgentClient> {
+        self.agent.as_ref()
     }
 
     pub fn new(
@@ -167,6 +183,7 @@ impl Passphrases {
         Passphrases {
             env: Box::new(env),
             prompter: Box::new(prompter),
+            agent: None,
         }
     }
 

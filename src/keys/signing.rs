@@ -4,18 +4,50 @@
 //! of their bare public key. This joins the two, so a command asks "sign as targets of this
 //! repository" and gets the right key or a message naming the ids it looked for.
 
+use super::agent::{AgentClient, AgentKey};
 use super::error::KeyStoreError;
 use super::passphrase::Passphrases;
 use super::signer::SigningKey;
 use super::store::KeyStore;
+use crate::tuf::envelope::Signature;
 use crate::tuf::key::PublicKey;
 use crate::tuf::names::{KeyId, RoleName};
 use crate::tuf::sign::{SignFailed, Signer};
 use crate::tuf::trusted::TrustedState;
 
+/// A key ready to sign: decrypted here, or held by the key agent.
+// A handful of these exist per command; boxing the common case would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Unlocked {
+    Here(SigningKey),
+    InAgent(AgentKey),
+}
+
+impl From<SigningKey> for Unlocked {
+    fn from(key: SigningKey) -> Unlocked {
+        Unlocked::Here(key)
+    }
+}
+
+impl Unlocked {
+    /// `(method, signature)` over `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<(String, Vec<u8>), KeyStoreError> {
+        match self {
+            Unlocked::Here(key) => key.sign(message).map(|(m, sig)| (m.to_string(), sig)),
+            Unlocked::InAgent(key) => Ok(key.sign(message)?),
+        }
+    }
+
+    /// A signature entry for metadata, under the id the role lists.
+    pub fn signature(&self, keyid: KeyId, message: &[u8]) -> Result<Signature, KeyStoreError> {
+        let (method, sig) = self.sign(message)?;
+        Ok(Signature { keyid, method, sig })
+    }
+}
+
 /// A private key plus the id under which a role lists it.
 pub struct RoleSigner {
-    pub key: SigningKey,
+    pub key: Unlocked,
     pub listed: KeyId,
 }
 
@@ -25,12 +57,24 @@ impl Signer for RoleSigner {
     }
 
     fn sign(&self, message: &[u8]) -> Result<(String, Vec<u8>), SignFailed> {
-        self.key
-            .sign(message)
-            .map(|(method, sig)| (method.to_string(), sig))
-            .map_err(|_| SignFailed {
-                key_id: self.listed.clone(),
-            })
+        self.key.sign(message).map_err(|e| SignFailed {
+            key_id: self.listed.clone(),
+            reason: e.to_string(),
+            failure: e.failure(),
+        })
+    }
+}
+
+/// The key ids the agent named by the environment holds, if one is configured and answers. An
+/// agent that does not answer is not an error: the keys are decrypted here, as without one.
+fn agent_holds(passphrases: &Passphrases) -> Option<(AgentClient, Vec<String>)> {
+    let agent = passphrases.agent()?;
+    match agent.list() {
+        Ok(keys) => Some((agent.clone(), keys.into_iter().map(|k| k.key_id).collect())),
+        Err(e) => {
+            tracing::warn!(error = %e, "not using the key agent");
+            None
+        }
     }
 }
 
@@ -59,6 +103,7 @@ pub fn signers_among<'a>(
     let mut signers: Vec<RoleSigner> = Vec::new();
     let mut materials = Vec::new();
     let mut wanted = Vec::new();
+    let agent = agent_holds(passphrases);
     for (id, public) in listed {
         if signers.len() == threshold {
             break;
@@ -71,10 +116,24 @@ pub fn signers_among<'a>(
             continue;
         }
         let bare = public.public_key_id().unwrap_or_else(|_| id.clone());
-        if store.contains(&bare) {
+        let held = agent
+            .as_ref()
+            .filter(|(_, held)| held.iter().any(|h| h == bare.as_str()));
+        if let Some((agent, _)) = held {
+            tracing::debug!(key_id = %bare, role, "signing through the key agent");
+            signers.push(RoleSigner {
+                key: Unlocked::InAgent(AgentKey {
+                    agent: agent.clone(),
+                    public: public.clone(),
+                    id: bare,
+                }),
+                listed: id.clone(),
+            });
+            materials.push(material);
+        } else if store.contains(&bare) {
             let key = store.load_for(public, passphrases)?;
             signers.push(RoleSigner {
-                key,
+                key: key.into(),
                 listed: id.clone(),
             });
             materials.push(material);

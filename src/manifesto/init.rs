@@ -170,19 +170,19 @@ pub(crate) async fn init_via<R: Remote>(
             more_signers.push((
                 RoleSigner {
                     listed: cert.key_id(),
-                    key,
+                    key: key.into(),
                 },
                 cert,
             ));
         }
         let root_signer = RoleSigner {
             listed: certificate.key_id(),
-            key: root_key,
+            key: root_key.into(),
         };
         let targets_public = targets_key.public_key().clone();
         let targets_signer = RoleSigner {
             listed: targets_id.clone(),
-            key: targets_key,
+            key: targets_key.into(),
         };
         publish(
             remote,
@@ -409,6 +409,8 @@ mod tests {
         fn sign(&self, _: &[u8]) -> Result<(String, Vec<u8>), SignFailed> {
             Err(SignFailed {
                 key_id: self.0.clone(),
+                reason: "a broken key".into(),
+                failure: crate::failure::Failure::Internal,
             })
         }
     }

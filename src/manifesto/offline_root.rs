@@ -159,7 +159,7 @@ fn held_root_signers(
         };
         if store.contains(&bare) {
             signers.push(RoleSigner {
-                key: store.load_for(public, passphrases)?,
+                key: store.load_for(public, passphrases)?.into(),
                 listed: id.clone(),
             });
         }
@@ -210,7 +210,7 @@ pub(crate) async fn rotate_root_offline_via<R: Remote>(
         store.add(&key, &RoleName::root(), None, &pass)?;
         new.push(RoleSigner {
             listed: certificate.key_id(),
-            key,
+            key: key.into(),
         });
         certificates.push(certificate);
     }

@@ -321,6 +321,13 @@ fn authorise(state: &TrustedState, role: &RoleName, name: &str, gun: &str) -> Re
     }
 }
 
+/// The most blob bytes a put uploads while keeping the trust cache locked between its
+/// authority check and its publish (which then needs no second update): a few milliseconds of
+/// uploading. Bigger uploads release the lock and update again before publishing.
+const KEEP_LOCK_ACROSS_UPLOAD: u64 = 4 << 20;
+/// And the most entries (a batch uploads many blobs and manifests before it publishes).
+const KEEP_LOCK_ENTRIES: usize = 16;
+
 /// The items of one repository: one signed update.
 async fn put_repository(
     remote: &impl Remote,
@@ -350,7 +357,7 @@ async fn put_repository(
         seen.check(r.digest.to_string(), &item.metadata_type, item.line)?;
     }
     let store = KeyStore::new(&settings.trust_dir);
-    let signer = {
+    let (signer, trusted) = {
         let mut trusted = trust_now(remote, settings, &repo).await?;
         trusted
             .updater
@@ -381,8 +388,18 @@ async fn put_repository(
             ),
         }
         trusted.persist()?;
-        signer
+        (signer, trusted)
     };
+
+    // The first attempt builds on the state just verified (if another writer published since,
+    // the server says so and the next attempt starts from a fresh update). The state holds the
+    // trust cache's lock, so it is kept only when the uploads in between take a moment.
+    let upload_bytes: u64 = items
+        .iter()
+        .map(|item| std::fs::metadata(&item.file).map_or(u64::MAX, |m| m.len()))
+        .fold(0, u64::saturating_add);
+    let quick = items.len() <= KEEP_LOCK_ENTRIES && upload_bytes <= KEEP_LOCK_ACROSS_UPLOAD;
+    let mut verified = quick.then_some(trusted);
 
     // 2. The blobs: hashed once each, each distinct one uploaded once, concurrently.
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -464,7 +481,10 @@ async fn put_repository(
     let mut manifests: BTreeMap<Digest, Digest> = BTreeMap::new();
     let outcome = publish_with_retry_on::<_, _, _, Error>(
         &gun,
-        async || trust_now(remote, settings, &repo).await,
+        async || match verified.take() {
+            Some(trusted) => Ok(trusted),
+            None => trust_now(remote, settings, &repo).await,
+        },
         async |updater| {
             let claimed = shard_write::load_for_write(updater, role, &labels)
                 .await

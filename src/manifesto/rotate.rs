@@ -227,7 +227,7 @@ pub(crate) async fn rotate_via<R: Remote>(
                     public: key.public_key().clone(),
                     signer: Some(RoleSigner {
                         listed: key.key_id().clone(),
-                        key,
+                        key: key.into(),
                     }),
                     more: Vec::new(),
                 }
@@ -242,7 +242,7 @@ pub(crate) async fn rotate_via<R: Remote>(
                     store.add(&key, &role_name, None, &pass)?;
                     let signer = RoleSigner {
                         listed: certificate.key_id(),
-                        key,
+                        key: key.into(),
                     };
                     made.push((certificate, signer));
                 }

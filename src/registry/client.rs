@@ -43,6 +43,10 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Size of the pieces a streamed blob upload is read in.
 const UPLOAD_PIECE: usize = 1024 * 1024;
 
+/// Blobs up to this size are uploaded without a `HEAD` first: uploading costs two requests
+/// whether or not the registry already has them, so asking would only add a third.
+const ASK_BEFORE_UPLOAD: u64 = 64 * 1024;
+
 /// An image reference resolved to the digest of its manifest.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ResolvedImage {
@@ -637,17 +641,19 @@ impl RegistryClient {
         }
     }
 
-    /// Push a small blob held in memory; skipped when the registry already has it.
+    /// Push a blob held in memory; above [`ASK_BEFORE_UPLOAD`] skipped when the registry has it.
     pub async fn push_blob_bytes(
         &self,
         repository: &str,
         data: Bytes,
     ) -> Result<Digest, RegistryError> {
         let digest = sha256_digest(&data);
-        if self.blob_exists(repository, &digest).await? {
+        let size = data.len() as u64;
+        // A small blob is sent without asking first: the upload is two requests either way,
+        // and asking is a third.
+        if size > ASK_BEFORE_UPLOAD && self.blob_exists(repository, &digest).await? {
             return Ok(digest);
         }
-        let size = data.len() as u64;
         self.upload(repository, &digest, size, move || {
             reqwest::Body::from(data.clone())
         })
@@ -656,8 +662,8 @@ impl RegistryClient {
     }
 
     /// Push a file as a blob whose sha256 `digest` and `size` the caller computed (it hashes
-    /// the file anyway, to sign it): skipped when the registry already has it, else streamed in
-    /// one request. The registry checks the bytes it receives against `digest`, so a file that
+    /// the file anyway, to sign it): above [`ASK_BEFORE_UPLOAD`] skipped when the registry has
+    /// it, else streamed in one request. The registry checks the bytes it receives against `digest`, so a file that
     /// changed since it was hashed is refused rather than stored under the signed digest.
     /// `progress` is called with the bytes sent.
     pub async fn push_blob_file(
@@ -672,7 +678,7 @@ impl RegistryClient {
             path: path.display().to_string(),
             source,
         };
-        if self.blob_exists(repository, digest).await? {
+        if size > ASK_BEFORE_UPLOAD && self.blob_exists(repository, digest).await? {
             progress(size);
             return Ok(());
         }

@@ -7,11 +7,15 @@ use super::metadata::Metadata;
 use super::names::KeyId;
 use super::write::{self, WriteError};
 
-/// A key failed to produce a signature (the system's randomness failed, for ECDSA).
+/// A key failed to produce a signature (the system's randomness failed, for ECDSA; the key
+/// agent did not answer, or answered with a signature that does not verify).
 #[derive(Debug, thiserror::Error)]
-#[error("key {key_id} could not sign")]
+#[error("key {key_id} could not sign: {reason}")]
 pub struct SignFailed {
     pub key_id: KeyId,
+    pub reason: String,
+    /// What kind of failure this is: a bug, or local state (the agent) to fix.
+    pub failure: crate::failure::Failure,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +30,7 @@ impl SignError {
     pub fn failure(&self) -> crate::failure::Failure {
         match self {
             SignError::Write(e) => e.failure(),
-            SignError::Sign(_) => crate::failure::Failure::Internal,
+            SignError::Sign(e) => e.failure,
         }
     }
 }

@@ -293,7 +293,7 @@ pub fn census(env: &SignedEnvelope, authority: &Authority) -> SignatureCensus {
 }
 
 /// Checks one signature with the verifier the key type dictates; `method` must fit that verifier.
-fn signature_is_valid(
+pub(crate) fn signature_is_valid(
     material: &KeyMaterial,
     method: &str,
     message: &[u8],

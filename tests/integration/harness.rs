@@ -279,6 +279,7 @@ impl TestEnv {
             "REGISTRY_USERNAME",
             "REGISTRY_PASSWORD",
             "MANIFESTO_LOG",
+            "MANIFESTO_AGENT_SOCK",
             "MANIFESTO_ROOT_PASSPHRASE",
             "MANIFESTO_TARGETS_PASSPHRASE",
             "MANIFESTO_DELEGATION_PASSPHRASE",

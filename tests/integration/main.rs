@@ -1,5 +1,6 @@
 //! All integration tests, in one test binary so they share one started stack per kind.
 
+mod agent;
 mod airgap;
 mod cli;
 mod clock;

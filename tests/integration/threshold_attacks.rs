@@ -40,8 +40,10 @@ impl Signer for Under<'_> {
         self.0
             .sign(message)
             .map(|(method, sig)| (method.to_string(), sig))
-            .map_err(|_| SignFailed {
+            .map_err(|e| SignFailed {
                 key_id: self.1.clone(),
+                reason: e.to_string(),
+                failure: e.failure(),
             })
     }
 }
