@@ -332,13 +332,20 @@ async fn reconcile(
     repo: &RepositoryRef,
     scope: Scope<'_>,
 ) -> Result<IndexOutcome, Error> {
-    let mut current = current_top(registry, repo).await?;
+    // The tag and the trust update do not depend on each other: both at once.
+    let (mut current, first) = futures_util::try_join!(current_top(registry, repo), async {
+        trust_now(remote, settings, repo).await.map_err(Error::from)
+    })?;
+    let mut first = Some(first);
     let mut outcome = IndexOutcome::default();
     for _ in 0..ROUNDS {
         let recorded = current
             .as_ref()
             .and_then(|m| layout::parse_top_index(&m.bytes));
-        let mut trusted = trust_now(remote, settings, repo).await?;
+        let mut trusted = match first.take() {
+            Some(trusted) => trusted,
+            None => trust_now(remote, settings, repo).await?,
+        };
         let snapshot = trusted.updater.state().snapshot().map(|s| s.get().clone());
         let before = snapshot.as_ref().map(|s| s.version.get());
         let fingerprints = shard_fingerprints(snapshot.as_ref());
@@ -446,12 +453,15 @@ async fn reconcile(
         }
         // Another writer may have published, or written the tag, between our read and our
         // write: if so, rebuild from what is there now.
-        let after = {
-            let trusted = trust_now(remote, settings, repo).await?;
-            trusted.persist()?;
-            trusted.updater.state().snapshot().map(|s| s.version.get())
-        };
-        current = current_top(registry, repo).await?;
+        let (after, now_there) = futures_util::try_join!(
+            async {
+                let trusted = trust_now(remote, settings, repo).await?;
+                trusted.persist()?;
+                Ok::<_, Error>(trusted.updater.state().snapshot().map(|s| s.version.get()))
+            },
+            current_top(registry, repo)
+        )?;
+        current = now_there;
         if after == before && current.as_ref().map(|m| &m.digest) == Some(&written) {
             break;
         }

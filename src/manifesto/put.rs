@@ -343,13 +343,18 @@ async fn put_repository(
 
     // 1. Every image, and the signer's authority over every entry, before any upload.
     let registry = remote.registry(settings, first.image.registry()).await?;
-    let resolved: Vec<_> = stream::iter(items.iter().map(|item| {
+    // The images and the trust data do not depend on each other: fetched at once.
+    let resolving = stream::iter(items.iter().map(|item| {
         let registry = &registry;
         async move { registry.resolve(&item.image).await.map_err(|e| item.at(e)) }
     }))
     .buffered(CONCURRENCY)
-    .try_collect()
-    .await?;
+    .try_collect::<Vec<_>>();
+    let (resolved, mut trusted) = futures_util::try_join!(resolving, async {
+        trust_now(remote, settings, &repo)
+            .await
+            .map_err(Error::from)
+    })?;
     // Two references (a tag and a digest) may name one image.
     let mut seen = Seen::default();
     for (item, r) in items.iter().zip(&resolved) {
@@ -357,8 +362,7 @@ async fn put_repository(
         seen.check(r.digest.to_string(), &item.metadata_type, item.line)?;
     }
     let store = KeyStore::new(&settings.trust_dir);
-    let (signer, trusted) = {
-        let mut trusted = trust_now(remote, settings, &repo).await?;
+    let signer = {
         trusted
             .updater
             .load_chain(role)
@@ -388,7 +392,7 @@ async fn put_repository(
             ),
         }
         trusted.persist()?;
-        (signer, trusted)
+        signer
     };
 
     // The first attempt builds on the state just verified (if another writer published since,
