@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::MetadataType;
 use super::hints::{self, Hinted};
 use super::layout::{self, Custom};
-use super::put::hash_file;
+use super::put::digest_file;
 use super::remote::{Network, Remote, trust_now};
 use super::requirement::Requirement;
 use super::shard;
@@ -83,9 +83,8 @@ pub(crate) async fn fetch_verified(
             .await?;
     }
     // The registry client checked sha256 and the cap; check the exact length and sha512 too.
-    let (length, hashes) = hash_file(content.path()).map_err(temp)?;
-    if length != target.meta.length || hashes.0.get("sha512") != target.meta.hashes.0.get("sha512")
-    {
+    let (length, sha512) = digest_file(content.path(), &ring::digest::SHA512).map_err(temp)?;
+    if length != target.meta.length || target.meta.hashes.0.get("sha512") != Some(&sha512) {
         return Err(Error::BlobMismatch {
             digest: blob_digest,
             name: name.clone(),
