@@ -2,8 +2,8 @@
 //!
 //! The full TUF update runs first; the target `<type>/<digest>` must be signed by a role allowed
 //! to sign it (and by `--signed-by` when given); then the blob is streamed from the registry into
-//! a temporary file while its length and sha256 are checked, and its sha512 is checked over the
-//! file. Only a file that passed every check is returned: callers never see unverified bytes.
+//! a temporary file while its length, sha256 and (on a second thread) sha512 are checked. Only
+//! a file that passed every check is returned: callers never see unverified bytes.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -17,9 +17,9 @@ use serde::Serialize;
 use super::MetadataType;
 use super::hints::{self, Hinted};
 use super::layout::{self, Custom};
-use super::put::digest_file;
 use super::remote::{Network, Remote, trust_now};
 use super::requirement::Requirement;
+use super::sha512_writer::Sha512Writer;
 use super::shard;
 use super::signed_tag;
 use crate::config::Settings;
@@ -59,8 +59,8 @@ pub struct GetReport {
 }
 
 /// Fetch the blob a signed target names into a temporary file created in `temp_dir`: streamed
-/// while its length (capped at the signed length) and sha256 are checked, then its exact length
-/// and sha512 are checked over the file. Returns the blob's digest and the file only when every
+/// while its length (capped at the signed length), sha256 and sha512 are checked, then its exact
+/// length and sha512 are compared with the signed ones. Returns the blob's digest and the file only when every
 /// check passed, so callers never see unverified bytes. Shared by `get` and `verify --policy`.
 pub(crate) async fn fetch_verified(
     registry: &impl Registry,
@@ -76,14 +76,19 @@ pub(crate) async fn fetch_verified(
         source,
     };
     let content = tempfile::NamedTempFile::new_in(temp_dir).map_err(temp)?;
-    {
-        let mut out = tokio::fs::File::from_std(content.as_file().try_clone().map_err(temp)?);
+    let (length, sha512) = {
+        let file = tokio::fs::File::from_std(content.as_file().try_clone().map_err(temp)?);
+        let mut out = Sha512Writer::new(file);
         registry
             .pull_blob_to(repository, &blob_digest, target.meta.length, &mut out)
             .await?;
-    }
-    // The registry client checked sha256 and the cap; check the exact length and sha512 too.
-    let (length, sha512) = digest_file(content.path(), &ring::digest::SHA512).map_err(temp)?;
+        tokio::io::AsyncWriteExt::flush(&mut out)
+            .await
+            .map_err(temp)?;
+        out.finish()
+    };
+    // The registry client checked sha256 and the cap; check the exact length and sha512 too
+    // (hashed on its own thread as the bytes went by).
     if length != target.meta.length || target.meta.hashes.0.get("sha512") != Some(&sha512) {
         return Err(Error::BlobMismatch {
             digest: blob_digest,

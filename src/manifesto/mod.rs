@@ -36,6 +36,7 @@ pub(crate) mod remote;
 pub mod repair;
 pub mod requirement;
 pub mod rotate;
+mod sha512_writer;
 pub mod shard;
 #[cfg(test)]
 mod shard_tests;
