@@ -436,11 +436,28 @@ async fn put_repository(
     let quick = items.len() <= KEEP_LOCK_ENTRIES && upload_bytes <= KEEP_LOCK_ACROSS_UPLOAD;
     let mut verified = quick.then_some(trusted);
 
-    // 2. The blobs: hashed once each, each distinct one uploaded once, concurrently.
+    // 2. The blobs: hashed once each, each distinct one uploaded once, concurrently. The blob
+    // of a single big put gets its sha512 on a thread of its own while it uploads (the upload
+    // needs only its sha256): the time of the upload, not of the upload plus sha512.
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut prepared = Vec::with_capacity(items.len());
+    let mut sha512_beside: Option<std::thread::JoinHandle<std::io::Result<(u64, Vec<u8>)>>> = None;
     for (item, r) in items.iter().zip(resolved) {
-        let (length, hashes) = hash_file(&item.file).map_err(|e| item.at(io(&item.file)(e)))?;
+        let beside = items.len() == 1 && upload_bytes >= HASH_IN_PARALLEL_FROM;
+        let (length, hashes) = if beside {
+            let (length, sha256) = digest_file(&item.file, &ring::digest::SHA256)
+                .map_err(|e| item.at(io(&item.file)(e)))?;
+            let path = item.file.clone();
+            sha512_beside = Some(std::thread::spawn(move || {
+                digest_file(&path, &ring::digest::SHA512)
+            }));
+            (
+                length,
+                Hashes(BTreeMap::from([("sha256".to_string(), sha256)])),
+            )
+        } else {
+            hash_file(&item.file).map_err(|e| item.at(io(&item.file)(e)))?
+        };
         let media_type = match &item.media_type {
             Some(mt) => mt.clone(),
             None => sniff_media_type(&item.file).map_err(|e| item.at(io(&item.file)(e)))?,
@@ -505,6 +522,21 @@ async fn put_repository(
     .buffer_unordered(CONCURRENCY)
     .try_collect::<Vec<()>>()
     .await?;
+    if let Some(sha512) = sha512_beside {
+        let p = &mut prepared[0];
+        let file = &p.item.file;
+        let (length, sha512) = sha512
+            .join()
+            .expect("hashing does not panic")
+            .map_err(|e| p.item.at(io(file)(e)))?;
+        // Two reads of a file that changed in between describe no one content.
+        if length != p.blob_meta.length {
+            return Err(p.item.at(io(file)(std::io::Error::other(
+                "the file changed while it was uploaded",
+            ))));
+        }
+        p.blob_meta.hashes.0.insert("sha512".to_string(), sha512);
+    }
 
     // 3 + 4. Per image, the role's manifesto manifest; then one signed update of the bins, all
     // rebuilt on whatever state is current when a publish attempt starts.

@@ -260,8 +260,10 @@ fn stdin_input_binary_blobs_media_types_and_annotations_round_trip() {
     assert_eq!(report["media_type"], "application/json");
     assert_eq!(sc.get(&sc.image, "sbom"), sbom);
 
-    // FILE absent: stdin too; ~3 MiB of binary with NULs.
-    let blob = binary_content(&sc.repo, 3 * 1024 * 1024 + 17);
+    // FILE absent: stdin too; ~9 MiB of binary with NULs: big enough that put hashes sha512
+    // on its own thread during the upload and get checks it on its own thread as it streams
+    // (a wrong sha512 either side would be exit 3 here).
+    let blob = binary_content(&sc.repo, 9 * 1024 * 1024 + 17);
     assert!(blob.contains(&0));
     let out = sc
         .owner
