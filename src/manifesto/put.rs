@@ -155,6 +155,9 @@ pub(crate) fn digest_file(
 /// digest instead of both.
 const HASH_IN_PARALLEL_FROM: u64 = 8 << 20;
 
+/// A digest being computed on a thread of its own: the length read and the digest.
+type Hashing = std::thread::JoinHandle<std::io::Result<(u64, Vec<u8>)>>;
+
 /// Length, sha256 and sha512 of a file, in bounded memory.
 pub fn hash_file(path: &Path) -> std::io::Result<(u64, Hashes)> {
     let size = std::fs::metadata(path)?.len();
@@ -441,7 +444,7 @@ async fn put_repository(
     // needs only its sha256): the time of the upload, not of the upload plus sha512.
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut prepared = Vec::with_capacity(items.len());
-    let mut sha512_beside: Option<std::thread::JoinHandle<std::io::Result<(u64, Vec<u8>)>>> = None;
+    let mut sha512_beside: Option<Hashing> = None;
     for (item, r) in items.iter().zip(resolved) {
         let beside = items.len() == 1 && upload_bytes >= HASH_IN_PARALLEL_FROM;
         let (length, hashes) = if beside {
