@@ -278,3 +278,123 @@ fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
     let got = ok(qa_get(&p.reader, &other), "qa's approval under the new key");
     assert_eq!(got.stdout, QA_APPROVAL);
 }
+
+/// As qa: its own file now delegates its bin of the image to a key nobody holds, and the bin
+/// itself is left as it is (still signed by qa's key, byte for byte).
+async fn qa_rekeys_its_bin_leaving_the_bin_as_it_is(p: &Published, digest: &Digest) {
+    let (settings, repo, store) = p.library();
+    let mut passphrases = test_passphrases();
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let bin = shard::bin_for(&qa, digest);
+    let stranger =
+        manifesto::keys::SigningKey::generate(manifesto::keys::KeyAlgorithm::Ecdsa).unwrap();
+    publish_with_retry::<_, manifesto::Error>(&settings, &repo, async |updater| {
+        updater
+            .load_chain(&bin)
+            .await
+            .map_err(manifesto::Error::Update)?;
+        let state = updater.state();
+        let own = state.targets_role(&qa).expect("qa's file").get().clone();
+        let own = build::next_targets(Some(&own), Utc::now(), |t| {
+            t.delegations
+                .keys
+                .insert(stranger.key_id().clone(), stranger.public_key().clone());
+            let entry = t
+                .delegations
+                .roles
+                .iter_mut()
+                .find(|d| d.name == bin)
+                .expect("qa delegates its bin");
+            entry.keyids = vec![stranger.key_id().clone()];
+        })?;
+        let signers = role_signers(state, &qa, &store, &mut passphrases)?;
+        let signers: Vec<&dyn Signer> = signers.iter().map(|s| s as &dyn Signer).collect();
+        Ok(Some(vec![UpdatePart {
+            role: qa.clone(),
+            bytes: sign_file(&own, &signers)?,
+        }]))
+    })
+    .await
+    .expect("the server stores what qa's own key signs");
+}
+
+/// A reader has verified qa's bin of the image and remembers it. qa's own file then delegates
+/// that bin to another key while the bin stays byte-identical: the memo was made under the old
+/// authority, so the warm reader must verify the bin again and refuse it, exactly as a reader
+/// with no cache does (nothing on stdout, its cache as it was). With the memo's authority check
+/// removed, the warm reader would answer qa's approval from the memo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bin_delegated_to_another_key_is_not_taken_from_its_memo() {
+    let (p, digest) = tokio::task::spawn_blocking(|| {
+        let p = published("memo-authority");
+        qa_signs_an_approval(&p);
+        let digest = image_digest(&p);
+        (p, digest)
+    })
+    .await
+    .unwrap();
+    let qa_get = |env: &crate::harness::TestEnv, p: &Published| {
+        env.cmd()
+            .args([
+                "--server",
+                &p.stack.notary_url,
+                "get",
+                &p.image,
+                "approvals",
+            ])
+            .args(["--signed-by", "targets/qa"])
+            .output()
+            .unwrap()
+    };
+    let p = tokio::task::spawn_blocking(move || {
+        let got = ok(
+            qa_get(&p.reader, &p),
+            "qa's approval, verified and remembered",
+        );
+        assert_eq!(got.stdout, QA_APPROVAL);
+        let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
+        assert!(
+            snapshot_dir(&cache).keys().any(|k| k.ends_with(".memo")),
+            "the reader remembers qa's bin"
+        );
+        p
+    })
+    .await
+    .unwrap();
+    let go = crate::go_notary::GoNotary::new(p.stack);
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let bin = shard::bin_for(&qa, &digest);
+    let bin_before = go.fetch_raw(&p.gun, bin.as_str());
+    qa_rekeys_its_bin_leaving_the_bin_as_it_is(&p, &digest).await;
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            go.fetch_raw(&p.gun, bin.as_str()),
+            bin_before,
+            "the remembered bin is byte-identical on the server"
+        );
+        let fresh = crate::harness::TestEnv::new();
+        let expected = qa_get(&fresh, &p);
+        assert_ne!(code(&expected), 0, "{}", stdout(&expected));
+        let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
+        // The first read after the change takes the new qa file; the second reads warm.
+        for _ in 0..2 {
+            let out = qa_get(&p.reader, &p);
+            assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
+            assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        }
+        let before = snapshot_dir(&cache);
+        let out = qa_get(&p.reader, &p);
+        assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
+        let mut after = snapshot_dir(&cache);
+        let mut before = before;
+        for m in [&mut before, &mut after] {
+            m.retain(|k, _| !k.ends_with("clock.json"));
+        }
+        assert_eq!(
+            before, after,
+            "a refused read leaves the trust cache as it was"
+        );
+    })
+    .await
+    .unwrap();
+}
