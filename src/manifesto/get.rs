@@ -120,9 +120,15 @@ pub(crate) async fn get_via(
     req: GetRequest<'_>,
     temp_dir: &Path,
 ) -> Result<Fetched, Error> {
-    let registry = remote.registry(settings, req.image.registry()).await?;
+    // Connecting to the registry (its TLS probe, its credentials) and the trust update do not
+    // depend on each other: both at once. Errors keep their order: the registry's first.
     let repo = req.image.repository_ref();
-    let open = async || trust_now(remote, settings, &repo).await;
+    let (registry, trusted) = tokio::join!(
+        remote.registry(settings, req.image.registry()),
+        trust_now(remote, settings, &repo)
+    );
+    let registry = registry?;
+    let open = async || trusted;
     get_from(&registry, open, req, temp_dir).await
 }
 
