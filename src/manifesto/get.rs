@@ -120,16 +120,24 @@ pub(crate) async fn get_via(
     req: GetRequest<'_>,
     temp_dir: &Path,
 ) -> Result<Fetched, Error> {
-    // Connecting to the registry (its TLS probe, its credentials) and the trust update do not
-    // depend on each other: both at once. Errors keep their order: the registry's first.
+    // The registry side (connecting, its TLS probe and credentials, resolving a tag) and the
+    // trust update do not depend on each other: both at once. Errors keep their order: the
+    // registry's first, as when they ran one after the other.
     let repo = req.image.repository_ref();
     let (registry, trusted) = tokio::join!(
-        remote.registry(settings, req.image.registry()),
+        async {
+            let registry = remote.registry(settings, req.image.registry()).await?;
+            let resolved = match req.image.digest() {
+                Some(_) => None,
+                None => Some(registry.resolve(req.image).await?.digest),
+            };
+            Ok::<_, Error>((registry, resolved))
+        },
         trust_now(remote, settings, &repo)
     );
-    let registry = registry?;
+    let (registry, resolved) = registry?;
     let open = async || trusted;
-    get_from(&registry, open, req, temp_dir).await
+    get_resolved(&registry, resolved, open, req, temp_dir).await
 }
 
 /// `get` over any registry, with `open` verifying the trust data (called only once the image
@@ -140,12 +148,27 @@ pub(crate) async fn get_from<S: MetadataSource>(
     req: GetRequest<'_>,
     temp_dir: &Path,
 ) -> Result<Fetched, Error> {
+    get_resolved(registry, None, open, req, temp_dir).await
+}
+
+/// [`get_from`], with the tag's digest already looked up (`resolved`) or not.
+async fn get_resolved<S: MetadataSource>(
+    registry: &impl Registry,
+    resolved: Option<Digest>,
+    open: impl AsyncFnOnce() -> Result<TrustedRepository<S>, NotaryError>,
+    req: GetRequest<'_>,
+    temp_dir: &Path,
+) -> Result<Fetched, Error> {
     let repo = req.image.repository_ref();
     // A digest needs no resolving: the metadata is keyed by it and everything read is checked
     // against signed hashes. Only a tag costs a manifest request.
-    let image_digest = match req.image.digest() {
-        Some(d) => d.clone(),
-        None => {
+    let image_digest = match (req.image.digest(), resolved) {
+        (Some(d), _) => d.clone(),
+        (None, Some(digest)) => {
+            tracing::info!("resolved {} to {digest}", req.image);
+            digest
+        }
+        (None, None) => {
             let digest = registry.resolve(req.image).await?.digest;
             tracing::info!("resolved {} to {digest}", req.image);
             digest
