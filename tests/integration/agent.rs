@@ -52,6 +52,19 @@ fn start_agent(env: &TestEnv, lifetime: &str) -> Agent {
     }
 }
 
+/// `agent add ARGS` as `env`, with its passphrases, asserted to succeed.
+fn agent_add(env: &TestEnv, socket: &Path, args: &[&str]) -> std::process::Output {
+    ok(
+        env.signer_cmd()
+            .env("MANIFESTO_AGENT_SOCK", socket)
+            .args(["agent", "add"])
+            .args(args)
+            .output()
+            .unwrap(),
+        "agent add",
+    )
+}
+
 /// The owner's `put` of `content` without any passphrase in the environment.
 fn put_without_passphrase(p: &Published, socket: &Path, content: &[u8]) -> std::process::Output {
     p.owner
@@ -107,15 +120,7 @@ fn targets_key_id(env: &TestEnv) -> String {
 fn a_put_signs_through_the_agent_without_a_passphrase_and_a_reader_verifies_it() {
     let p = published("agent-put");
     let agent = start_agent(&p.owner, "5m");
-    let added = ok(
-        p.owner
-            .signer_cmd()
-            .env("MANIFESTO_AGENT_SOCK", &agent.socket)
-            .args(["agent", "add"])
-            .output()
-            .unwrap(),
-        "agent add",
-    );
+    let added = agent_add(&p.owner, &agent.socket, &[]);
     let key_id = targets_key_id(&p.owner);
     assert!(stdout(&added).contains(&key_id), "{}", stdout(&added));
     let held = agent_list(&p.owner, &agent.socket);
@@ -163,15 +168,7 @@ fn a_put_signs_through_the_agent_without_a_passphrase_and_a_reader_verifies_it()
 fn a_key_added_for_one_second_is_forgotten_and_the_next_put_needs_the_passphrase_exit_8() {
     let p = published("agent-lifetime");
     let agent = start_agent(&p.owner, "5m");
-    ok(
-        p.owner
-            .signer_cmd()
-            .env("MANIFESTO_AGENT_SOCK", &agent.socket)
-            .args(["agent", "add", "--lifetime", "1s"])
-            .output()
-            .unwrap(),
-        "agent add --lifetime 1s",
-    );
+    agent_add(&p.owner, &agent.socket, &["--lifetime", "1s"]);
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let held = agent_list(&p.owner, &agent.socket);
     assert_eq!(held, serde_json::json!([]), "the key is forgotten");
@@ -265,15 +262,7 @@ fn another_user_at_the_agent_socket_gets_no_answer_and_no_signature() {
     }
     let p = published("agent-peer");
     let agent = start_agent(&p.owner, "5m");
-    ok(
-        p.owner
-            .signer_cmd()
-            .env("MANIFESTO_AGENT_SOCK", &agent.socket)
-            .args(["agent", "add"])
-            .output()
-            .unwrap(),
-        "agent add",
-    );
+    agent_add(&p.owner, &agent.socket, &[]);
     // The mistake the peer check guards against: the socket made reachable for everyone.
     for d in [p.owner.home.path(), agent.socket.parent().unwrap()] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).unwrap();

@@ -65,6 +65,47 @@ fn qa_signs_an_approval(p: &Published) {
     );
 }
 
+/// A published image whose approval qa has signed too, and the image's digest (set up on a
+/// blocking thread: the CLI runs synchronously).
+async fn qa_scene(label: &'static str) -> (Published, Digest) {
+    tokio::task::spawn_blocking(move || {
+        let p = published(label);
+        qa_signs_an_approval(&p);
+        let digest = image_digest(&p);
+        (p, digest)
+    })
+    .await
+    .unwrap()
+}
+
+/// The files of a trust cache, but for `clock.json` (a refused read may still note the time).
+fn cache_files(cache: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = snapshot_dir(cache);
+    files.retain(|k, _| !k.ends_with("clock.json"));
+    files
+}
+
+/// `files` signed with qa's key from the owner's store, as parts of one update.
+fn signed_by_qa<const N: usize>(
+    state: &manifesto::tuf::trusted::TrustedState,
+    store: &manifesto::keys::KeyStore,
+    passphrases: &mut manifesto::keys::Passphrases,
+    files: [(RoleName, manifesto::tuf::metadata::Targets); N],
+) -> Result<Vec<UpdatePart>, manifesto::Error> {
+    let qa = RoleName::parse("targets/qa").unwrap();
+    let signers = role_signers(state, &qa, store, passphrases)?;
+    let signers: Vec<&dyn Signer> = signers.iter().map(|s| s as &dyn Signer).collect();
+    files
+        .into_iter()
+        .map(|(role, file)| {
+            Ok(UpdatePart {
+                role,
+                bytes: sign_file(&file, &signers)?,
+            })
+        })
+        .collect()
+}
+
 /// As qa: its bin of the image's label now also claims `scan/sha256:<label>` (qa's own file
 /// re-delegates it so), and signs a `scan` for the image whose bytes are qa's approval, a blob
 /// the registry holds. Returns what the server answered.
@@ -98,18 +139,13 @@ async fn qa_widens_its_bin_to_scan(p: &Published, digest: &Digest) -> Result<(),
             let meta = t.targets[&approval].clone();
             t.targets.insert(scan.clone(), meta);
         })?;
-        let signers = role_signers(state, &qa, &store, &mut passphrases)?;
-        let signers: Vec<&dyn Signer> = signers.iter().map(|s| s as &dyn Signer).collect();
-        Ok(Some(vec![
-            UpdatePart {
-                role: qa.clone(),
-                bytes: sign_file(&own, &signers)?,
-            },
-            UpdatePart {
-                role: bin.clone(),
-                bytes: sign_file(&held, &signers)?,
-            },
-        ]))
+        signed_by_qa(
+            state,
+            &store,
+            &mut passphrases,
+            [(qa.clone(), own), (bin.clone(), held)],
+        )
+        .map(Some)
     })
     .await
     .map(|_| ())
@@ -124,14 +160,7 @@ async fn qa_widens_its_bin_to_scan(p: &Published, digest: &Digest) -> Result<(),
 /// is, and `list` shows no scan. (With path checks disabled, `list` shows qa's scan.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delegate_widening_its_bin_to_another_type_signs_nothing_there_exit_9() {
-    let (p, digest) = tokio::task::spawn_blocking(|| {
-        let p = published("bin-widen");
-        qa_signs_an_approval(&p);
-        let digest = image_digest(&p);
-        (p, digest)
-    })
-    .await
-    .unwrap();
+    let (p, digest) = qa_scene("bin-widen").await;
     qa_widens_its_bin_to_scan(&p, &digest)
         .await
         .expect("the server stores what the delegate's own key signs");
@@ -150,7 +179,7 @@ async fn a_delegate_widening_its_bin_to_another_type_signs_nothing_there_exit_9(
         assert!(!rows.contains("\"scan\""), "{rows}");
         assert!(rows.contains("\"approvals\""), "{rows}");
         let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
-        let before = snapshot_dir(&cache);
+        let before = cache_files(&cache);
         for _ in 0..2 {
             let out = p
                 .reader
@@ -161,13 +190,9 @@ async fn a_delegate_widening_its_bin_to_another_type_signs_nothing_there_exit_9(
             assert_eq!(code(&out), 9, "{}", stderr(&out));
             assert!(stdout(&out).is_empty(), "{}", stdout(&out));
         }
-        let mut after = snapshot_dir(&cache);
-        let mut before = before;
-        for m in [&mut before, &mut after] {
-            m.retain(|k, _| !k.ends_with("clock.json"));
-        }
         assert_eq!(
-            before, after,
+            before,
+            cache_files(&cache),
             "a refused read leaves the trust cache as it was"
         );
         let got = ok(
@@ -261,17 +286,13 @@ fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
     let fresh = crate::harness::TestEnv::new();
     let expected = qa_get(&fresh, &p.image);
     assert_ne!(code(&expected), 0, "{}", stdout(&expected));
-    let before = snapshot_dir(&cache);
+    let before = cache_files(&cache);
     let out = qa_get(&p.reader, &p.image);
     assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
-    let mut after = snapshot_dir(&cache);
-    let mut before = before;
-    for m in [&mut before, &mut after] {
-        m.retain(|k, _| !k.ends_with("clock.json"));
-    }
     assert_eq!(
-        before, after,
+        before,
+        cache_files(&cache),
         "a refused read leaves the trust cache as it was"
     );
     // The new key's approval of the other image is qa's.
@@ -307,12 +328,7 @@ async fn qa_rekeys_its_bin_leaving_the_bin_as_it_is(p: &Published, digest: &Dige
                 .expect("qa delegates its bin");
             entry.keyids = vec![stranger.key_id().clone()];
         })?;
-        let signers = role_signers(state, &qa, &store, &mut passphrases)?;
-        let signers: Vec<&dyn Signer> = signers.iter().map(|s| s as &dyn Signer).collect();
-        Ok(Some(vec![UpdatePart {
-            role: qa.clone(),
-            bytes: sign_file(&own, &signers)?,
-        }]))
+        signed_by_qa(state, &store, &mut passphrases, [(qa.clone(), own)]).map(Some)
     })
     .await
     .expect("the server stores what qa's own key signs");
@@ -325,14 +341,7 @@ async fn qa_rekeys_its_bin_leaving_the_bin_as_it_is(p: &Published, digest: &Dige
 /// removed, the warm reader would answer qa's approval from the memo.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bin_delegated_to_another_key_is_not_taken_from_its_memo() {
-    let (p, digest) = tokio::task::spawn_blocking(|| {
-        let p = published("memo-authority");
-        qa_signs_an_approval(&p);
-        let digest = image_digest(&p);
-        (p, digest)
-    })
-    .await
-    .unwrap();
+    let (p, digest) = qa_scene("memo-authority").await;
     let qa_get = |env: &crate::harness::TestEnv, p: &Published| {
         env.cmd()
             .args([
@@ -382,16 +391,12 @@ async fn a_bin_delegated_to_another_key_is_not_taken_from_its_memo() {
             assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
             assert!(stdout(&out).is_empty(), "{}", stdout(&out));
         }
-        let before = snapshot_dir(&cache);
+        let before = cache_files(&cache);
         let out = qa_get(&p.reader, &p);
         assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
-        let mut after = snapshot_dir(&cache);
-        let mut before = before;
-        for m in [&mut before, &mut after] {
-            m.retain(|k, _| !k.ends_with("clock.json"));
-        }
         assert_eq!(
-            before, after,
+            before,
+            cache_files(&cache),
             "a refused read leaves the trust cache as it was"
         );
     })
