@@ -86,6 +86,7 @@ fn cache_files(cache: &std::path::Path) -> std::collections::BTreeMap<String, Ve
 }
 
 /// `files` signed with qa's key from the owner's store, as parts of one update.
+#[allow(clippy::result_large_err)] // the library's error, as the publish closure returns it
 fn signed_by_qa<const N: usize>(
     state: &manifesto::tuf::trusted::TrustedState,
     store: &manifesto::keys::KeyStore,
