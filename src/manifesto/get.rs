@@ -95,7 +95,6 @@ pub(crate) async fn fetch_verified(
             name: name.clone(),
         });
     }
-    content.as_file().sync_all().map_err(temp)?;
     Ok((blob_digest, content))
 }
 
@@ -402,10 +401,16 @@ impl OutputFile {
             source,
         };
         match self {
-            OutputFile::Replace(path) => content
-                .persist(path)
-                .map(drop)
-                .map_err(|e| write_err(e.error)),
+            // On disk before it takes the name: a crash never leaves `path` renamed onto bytes
+            // that were not written yet. (Content for stdout or a rule is never synced: it is
+            // read once and removed.)
+            OutputFile::Replace(path) => {
+                content.as_file().sync_all().map_err(write_err)?;
+                content
+                    .persist(path)
+                    .map(drop)
+                    .map_err(|e| write_err(e.error))
+            }
             OutputFile::Stream(path) => {
                 // Opened without create or truncate: whatever `path` became since it was
                 // classified, no new file appears and nothing existing is cut short.
