@@ -78,6 +78,30 @@ async fn qa_scene(label: &'static str) -> (Published, Digest) {
     .unwrap()
 }
 
+/// `get IMAGE approvals --signed-by targets/qa` as `env`.
+fn qa_get(env: &crate::harness::TestEnv, p: &Published, image: &str) -> std::process::Output {
+    env.cmd()
+        .args(["--server", &p.stack.notary_url, "get", image, "approvals"])
+        .args(["--signed-by", "targets/qa"])
+        .output()
+        .unwrap()
+}
+
+/// The reader gets qa's approval, verifies and remembers qa's bin; returns its cache directory.
+fn reader_remembers_qa(p: &Published) -> std::path::PathBuf {
+    let got = ok(
+        qa_get(&p.reader, p, &p.image),
+        "qa's approval, verified and remembered",
+    );
+    assert_eq!(got.stdout, QA_APPROVAL);
+    let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
+    assert!(
+        snapshot_dir(&cache).keys().any(|k| k.ends_with(".memo")),
+        "the reader remembers qa's bin"
+    );
+    cache
+}
+
 /// The files of a trust cache, but for `clock.json` (a refused read may still note the time).
 fn cache_files(cache: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut files = snapshot_dir(cache);
@@ -223,23 +247,7 @@ fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
     let p = published("memo-rekey");
     qa_signs_an_approval(&p);
     let server = p.stack.notary_url.as_str();
-    let qa_get = |env: &crate::harness::TestEnv, image: &str| {
-        env.cmd()
-            .args(["--server", server, "get", image, "approvals"])
-            .args(["--signed-by", "targets/qa"])
-            .output()
-            .unwrap()
-    };
-    let got = ok(
-        qa_get(&p.reader, &p.image),
-        "qa's approval, verified and remembered",
-    );
-    assert_eq!(got.stdout, QA_APPROVAL);
-    let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
-    assert!(
-        snapshot_dir(&cache).keys().any(|k| k.ends_with(".memo")),
-        "the reader remembers qa's bin"
-    );
+    let cache = reader_remembers_qa(&p);
 
     let go = crate::go_notary::GoNotary::new(p.stack);
     let bin = shard::bin_for(&RoleName::parse("targets/qa").unwrap(), &image_digest(&p));
@@ -285,10 +293,10 @@ fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
         "the remembered bin is byte-identical on the server"
     );
     let fresh = crate::harness::TestEnv::new();
-    let expected = qa_get(&fresh, &p.image);
+    let expected = qa_get(&fresh, &p, &p.image);
     assert_ne!(code(&expected), 0, "{}", stdout(&expected));
     let before = cache_files(&cache);
-    let out = qa_get(&p.reader, &p.image);
+    let out = qa_get(&p.reader, &p, &p.image);
     assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     assert_eq!(
@@ -297,7 +305,10 @@ fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
         "a refused read leaves the trust cache as it was"
     );
     // The new key's approval of the other image is qa's.
-    let got = ok(qa_get(&p.reader, &other), "qa's approval under the new key");
+    let got = ok(
+        qa_get(&p.reader, &p, &other),
+        "qa's approval under the new key",
+    );
     assert_eq!(got.stdout, QA_APPROVAL);
 }
 
@@ -343,30 +354,8 @@ async fn qa_rekeys_its_bin_leaving_the_bin_as_it_is(p: &Published, digest: &Dige
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bin_delegated_to_another_key_is_not_taken_from_its_memo() {
     let (p, digest) = qa_scene("memo-authority").await;
-    let qa_get = |env: &crate::harness::TestEnv, p: &Published| {
-        env.cmd()
-            .args([
-                "--server",
-                &p.stack.notary_url,
-                "get",
-                &p.image,
-                "approvals",
-            ])
-            .args(["--signed-by", "targets/qa"])
-            .output()
-            .unwrap()
-    };
     let p = tokio::task::spawn_blocking(move || {
-        let got = ok(
-            qa_get(&p.reader, &p),
-            "qa's approval, verified and remembered",
-        );
-        assert_eq!(got.stdout, QA_APPROVAL);
-        let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
-        assert!(
-            snapshot_dir(&cache).keys().any(|k| k.ends_with(".memo")),
-            "the reader remembers qa's bin"
-        );
+        reader_remembers_qa(&p);
         p
     })
     .await
@@ -383,17 +372,17 @@ async fn a_bin_delegated_to_another_key_is_not_taken_from_its_memo() {
             "the remembered bin is byte-identical on the server"
         );
         let fresh = crate::harness::TestEnv::new();
-        let expected = qa_get(&fresh, &p);
+        let expected = qa_get(&fresh, &p, &p.image);
         assert_ne!(code(&expected), 0, "{}", stdout(&expected));
         let cache = p.reader.trust_dir().join("tuf").join(&p.gun);
         // The first read after the change takes the new qa file; the second reads warm.
         for _ in 0..2 {
-            let out = qa_get(&p.reader, &p);
+            let out = qa_get(&p.reader, &p, &p.image);
             assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
             assert!(stdout(&out).is_empty(), "{}", stdout(&out));
         }
         let before = cache_files(&cache);
-        let out = qa_get(&p.reader, &p);
+        let out = qa_get(&p.reader, &p, &p.image);
         assert_eq!(code(&out), code(&expected), "{}", stderr(&out));
         assert_eq!(
             before,

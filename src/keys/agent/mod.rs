@@ -143,10 +143,9 @@ pub enum AgentError {
 impl AgentError {
     pub fn failure(&self) -> crate::failure::Failure {
         use crate::failure::Failure;
-        match self {
-            AgentError::Refused { .. } => Failure::Usage,
-            _ => Failure::LocalState,
-        }
+        // Every agent failure is local state to fix: start, load or replace the agent (a
+        // refusal included: a key forgotten between listing and signing is exit 8, not 2).
+        Failure::LocalState
     }
 }
 
