@@ -311,6 +311,7 @@ async fn create_part(
     let updater = &trusted.updater;
     let mut files: Vec<(String, Vec<u8>)> = updater
         .relied_on()
+        .map_err(|e| Error::Update(e.into()))?
         .into_iter()
         .map(|(role, bytes)| (trust_file_name(&gun, &role, bytes), bytes.to_vec()))
         .collect();

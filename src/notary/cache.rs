@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::error::NotaryError;
+use crate::tuf::remembered::{CachedFile, SharedFile};
 
 /// The cache of one GUN.
 #[derive(Debug, Clone)]
@@ -167,6 +168,22 @@ impl TrustCache {
         std::fs::read(&path).map(Some).map_err(io_err(&path))
     }
 
+    /// The cached file of `role` opened to be read in pieces (see `tuf::remembered`), or `None`
+    /// when there is none. The open file keeps the bytes it was opened on: a concurrent run
+    /// replaces cached files by rename, never in place.
+    pub fn open_role(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
+        let path = self.path_of(role)?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => {}
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        Ok(Some(std::sync::Arc::new(OpenFile { file, len })))
+    }
+
     /// Replace `role` atomically. Needs the lock, so two runs never interleave their writes.
     pub fn write(&self, lock: &CacheLock, role: &str, bytes: &[u8]) -> Result<(), NotaryError> {
         let path = self.path_of(role)?;
@@ -247,6 +264,24 @@ fn write_atomic(_lock: &CacheLock, path: &Path, bytes: &[u8]) -> Result<(), Nota
     let dir = path.parent().expect("cache paths have a parent");
     create_private_dir(dir)?;
     crate::fs::write_atomic(path, bytes, 0o600).map_err(io_err(path))
+}
+
+/// A cached file read in pieces at their offsets.
+struct OpenFile {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl CachedFile for OpenFile {
+    fn size(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; len];
+        self.file.read_exact_at(&mut buf, offset).ok()?;
+        Some(buf)
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::tuf::envelope::SignedEnvelope;
 use crate::tuf::limits::Limits;
 use crate::tuf::names::RoleName;
 use crate::tuf::trusted::{TrustedState, VersionFloors};
-use crate::tuf::update::{Bootstrap, Cached, LazyFiles, MetadataSource, Updater};
+use crate::tuf::update::{Bootstrap, Cached, LazyFiles, LazyOpen, MetadataSource, Updater};
 
 /// How long to wait for another manifesto working on the same repository.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -230,6 +230,10 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
     let memos = LazyFiles(std::sync::Arc::new(move |role: &str| {
         lazy.read_memo(role).ok().flatten()
     }));
+    let lazy = cache.clone();
+    let opener = LazyOpen(std::sync::Arc::new(move |role: &str| {
+        lazy.open_role(role).ok().flatten()
+    }));
     if let Some(root) = files.get("root") {
         SignedEnvelope::parse(root, root.len()).map_err(|source| {
             NotaryError::CorruptCachedRoot {
@@ -260,6 +264,7 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
         floors,
         more: Some(more),
         memos: Some(memos),
+        open: Some(opener),
     })
 }
 

@@ -1,28 +1,34 @@
 //! Remembered verifications: a delegation file verified once is not verified again while it
-//! is byte-identical and its delegation is unchanged.
+//! is the file the trusted snapshot lists and its delegation is unchanged.
 //!
 //! A sharded repository's reads touch one bin per image, and a bin grows with the repository
 //! (about 290 KB at 100,000 images). Verifying one means a strict parse, the canonical form and
-//! an ECDSA check, all in proportion to its size, on every run. When this client verifies a bin
-//! it therefore writes a [`Memo`] into the trust cache beside it: the file's sha256, a
-//! fingerprint of the authority it verified under (role, threshold, key ids), its version,
-//! expiry and signers, and where each target's entry sits in the file. A later run that finds
+//! an ECDSA check, all in proportion to its size; even hashing and reading the whole file on
+//! every run costs more than the rest of a `verify` of 100 images. When this client verifies a
+//! bin it therefore writes a [`Memo`] into the trust cache beside it: the file's length and
+//! sha256, a fingerprint of the authority it verified under (role, threshold, key ids), its
+//! version, expiry and signers, the sha256 of each [`CHUNK`]-byte piece of the file, and where
+//! each target's entry sits in it. A later run that finds
 //!
-//! - the cached file listed in the trusted snapshot (length and sha256, hashed this run),
-//! - a memo naming that same sha256, and
+//! - a memo naming the length and sha256 the trusted snapshot lists for the role now, and
 //! - the parent's current delegation with the same fingerprint (so a re-keyed or re-thresholded
 //!   delegation is verified afresh, the "cached role is verified against its current delegator"
 //!   rule),
 //!
-//! accepts the file as verified and reads only the entries a lookup asks for. Expiry and the
-//! version floor are checked from the memo every time; anything that does not fit (an expired
-//! or rolled-back file, a memo that does not parse, a role that delegates further) falls back
-//! to full verification. Memos live in the trust cache and are written only after a full
-//! verification, so they carry the same trust as the cached root itself: whoever can write the
-//! cache can already replace the root.
+//! accepts the role as verified and reads from the cached file only the pieces holding the
+//! entries a lookup asks for, each checked against the piece's sha256 before it is used. Every
+//! byte an answer comes from is therefore hashed on every read, as before, but not the bytes
+//! it does not use. Expiry and the version floor are checked from the memo every time; a piece
+//! that does not match (the cached file changed since it was verified) is
+//! [`Damaged`], which the update answers by loading the role afresh; anything else that does
+//! not fit (an expired or rolled-back file, a memo that does not parse, a role that delegates
+//! further) falls back to full verification. Memos live in the trust cache and are written only
+//! after a full verification, so they carry the same trust as the cached root itself: whoever
+//! can write the cache can already replace the root. docs/decisions.md ("Cached bins") has the
+//! measurements behind this.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -32,7 +38,46 @@ use super::metadata::{Delegations, Expires, FileMeta, Metadata, Targets};
 use super::names::KeyId;
 use super::verify::{Authority, Verified};
 
-const MAGIC: &str = "manifesto-verified-targets 1";
+const MAGIC: &str = "manifesto-verified-targets 2";
+
+/// The size of the pieces a memo hashes one by one: an entry (≈370 B with its name) spans at
+/// most two, so a lookup hashes at most 8 KiB of its file.
+pub const CHUNK: usize = 4096;
+
+/// One index record: `<name hash, 16 hex> <start, 8 hex> <end, 8 hex>\n`, fixed width so a
+/// lookup binary-searches the memo text without parsing it.
+const RECORD: usize = 16 + 1 + 8 + 1 + 8 + 1;
+
+/// A cached file read in pieces (the trust cache's file at the edge, bytes in memory in tests).
+pub trait CachedFile: Send + Sync {
+    /// The file's length in bytes.
+    fn size(&self) -> u64;
+    /// `len` bytes from `offset`; `None` on a read error or a short read.
+    fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>>;
+}
+
+impl CachedFile for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let start = usize::try_from(offset).ok()?;
+        self.get(start..start.checked_add(len)?).map(<[u8]>::to_vec)
+    }
+}
+
+impl std::fmt::Debug for dyn CachedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CachedFile({} bytes)", self.size())
+    }
+}
+
+/// A cached file shared by the state that reads it.
+pub type SharedFile = Arc<dyn CachedFile>;
+
+/// The cached file of a remembered role no longer holds the bytes its memo verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damaged;
 
 /// What an earlier run verified about one delegation file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,16 +88,31 @@ pub struct Memo {
     version: u64,
     expires: String,
     signed_by: Vec<String>,
-    /// `start end name` lines, sorted by name: where each target's entry sits in the file.
+    length: u64,
+    /// The sha256 of each [`CHUNK`]-byte piece of the file, hex, concatenated.
+    chunks: String,
+    /// [`RECORD`]s sorted by name hash: where each target's entry sits in the file.
     index: String,
+}
+
+/// The first 8 bytes of a target name's sha256: the key the memo's index is sorted by.
+fn name_key(name: &str) -> String {
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, name.as_bytes()).as_ref()[..8])
+}
+
+fn chunk_hashes(bytes: &[u8]) -> String {
+    bytes
+        .chunks(CHUNK)
+        .map(|c| hex::encode(ring::digest::digest(&ring::digest::SHA256, c)))
+        .collect()
 }
 
 impl Memo {
     /// The memo of `bytes`, just verified as `targets` by `authority`. `None` when the file is
     /// one a memo does not cover: a role that delegates further (its children's authority comes
-    /// from it), or a target name with whitespace (the index is line-based).
+    /// from it), a target name the file spells with escapes, or a file above 4 GiB.
     pub fn of(bytes: &[u8], targets: &Verified<Targets>, authority: &Authority) -> Option<Memo> {
-        if !targets.delegations.roles.is_empty() {
+        if !targets.delegations.roles.is_empty() || u32::try_from(bytes.len()).is_err() {
             return None;
         }
         #[derive(Deserialize)]
@@ -71,11 +131,8 @@ impl Memo {
             return None;
         }
         let base = bytes.as_ptr() as usize;
-        let mut index = String::new();
+        let mut records = Vec::with_capacity(raw.len());
         for name in targets.targets.keys() {
-            if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return None;
-            }
             let value = raw.get(name.as_str())?.get();
             let start = value.as_ptr() as usize - base;
             // Lookups find an entry by its place, right after its own name; a name the file
@@ -83,7 +140,16 @@ impl Memo {
             if !entry_follows_key(bytes, start, name) {
                 return None;
             }
-            index.push_str(&format!("{start} {} {name}\n", start + value.len()));
+            records.push((name_key(name), start, start + value.len()));
+        }
+        records.sort();
+        // Two names with the same key would make a lookup find either: no memo then.
+        if records.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        let mut index = String::with_capacity(records.len() * RECORD);
+        for (key, start, end) in records {
+            index.push_str(&format!("{key} {start:08x} {end:08x}\n"));
         }
         Some(Memo {
             role: authority.role().to_string(),
@@ -96,29 +162,33 @@ impl Memo {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            length: bytes.len() as u64,
+            chunks: chunk_hashes(bytes),
             index,
         })
     }
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = format!(
-            "{MAGIC}\nrole {}\nsha256 {}\nauthority {}\nversion {}\nexpires {}\nsigned-by {}\n",
+            "{MAGIC}\nrole {}\nsha256 {}\nauthority {}\nversion {}\nexpires {}\nsigned-by {}\nlength {}\nchunks {}\n",
             self.role,
             self.sha256,
             self.authority,
             self.version,
             self.expires,
-            self.signed_by.join(",")
+            self.signed_by.join(","),
+            self.length,
+            self.chunks,
         );
         out.push_str(&self.index);
         out.into_bytes()
     }
 
-    /// A memo as [`encode`](Memo::encode) wrote it; `None` for anything else (the file is then
-    /// verified in full, and a new memo replaces this one).
+    /// A memo as [`encode`](Memo::encode) wrote it; `None` for anything else, an older format
+    /// included (the file is then verified in full, and a new memo replaces this one).
     pub fn parse(bytes: &[u8]) -> Option<Memo> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let mut lines = text.splitn(8, '\n');
+        let mut lines = text.splitn(10, '\n');
         if lines.next()? != MAGIC {
             return None;
         }
@@ -135,8 +205,22 @@ impl Memo {
         let version = field("version")?.parse().ok()?;
         let expires = field("expires")?;
         let signed_by = field("signed-by")?;
+        let length: u64 = field("length")?.parse().ok()?;
+        let chunks = field("chunks")?;
         let index = lines.next().unwrap_or_default().to_owned();
-        if !index.is_empty() && !index.ends_with('\n') {
+        let pieces = usize::try_from(length).ok()?.div_ceil(CHUNK);
+        if index.len() % RECORD != 0 || !index.is_ascii() {
+            return None;
+        }
+        // Sorted and unique, or a binary search could miss a name the file holds.
+        let records = index.as_bytes().chunks(RECORD);
+        if !records
+            .clone()
+            .zip(records.skip(1))
+            .all(|(a, b)| a[..16] < b[..16])
+            || chunks.len() != pieces * 64
+            || !chunks.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return None;
         }
         Some(Memo {
@@ -150,6 +234,8 @@ impl Memo {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            length,
+            chunks,
             index,
         })
     }
@@ -157,49 +243,81 @@ impl Memo {
     pub fn version(&self) -> u64 {
         self.version
     }
+
+    /// Where the entry of the name with index key `key` sits: `Ok(None)` when the index has no
+    /// such record, `Err(())` when a record does not parse.
+    fn find(&self, key: &str) -> Result<Option<(usize, usize)>, ()> {
+        let records = self.index.len() / RECORD;
+        let record = |i: usize| &self.index[i * RECORD..(i + 1) * RECORD];
+        let (mut lo, mut hi) = (0, records);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let r = record(mid);
+            match r[..16].cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let start = usize::from_str_radix(&r[17..25], 16).map_err(|_| ())?;
+                    let end = usize::from_str_radix(&r[26..34], 16).map_err(|_| ())?;
+                    return if start <= end {
+                        Ok(Some((start, end)))
+                    } else {
+                        Err(())
+                    };
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The recorded sha256 of piece `i`, hex.
+    fn chunk(&self, i: usize) -> Option<&str> {
+        self.chunks.get(i * 64..(i + 1) * 64)
+    }
 }
 
-/// A delegation file accepted on the strength of its memo. It answers lookups from the memo's
-/// index, parsing one entry at a time, and is parsed whole only if something asks for all of it.
+/// A delegation file accepted on the strength of its memo. It answers lookups from the pieces
+/// of the cached file that hold the entry asked for, and reads (and hashes) the whole file only
+/// if something asks for all of it.
 #[derive(Debug, Clone)]
 pub struct Remembered {
-    bytes: Vec<u8>,
+    file: SharedFile,
     memo: Memo,
     expires: Expires,
     signed_by: BTreeSet<KeyId>,
     delegations: Delegations,
-    full: OnceLock<Verified<Targets>>,
-    /// The index as sorted `(name, start, end)`, parsed when a walk asks for every name (many
-    /// lookups follow); `None` inside when the index is not sorted and unique.
-    entries: OnceLock<Option<Vec<IndexEntry>>>,
+    /// The whole file, once read: `None` inside when it no longer hashes to the memo's sha256.
+    bytes: OnceLock<Option<Vec<u8>>>,
+    full: OnceLock<Option<Verified<Targets>>>,
 }
-
-type IndexEntry = (String, usize, usize);
 
 /// Why a memo was not used (the file is then verified in full).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotRecalled {
-    /// The memo is of other bytes, another role, or another authority.
+    /// The memo is of another file, another role, or another authority.
     Different,
     /// The memo does not parse as a memo should.
     Malformed,
 }
 
 impl Remembered {
-    /// `bytes` as `memo` remembers them, if the memo is of exactly these bytes (`sha256`, the
-    /// hash the caller checked against the trusted snapshot) under exactly `authority`.
-    /// On refusal the bytes come back with the reason.
+    /// The cached `file` as `memo` remembers it, if the memo is of the file the trusted snapshot
+    /// lists now (`length` and `sha256`) under exactly `authority`. Nothing of the file is read
+    /// here: each piece is checked against the memo when a lookup reads it.
     pub fn recall(
-        bytes: Vec<u8>,
+        file: SharedFile,
+        length: u64,
         sha256: &[u8],
         memo: Memo,
         authority: &Authority,
-    ) -> Result<Remembered, (NotRecalled, Vec<u8>)> {
+    ) -> Result<Remembered, NotRecalled> {
         if memo.sha256 != hex::encode(sha256)
+            || memo.length != length
+            || file.size() != length
             || memo.role != authority.role().as_str()
             || memo.authority != authority.fingerprint()
         {
-            return Err((NotRecalled::Different, bytes));
+            return Err(NotRecalled::Different);
         }
         let expires =
             serde_json::from_value::<Expires>(serde_json::Value::String(memo.expires.clone()));
@@ -209,30 +327,24 @@ impl Remembered {
             .map(|k| KeyId::parse(k))
             .collect::<Result<BTreeSet<_>, _>>();
         let (Ok(expires), Ok(signed_by)) = (expires, signed_by) else {
-            return Err((NotRecalled::Malformed, bytes));
+            return Err(NotRecalled::Malformed);
         };
         if signed_by.is_empty() {
-            return Err((NotRecalled::Malformed, bytes));
+            return Err(NotRecalled::Malformed);
         }
         Ok(Remembered {
-            bytes,
+            file,
             memo,
             expires,
             signed_by,
             delegations: Delegations::default(),
+            bytes: OnceLock::new(),
             full: OnceLock::new(),
-            entries: OnceLock::new(),
         })
     }
 
     pub fn version(&self) -> u64 {
         self.memo.version
-    }
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
     }
     pub fn expires(&self) -> &Expires {
         &self.expires
@@ -242,93 +354,93 @@ impl Remembered {
         &self.delegations
     }
 
-    /// The entry of `name`: parsed from its place in the file, or, should the memo's index not
-    /// fit the file, looked up in the whole parsed file.
-    pub fn target(&self, name: &str) -> Option<FileMeta> {
-        if let Some(full) = self.full.get() {
-            return full.targets.get(name).cloned();
-        }
-        let found = match self.entries.get() {
-            Some(Some(entries)) => entries
-                .binary_search_by(|e| e.0.as_str().cmp(name))
-                .ok()
-                .map(|i| (entries[i].1, entries[i].2)),
-            Some(None) => return self.full().targets.get(name).cloned(),
-            None => match self.scan_for(name) {
-                Scan::Absent => None,
-                Scan::At(start, end) => Some((start, end)),
-                Scan::Unusable => return self.full().targets.get(name).cloned(),
-            },
-        };
-        let (start, end) = found?;
+    /// The whole file, read and checked against the memo's sha256 the first time it is asked
+    /// for (a bundle carries it).
+    pub fn bytes(&self) -> Result<&[u8], Damaged> {
         self.bytes
-            .get(start..end)
-            .filter(|_| entry_follows_key(&self.bytes, start, name))
-            .and_then(|entry| serde_json::from_slice(entry).ok())
-            .or_else(|| self.full().targets.get(name).cloned())
+            .get_or_init(|| {
+                let len = usize::try_from(self.memo.length).ok()?;
+                let bytes = self.file.read_at(0, len)?;
+                let sha256 = ring::digest::digest(&ring::digest::SHA256, &bytes);
+                (hex::encode(sha256) == self.memo.sha256).then_some(bytes)
+            })
+            .as_deref()
+            .ok_or(Damaged)
     }
 
-    /// Every target name the file holds, in order.
-    pub fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        match self.entries.get_or_init(|| parse_index(&self.memo.index)) {
-            Some(entries) => Box::new(entries.iter().map(|e| e.0.as_str())),
-            None => Box::new(self.full().targets.keys().map(String::as_str)),
+    /// The entry of `name`: parsed from the pieces of the file that hold it, or, should the
+    /// memo's index not fit the file, looked up in the whole parsed file.
+    pub fn target(&self, name: &str) -> Result<Option<FileMeta>, Damaged> {
+        if let Some(Some(full)) = self.full.get() {
+            return Ok(full.targets.get(name).cloned());
+        }
+        match self.memo.find(&name_key(name)) {
+            Ok(None) => Ok(None),
+            Ok(Some((start, end))) => match self.read_entry(name, start, end)? {
+                Some(meta) => Ok(Some(meta)),
+                None => Ok(self.full()?.targets.get(name).cloned()),
+            },
+            Err(()) => Ok(self.full()?.targets.get(name).cloned()),
         }
     }
 
-    /// One pass over the index text for `name` (a single lookup needs no parsed index).
-    fn scan_for(&self, name: &str) -> Scan {
-        let index = &self.memo.index;
-        let needle = format!(" {name}\n");
-        let Some(at) = index.find(&needle) else {
-            return Scan::Absent;
+    /// The entry at `start..end`, read with the name before it from the pieces that hold them,
+    /// each checked against the memo. `Ok(None)` when the bytes there are not `name`'s entry
+    /// (the index does not fit the file); `Err` when a piece is not what was verified.
+    fn read_entry(
+        &self,
+        name: &str,
+        start: usize,
+        end: usize,
+    ) -> Result<Option<FileMeta>, Damaged> {
+        let Ok(key) = serde_json::to_string(name) else {
+            return Ok(None);
         };
-        let line_start = index[..at].rfind('\n').map_or(0, |i| i + 1);
-        match parse_range(&index[line_start..at]) {
-            Some((start, end)) => Scan::At(start, end),
-            None => Scan::Unusable,
+        let len = usize::try_from(self.memo.length).map_err(|_| Damaged)?;
+        let Some(from) = start.checked_sub(key.len() + 1) else {
+            return Ok(None);
+        };
+        if end > len || start > end {
+            return Ok(None);
         }
-    }
-
-    /// The whole file as verified metadata, parsed the first time it is asked for. Its bytes are
-    /// the ones fully verified when the memo was written (same sha256), so they parse the same.
-    pub fn full(&self) -> &Verified<Targets> {
-        self.full.get_or_init(|| {
-            let targets = SignedEnvelope::parse(&self.bytes, self.bytes.len())
-                .ok()
-                .and_then(|env| Targets::from_signed(&env.signed).ok())
-                .expect("a remembered file parsed when it was verified");
-            Verified::recalled(targets, self.signed_by.clone())
-        })
-    }
-}
-
-enum Scan {
-    Absent,
-    At(usize, usize),
-    Unusable,
-}
-
-/// `start end` as an index line writes them.
-fn parse_range(text: &str) -> Option<(usize, usize)> {
-    let (start, end) = text.split_once(' ')?;
-    let (start, end): (usize, usize) = (start.parse().ok()?, end.parse().ok()?);
-    (start <= end).then_some((start, end))
-}
-
-/// The index lines as sorted entries; `None` when a line is malformed or the names are not
-/// strictly increasing (a binary search would then miss).
-fn parse_index(index: &str) -> Option<Vec<IndexEntry>> {
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    for line in index.lines() {
-        let (range, name) = line.rsplit_once(' ')?;
-        let (start, end) = parse_range(range)?;
-        if entries.last().is_some_and(|last| last.0.as_str() >= name) {
-            return None;
+        let (first, last) = (from / CHUNK, end.saturating_sub(1).max(from) / CHUNK);
+        let offset = first * CHUNK;
+        let upto = ((last + 1) * CHUNK).min(len);
+        let piece = self
+            .file
+            .read_at(offset as u64, upto - offset)
+            .ok_or(Damaged)?;
+        for (i, chunk) in piece.chunks(CHUNK).enumerate() {
+            let sha256 = ring::digest::digest(&ring::digest::SHA256, chunk);
+            if self.memo.chunk(first + i) != Some(hex::encode(sha256).as_str()) {
+                return Err(Damaged);
+            }
         }
-        entries.push((name.to_owned(), start, end));
+        let (start, end) = (start - offset, end - offset);
+        if !entry_follows_key(&piece, start, name) {
+            return Ok(None);
+        }
+        Ok(serde_json::from_slice(&piece[start..end]).ok())
     }
-    Some(entries)
+
+    /// Every target name the file holds, in order (the whole file is read and parsed).
+    pub fn names(&self) -> Result<Box<dyn Iterator<Item = &str> + '_>, Damaged> {
+        Ok(Box::new(self.full()?.targets.keys().map(String::as_str)))
+    }
+
+    /// The whole file as verified metadata, parsed the first time it is asked for. Its bytes
+    /// hash to the ones fully verified when the memo was written, so they parse the same.
+    pub fn full(&self) -> Result<&Verified<Targets>, Damaged> {
+        self.full
+            .get_or_init(|| {
+                let bytes = self.bytes().ok()?;
+                let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
+                let targets = Targets::from_signed(&env.signed).ok()?;
+                Some(Verified::recalled(targets, self.signed_by.clone()))
+            })
+            .as_ref()
+            .ok_or(Damaged)
+    }
 }
 
 /// Whether the JSON value at `start` in `bytes` is preceded by the member name `"name":`.
@@ -346,25 +458,51 @@ fn entry_follows_key(bytes: &[u8], start: usize, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_memo_survives_its_encoding() {
-        let memo = Memo {
+    fn memo() -> Memo {
+        Memo {
             role: "targets/_manifesto/ab".into(),
             sha256: "00".repeat(32),
             authority: "11".repeat(32),
             version: 7,
             expires: "2030-01-01T00:00:00Z".into(),
             signed_by: vec!["aa".repeat(32)],
-            index: "10 20 approvals/sha256:ab\n30 40 _manifesto/sha256:ab\n".into(),
-        };
-        assert_eq!(Memo::parse(&memo.encode()), Some(memo));
+            length: 5000,
+            chunks: "22".repeat(64),
+            index: format!(
+                "{} 0000000a 00000014\n{} 0000001e 00000028\n",
+                "0".repeat(16),
+                "f".repeat(16)
+            ),
+        }
+    }
+
+    #[test]
+    fn a_memo_survives_its_encoding() {
+        assert_eq!(Memo::parse(&memo().encode()), Some(memo()));
     }
 
     #[test]
     fn anything_but_a_memo_is_not_one() {
         assert_eq!(Memo::parse(b""), None);
-        assert_eq!(Memo::parse(b"manifesto-verified-targets 2\nrole x\n"), None);
         assert_eq!(Memo::parse(b"manifesto-verified-targets 1\nrole x\n"), None);
+        assert_eq!(Memo::parse(b"manifesto-verified-targets 2\nrole x\n"), None);
         assert_eq!(Memo::parse(&[0xff, 0xfe]), None);
+        // One piece hash short of the length, and an index cut mid-record.
+        let short = Memo {
+            chunks: "22".repeat(32),
+            ..memo()
+        };
+        assert_eq!(Memo::parse(&short.encode()), None);
+        let mut cut = memo().encode();
+        cut.pop();
+        assert_eq!(Memo::parse(&cut), None);
+    }
+
+    #[test]
+    fn the_index_is_searched_by_name_key() {
+        let m = memo();
+        assert_eq!(m.find(&"0".repeat(16)), Ok(Some((10, 20))));
+        assert_eq!(m.find(&"f".repeat(16)), Ok(Some((30, 40))));
+        assert_eq!(m.find(&"7".repeat(16)), Ok(None));
     }
 }

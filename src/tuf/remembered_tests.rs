@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -12,9 +13,23 @@ use super::memory_source::{MemorySource, block_on};
 use super::metadata::Expires;
 use super::names::RoleName;
 use super::remembered::Memo;
+use super::remembered::{CHUNK, CachedFile, SharedFile};
 use super::test_support::*;
 use super::trusted::{Lookup, TrustError};
-use super::update::{Bootstrap, Cached, LazyFiles, UpdateError, Updater};
+use super::update::{Bootstrap, Cached, LazyFiles, LazyOpen, UpdateError, Updater};
+
+/// A cached file that counts the bytes read from it.
+struct Counting(Vec<u8>, Arc<AtomicUsize>);
+
+impl CachedFile for Counting {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        self.1.fetch_add(len, Ordering::SeqCst);
+        self.0.read_at(offset, len)
+    }
+}
 
 const TOFU: Bootstrap<'static> = Bootstrap {
     pinned_certs: None,
@@ -64,6 +79,29 @@ impl Cache {
             floors: self.floors.clone(),
             more: None,
             memos: Some(LazyFiles(Arc::new(move |role| memos.get(role).cloned()))),
+            open: None,
+        }
+    }
+    /// As a trust cache on disk serves it: the top-level files read up front, every delegation
+    /// only when asked for, a remembered one opened to be read in pieces (the bytes read from
+    /// those counted into `read`).
+    fn cached_lazily(&self, read: Arc<AtomicUsize>) -> Cached {
+        let top = ["root", "timestamp", "snapshot", "targets"];
+        let (files, rest): (BTreeMap<_, _>, BTreeMap<_, _>) = self
+            .files
+            .clone()
+            .into_iter()
+            .partition(|(role, _)| top.contains(&role.as_str()));
+        let rest = Arc::new(rest);
+        let more = rest.clone();
+        Cached {
+            files,
+            more: Some(LazyFiles(Arc::new(move |role| more.get(role).cloned()))),
+            open: Some(LazyOpen(Arc::new(move |role| {
+                let file: SharedFile = Arc::new(Counting(rest.get(role)?.clone(), read.clone()));
+                Some(file)
+            }))),
+            ..self.cached()
         }
     }
     fn keep(&mut self, updater: &Updater<&MemorySource>) {
@@ -265,64 +303,187 @@ fn a_memo_below_the_version_floor_is_not_used_and_the_rollback_is_refused_exit_5
     assert_eq!(err.failure(), crate::failure::Failure::Rollback);
 }
 
+/// The memo's header (nine lines), then its index records.
+fn split_memo(memo: &[u8]) -> (Vec<String>, Vec<String>) {
+    let text = String::from_utf8(memo.to_vec()).unwrap();
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    (lines[..9].to_vec(), lines[9..].to_vec())
+}
+
+fn join_memo(header: &[String], records: &[String]) -> Vec<u8> {
+    let mut out = String::new();
+    for line in header.iter().chain(records) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
 #[test]
 fn a_memo_whose_index_points_at_another_entry_still_answers_from_the_file() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
     let (mut cache, cold) = warmed(&repo);
-    // Swap the ranges of the first two entries of bin 1's index.
-    let text = String::from_utf8(cache.memos[bin(1).as_str()].clone()).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let first = lines.iter().position(|l| l.ends_with(" app/1/0")).unwrap();
-    let (a, b) = (lines[first].clone(), lines[first + 1].clone());
-    let range = |l: &str| l.rsplit_once(' ').unwrap().0.to_owned();
-    let name = |l: &str| l.rsplit(' ').next().unwrap().to_owned();
-    lines[first] = format!("{} {}", range(&b), name(&a));
-    lines[first + 1] = format!("{} {}", range(&a), name(&b));
-    cache.memos.insert(
-        bin(1).to_string(),
-        format!("{}\n", lines.join("\n")).into_bytes(),
-    );
+    // Swap the ranges of bin 1's first two records: each name's key now points at the other
+    // name's entry.
+    let (header, mut records) = split_memo(&cache.memos[bin(1).as_str()]);
+    assert_eq!(records.len(), 3);
+    let (a, b) = (records[0].clone(), records[1].clone());
+    records[0] = format!("{}{}", &a[..16], &b[16..]);
+    records[1] = format!("{}{}", &b[..16], &a[16..]);
+    cache
+        .memos
+        .insert(bin(1).to_string(), join_memo(&header, &records));
 
     let mut updater = update_at(&source, &cache, now()).unwrap();
-    let t = block_on(updater.lookup("app/1/1")).unwrap();
     assert_eq!(
-        t.map(|t| format!("{} {:?} {}", t.role, t.meta, t.name)),
-        cold[1]
+        remembered(&updater),
+        Vec::<String>::new(),
+        "nothing loaded yet"
     );
-    let first_entry = block_on(updater.lookup("app/1/0")).unwrap().unwrap();
-    assert_eq!(first_entry.meta.length, b"app/1/0".len() as u64);
-    // And through the parsed index a walk builds.
+    for n in 0..3 {
+        let t = block_on(updater.lookup(&format!("app/1/{n}")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.meta.length, format!("app/1/{n}").len() as u64);
+        if n == 1 {
+            assert_eq!(Some(format!("{} {:?} {}", t.role, t.meta, t.name)), cold[1]);
+        }
+    }
+    assert!(remembered(&updater).contains(&bin(1).to_string()));
+    // And through a walk over the whole file.
     let all = block_on(updater.list_targets()).unwrap();
-    let entry = all.iter().find(|t| t.name == "app/1/0").unwrap();
-    assert_eq!(entry.meta.length, b"app/1/0".len() as u64);
+    assert_eq!(
+        all.iter().filter(|t| t.name.starts_with("app/1/")).count(),
+        3
+    );
 }
 
 #[test]
-fn a_memo_index_out_of_order_is_not_searched_and_the_file_answers() {
+fn a_memo_index_out_of_order_is_not_used_and_the_bin_is_verified_in_full() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
     let (mut cache, _) = warmed(&repo);
-    // The header is the first seven lines; the index lines follow, here reversed.
-    let text = String::from_utf8(cache.memos[bin(2).as_str()].clone()).unwrap();
-    let header: Vec<&str> = text.lines().take(7).collect();
-    let mut index: Vec<&str> = text.lines().skip(7).collect();
-    assert_eq!(index.len(), 3);
-    index.reverse();
-    cache.memos.insert(
-        bin(2).to_string(),
-        format!("{}\n{}\n", header.join("\n"), index.join("\n")).into_bytes(),
-    );
+    let (header, mut records) = split_memo(&cache.memos[bin(2).as_str()]);
+    records.reverse();
+    cache
+        .memos
+        .insert(bin(2).to_string(), join_memo(&header, &records));
+    assert!(Memo::parse(&cache.memos[bin(2).as_str()]).is_none());
     let mut updater = update_at(&source, &cache, now()).unwrap();
-    let all = block_on(updater.list_targets()).unwrap();
-    assert_eq!(
-        all.iter().filter(|t| t.name.starts_with("app/2/")).count(),
-        3
-    );
     let t = block_on(updater.lookup("app/2/2")).unwrap().unwrap();
     assert_eq!(t.meta.length, b"app/2/2".len() as u64);
+    assert!(!remembered(&updater).contains(&bin(2).to_string()));
+    assert!(updater.memos_to_persist().contains_key(bin(2).as_str()));
+}
+
+/// One bin holding `n` targets (`app/<i>`), far larger than a piece.
+fn one_big_bin(key: &TestKey, n: usize) -> Repo {
+    let mut repo = Repo::new();
+    let mut top = targets_meta(2, far(), &[]);
+    delegate(&mut top, "targets/big", &["app/"], &[key], 1);
+    let names: Vec<String> = (0..n).map(|i| format!("app/{i:05}")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), n.as_bytes())).collect();
+    repo.set(
+        "targets/big",
+        sign(&targets_meta(1, far(), &entries), &[key]),
+    );
+    repo.set("targets", sign(&top, &[&repo.tg_key]));
+    repo.publish(2, 2);
+    repo
+}
+
+#[test]
+fn a_remembered_bin_is_read_only_in_the_pieces_its_lookups_need() {
+    let key = TestKey::ecdsa();
+    let repo = one_big_bin(&key, 2000);
+    let big = RoleName::parse("targets/big").unwrap();
+    let size = repo.file(big.as_str()).len();
+    assert!(size > 40 * CHUNK, "the bin spans many pieces: {size} bytes");
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    let mut cold = update_at(&source, &cache, now()).unwrap();
+    let answers: Vec<_> = ["app/00007", "app/01500", "app/01999", "app/99999"]
+        .iter()
+        .map(|n| block_on(cold.lookup(n)).unwrap())
+        .collect();
+    cache.keep(&cold);
+
+    let read = Arc::new(AtomicUsize::new(0));
+    let cached = cache.cached_lazily(read.clone());
+    let mut warm = block_on(Updater::refresh(
+        &source,
+        GUN,
+        cached,
+        TOFU,
+        &Limits::default(),
+        now(),
+    ))
+    .unwrap();
+    for (n, answer) in ["app/00007", "app/01500", "app/01999", "app/99999"]
+        .iter()
+        .zip(&answers)
+    {
+        assert_eq!(&block_on(warm.lookup(n)).unwrap(), answer);
+    }
+    assert_eq!(remembered(&warm), [big.to_string()]);
+    // Three entries found, each within at most two pieces; the absent name reads nothing.
+    let pieces = read.load(Ordering::SeqCst);
+    assert!(pieces <= 3 * 2 * CHUNK, "read {pieces} of {size} bytes");
+    assert_eq!(warm.fetches(), 1, "only timestamp.json from the server");
+    // A bundle needs the whole file: read once, checked against the memo.
+    let relied = warm.relied_on().unwrap();
+    assert_eq!(relied[big.as_str()], repo.file(big.as_str()));
+}
+
+#[test]
+fn a_bin_changed_in_place_after_its_memo_was_written_is_fetched_again_and_answers_as_signed() {
+    let key = TestKey::ecdsa();
+    let repo = one_big_bin(&key, 500);
+    let big = "targets/big";
+    let source = MemorySource::serving(&repo);
+    let mut cache = Cache::default();
+    let mut cold = update_at(&source, &cache, now()).unwrap();
+    let signed = block_on(cold.lookup("app/00123")).unwrap().unwrap();
+    cache.keep(&cold);
+    assert!(cache.memos.contains_key(big));
+
+    // Same length, one hex digit of the entry's sha256 changed in the cached copy.
+    let good = cache.files[big].clone();
+    let text = String::from_utf8(good.clone()).unwrap();
+    let at = text.find("\"app/00123\"").unwrap();
+    let digit = at + text[at..].find("\"sha256\":\"").unwrap() + 10;
+    let mut bad = good.clone();
+    bad[digit] = if bad[digit] == b'0' { b'1' } else { b'0' };
+    cache.files.insert(big.to_string(), bad.clone());
+
+    let read = Arc::new(AtomicUsize::new(0));
+    let mut warm = block_on(Updater::refresh(
+        &source,
+        GUN,
+        cache.cached_lazily(read),
+        TOFU,
+        &Limits::default(),
+        now(),
+    ))
+    .unwrap();
+    let found = block_on(warm.lookup("app/00123")).unwrap().unwrap();
+    assert_eq!(found, signed, "the signed entry, not the changed one");
+    assert!(remembered(&warm).is_empty(), "verified in full this time");
+    assert_eq!(
+        warm.fetches(),
+        2,
+        "timestamp.json and the bin, fetched again"
+    );
+    assert_eq!(
+        warm.to_persist().0.get(big),
+        Some(&good),
+        "the good copy is kept"
+    );
+    // Other names answer from the verified file.
+    assert!(block_on(warm.lookup("app/00400")).unwrap().is_some());
 }
 
 #[test]

@@ -29,7 +29,7 @@ use super::metadata::{
     Delegations, FileMeta, Metadata, MetadataError, Root, Snapshot, Targets, Timestamp,
 };
 use super::names::RoleName;
-use super::remembered::{Memo, Remembered};
+use super::remembered::{Damaged, Memo, Remembered, SharedFile};
 use super::verify::{self, Authority, Verified, VerifyError};
 use crate::failure::Failure;
 
@@ -90,6 +90,13 @@ pub enum TrustError {
         cap: u64,
         field: &'static str,
     },
+    /// A role accepted on its memo: the piece of its cached file a lookup read is not what was
+    /// verified (the file changed in place). The update answers it by loading the role afresh
+    /// ([`super::update::Updater`]); it only reaches a caller that reads the state directly.
+    #[error(
+        "{role}: the trust cache's copy no longer matches what an earlier run verified; run the command again to fetch it afresh"
+    )]
+    CachedFileChanged { role: RoleName },
     /// The caller skipped a step of the workflow (a bug in the caller, not an attack).
     #[error("{role} cannot be checked before {needs}")]
     OutOfOrder { role: RoleName, needs: String },
@@ -105,6 +112,7 @@ impl TrustError {
             TrustError::Rollback { .. } => Failure::Rollback,
             TrustError::RootNotNext { current, found } if found <= current => Failure::Rollback,
             TrustError::OutOfOrder { .. } => Failure::Internal,
+            TrustError::CachedFileChanged { .. } => Failure::LocalState,
             _ => Failure::Untrusted,
         }
     }
@@ -239,10 +247,19 @@ impl TargetsRole {
     fn may_sign(&self, name: &str) -> bool {
         allowed(&self.paths, name)
     }
-    fn full(&self) -> &Verified<Targets> {
+    /// The whole file; for a remembered role it is read and parsed now.
+    fn full(&self) -> Result<&Verified<Targets>, Damaged> {
         match &self.body {
-            RoleBody::Verified(v) => v,
+            RoleBody::Verified(v) => Ok(v),
             RoleBody::Remembered(r) => r.full(),
+        }
+    }
+    /// The whole file of a role that delegates; `None` for a remembered one, which delegates
+    /// nothing (see [`Memo::of`]).
+    fn delegator(&self) -> Option<&Verified<Targets>> {
+        match &self.body {
+            RoleBody::Verified(v) => Some(v),
+            RoleBody::Remembered(_) => None,
         }
     }
     fn version(&self) -> u64 {
@@ -257,18 +274,22 @@ impl TargetsRole {
             RoleBody::Remembered(r) => r.delegations(),
         }
     }
-    fn target(&self, name: &str) -> Option<FileMeta> {
+    fn target(&self, name: &str) -> Result<Option<FileMeta>, Damaged> {
         match &self.body {
-            RoleBody::Verified(v) => v.targets.get(name).cloned(),
+            RoleBody::Verified(v) => Ok(v.targets.get(name).cloned()),
             RoleBody::Remembered(r) => r.target(name),
         }
     }
-    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+    fn names(&self) -> Result<Box<dyn Iterator<Item = &str> + '_>, Damaged> {
         match &self.body {
-            RoleBody::Verified(v) => Box::new(v.targets.keys().map(String::as_str)),
+            RoleBody::Verified(v) => Ok(Box::new(v.targets.keys().map(String::as_str))),
             RoleBody::Remembered(r) => r.names(),
         }
     }
+}
+
+fn changed(role: &RoleName) -> TrustError {
+    TrustError::CachedFileChanged { role: role.clone() }
 }
 
 /// Notary's `paths` are plain string prefixes; `""` matches everything.
@@ -465,9 +486,19 @@ impl TrustedState {
     pub fn snapshot(&self) -> Option<&Verified<Snapshot>> {
         self.snapshot.as_ref()
     }
-    /// A loaded targets role (`targets` or a delegation).
+    /// A loaded targets role (`targets` or a delegation). `None` also for a role accepted on
+    /// its memo whose cached file no longer holds what was verified: loading it again (as
+    /// [`super::update::Updater::load_chain`] does for a role that is not loaded) fetches it
+    /// afresh.
     pub fn targets_role(&self, role: &RoleName) -> Option<&Verified<Targets>> {
-        self.targets.get(role).map(TargetsRole::full)
+        self.targets.get(role).and_then(|t| t.full().ok())
+    }
+
+    /// Whether `role` is loaded on the strength of its memo.
+    pub fn is_remembered(&self, role: &RoleName) -> bool {
+        self.targets
+            .get(role)
+            .is_some_and(|t| matches!(t.body, RoleBody::Remembered(_)))
     }
 
     /// Applies root version N+1 (TUF W3). It must be signed by a threshold of the current root's
@@ -689,7 +720,10 @@ impl TrustedState {
                     .iter()
                     .find(|d| &d.name == role)
                     .ok_or(TrustError::NotDelegated { role: role.clone() })?;
-                let authority = Authority::delegated(parent.full(), role).expect("entry exists");
+                let authority = parent
+                    .delegator()
+                    .and_then(|p| Authority::delegated(p, role))
+                    .expect("the entry exists, so the parent delegates");
                 Ok((authority, restrict(&entry.paths, &parent.paths)))
             }
         }
@@ -711,60 +745,59 @@ impl TrustedState {
             .insert(role.clone(), TargetsRole { body, paths });
     }
 
-    /// Loads the delegation `role` from cached `bytes` on the strength of `memo`, an earlier
-    /// run's record of verifying them (see [`super::remembered`]). `Ok(false)`, changing
-    /// nothing, whenever the memo does not settle it: the bytes are not the file the snapshot
-    /// lists, the memo is of other bytes or another authority, or the remembered file is now
-    /// expired or below the version floor. The caller then loads the role the full way, which
-    /// reports any of those as it always has.
-    ///
-    /// Returns the bytes back (`Ok(Some)`) when the memo did not settle it, `Ok(None)` when the
-    /// role is loaded.
+    /// Loads the delegation `role` from its cached `file` on the strength of `memo`, an earlier
+    /// run's record of verifying it (see [`super::remembered`]). `Ok(false)`, changing nothing,
+    /// whenever the memo does not settle it: the memo is not of the file the snapshot lists now
+    /// (length and sha256), is of another authority, or the remembered file is now expired or
+    /// below the version floor. The caller then loads the role the full way, which reports any
+    /// of those as it always has. The file itself is not read here: each lookup checks the
+    /// pieces it reads against the memo.
     pub fn recall_role(
         &mut self,
         role: &RoleName,
-        bytes: Vec<u8>,
+        file: SharedFile,
         memo: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<Vec<u8>>, TrustError> {
+    ) -> Result<bool, TrustError> {
         if !role.is_delegation() || self.skipped.contains_key(role) {
-            return Ok(Some(bytes));
+            return Ok(false);
         }
         let Some(expected) = self.expected_file(role).cloned() else {
-            return Ok(Some(bytes));
+            return Ok(false);
         };
         self.max_fetch_len(role, &expected)?;
         let Some(sha256) = expected.hashes.sha256() else {
-            return Ok(Some(bytes));
+            return Ok(false);
         };
-        if expected.length != bytes.len() as u64
-            || ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref() != sha256
-        {
-            return Ok(Some(bytes));
-        }
         let (Some(memo), Ok((authority, paths))) = (Memo::parse(memo), self.authority_of(role))
         else {
-            return Ok(Some(bytes));
+            return Ok(false);
         };
         let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
         if memo.version() < floor {
-            return Ok(Some(bytes));
+            return Ok(false);
         }
-        let remembered = match Remembered::recall(bytes, sha256, memo, &authority) {
-            Ok(r) if !r.expires().is_expired(now) => r,
-            Ok(r) => return Ok(Some(r.into_bytes())),
-            Err((_, bytes)) => return Ok(Some(bytes)),
-        };
-        self.accept(role, RoleBody::Remembered(Box::new(remembered)), paths);
-        Ok(None)
+        match Remembered::recall(file, expected.length, sha256, memo, &authority) {
+            Ok(r) if !r.expires().is_expired(now) => {
+                self.accept(role, RoleBody::Remembered(Box::new(r)), paths);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// The file bytes of a role loaded from its memo (other loaded roles' bytes are the
     /// caller's).
-    pub fn remembered_bytes(&self, role: &str) -> Option<&[u8]> {
-        let loaded = self.targets.get(&RoleName::parse(role).ok()?)?;
+    /// `None` for any other role; `Some(Err)` when the cached file no longer holds what was
+    /// verified.
+    pub fn remembered_bytes(&self, role: &str) -> Option<Result<&[u8], TrustError>> {
+        let name = RoleName::parse(role).ok()?;
+        let loaded = self.targets.get(&name)?;
         match &loaded.body {
-            RoleBody::Remembered(r) => Some(r.bytes()),
+            RoleBody::Remembered(r) => Some(
+                r.bytes()
+                    .map_err(|Damaged| TrustError::CachedFileChanged { role: name }),
+            ),
             RoleBody::Verified(_) => None,
         }
     }
@@ -838,7 +871,7 @@ impl TrustedState {
             SkipReason::Expired { .. } => role
                 .parent()
                 .and_then(|p| self.targets.get(&p))
-                .and_then(|p| Authority::delegated(p.full(), role))
+                .and_then(|p| Authority::delegated(p.delegator()?, role))
                 .and_then(|authority| {
                     let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
                     verify::verify::<Targets>(&env, &authority).ok()
@@ -881,7 +914,7 @@ impl TrustedState {
                 threshold,
             }) if r == role => {
                 let parent = self.targets.get(&parent_name)?;
-                let authority = Authority::delegated(parent.full(), role)?;
+                let authority = Authority::delegated(parent.delegator()?, role)?;
                 let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
                 let census = verify::census(&env, &authority);
                 (census.unlisted > 0 && census.invalid == 0).then_some(SkipReason::RetiredKeys {
@@ -998,7 +1031,7 @@ impl TrustedState {
             return Ok(Lookup::NeedRole(role.clone()));
         };
         if current.may_sign(name)
-            && let Some(meta) = current.target(name)
+            && let Some(meta) = current.target(name).map_err(|Damaged| changed(role))?
         {
             return Ok(Lookup::Found(TrustedTarget {
                 name: name.to_owned(),
@@ -1050,7 +1083,7 @@ impl TrustedState {
                 return Ok(Err(role));
             };
             if current.may_sign(name)
-                && let Some(meta) = current.target(name)
+                && let Some(meta) = current.target(name).map_err(|Damaged| changed(&role))?
             {
                 found.push(TrustedTarget {
                     name: name.to_owned(),
@@ -1127,6 +1160,7 @@ impl TrustedState {
             names.extend(
                 current
                     .names()
+                    .map_err(|Damaged| changed(&role))?
                     .filter(|n| current.may_sign(n))
                     .map(str::to_owned),
             );

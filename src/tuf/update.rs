@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use super::limits::Limits;
 use super::metadata::FileMeta;
 use super::names::RoleName;
+use super::remembered::SharedFile;
 use super::trusted::{
     Lookup, RoleLoad, SkipReason, SkippedRole, TrustError, TrustedState, TrustedTarget,
     VersionFloors,
@@ -143,6 +144,22 @@ pub struct Cached {
     /// Memos of earlier verifications by role (see [`super::remembered`]), read when the role
     /// is needed.
     pub memos: Option<LazyFiles>,
+    /// Opens a cached role file to be read in pieces, for a role accepted on its memo; without
+    /// it such a role is read whole through `more`.
+    pub open: Option<LazyOpen>,
+}
+
+/// Opens one cached role file by name (`None` when the cache has none).
+pub type OpenCachedFile = dyn Fn(&str) -> Option<SharedFile> + Send + Sync;
+
+/// An opener of cached role files by name.
+#[derive(Clone)]
+pub struct LazyOpen(pub std::sync::Arc<OpenCachedFile>);
+
+impl std::fmt::Debug for LazyOpen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyOpen")
+    }
 }
 
 /// Reads one cached role file by name (`None` when the cache has none).
@@ -179,6 +196,9 @@ pub struct Updater<S> {
     memos: BTreeMap<String, Vec<u8>>,
     /// Roles whose files this update accepted (what a verdict relies on, besides the root).
     used: BTreeSet<String>,
+    /// Roles whose memo is not to be used again in this update: one was, and the cached file
+    /// no longer held what it verified.
+    unremembered: BTreeSet<RoleName>,
     fetches: u32,
 }
 
@@ -235,6 +255,7 @@ impl<S: MetadataSource> Updater<S> {
             fresh,
             memos: BTreeMap::new(),
             used: BTreeSet::new(),
+            unremembered: BTreeSet::new(),
             fetches,
         };
         updater.check_pins(gun, bootstrap.pinned_certs)?;
@@ -397,10 +418,20 @@ impl<S: MetadataSource> Updater<S> {
     }
 
     /// Loads the delegation `role` from its cached file on the strength of its memo, if both are
-    /// cached and the memo still settles it (see [`TrustedState::recall_role`]). The bytes move
-    /// into the trusted state, which keeps them for the lookups that need them.
+    /// cached and the memo still settles it (see [`TrustedState::recall_role`]). The file is
+    /// opened, not read: the trusted state reads the pieces its lookups need.
+    ///
+    /// A role asked for again while it is loaded on its memo is one whose whole file did not
+    /// hold what was verified (`targets_role` then reports it not loaded): it is loaded afresh.
     fn recall(&mut self, role: &RoleName) -> Result<bool, UpdateError> {
         if !role.is_delegation() || self.fresh.contains_key(role.as_str()) {
+            return Ok(false);
+        }
+        if self.state.is_remembered(role) {
+            self.state.forget(role);
+            self.unremembered.insert(role.clone());
+        }
+        if self.unremembered.contains(role) {
             return Ok(false);
         }
         let Some(memo) = self
@@ -411,32 +442,46 @@ impl<S: MetadataSource> Updater<S> {
         else {
             return Ok(false);
         };
-        let bytes = match self.cached.files.remove(role.as_str()) {
-            Some(bytes) => bytes,
-            None => match self.cached.more.as_ref().and_then(|m| (m.0)(role.as_str())) {
-                Some(bytes) => bytes,
+        let file: SharedFile = if let Some(bytes) = self.cached.files.get(role.as_str()) {
+            std::sync::Arc::new(bytes.clone())
+        } else if let Some(file) = self.cached.open.as_ref().and_then(|o| (o.0)(role.as_str())) {
+            file
+        } else {
+            match self.cached.more.as_ref().and_then(|m| (m.0)(role.as_str())) {
+                Some(bytes) => std::sync::Arc::new(bytes),
                 None => return Ok(false),
-            },
+            }
         };
-        match self.state.recall_role(role, bytes, &memo, self.now)? {
-            None => {
-                self.used.insert(role.to_string());
-                Ok(true)
+        if self.state.recall_role(role, file, &memo, self.now)? {
+            self.used.insert(role.to_string());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A lookup found that a role accepted on its memo no longer has the verified bytes in its
+    /// cached file (changed in place since): load that role afresh, from the server if need be,
+    /// once per update. Any other error is the caller's.
+    async fn reload_changed(&mut self, err: TrustError) -> Result<(), UpdateError> {
+        match err {
+            TrustError::CachedFileChanged { role } if !self.unremembered.contains(&role) => {
+                self.state.forget(&role);
+                self.unremembered.insert(role.clone());
+                self.used.remove(role.as_str());
+                self.load_role(&role).await
             }
-            Some(unused) => {
-                self.cached.files.insert(role.to_string(), unused);
-                Ok(false)
-            }
+            err => Err(err.into()),
         }
     }
 
     /// The target `name`, searched through the delegations its path allows.
     pub async fn lookup(&mut self, name: &str) -> Result<Option<TrustedTarget>, UpdateError> {
         loop {
-            match self.state.lookup(name)? {
-                Lookup::Found(t) => return Ok(Some(t)),
-                Lookup::NotFound => return Ok(None),
-                Lookup::NeedRole(role) => self.load_role(&role).await?,
+            match self.state.lookup(name) {
+                Err(e) => self.reload_changed(e).await?,
+                Ok(Lookup::Found(t)) => return Ok(Some(t)),
+                Ok(Lookup::NotFound) => return Ok(None),
+                Ok(Lookup::NeedRole(role)) => self.load_role(&role).await?,
             }
         }
     }
@@ -444,9 +489,10 @@ impl<S: MetadataSource> Updater<S> {
     /// Every target of every reachable role (within its paths).
     pub async fn list_targets(&mut self) -> Result<Vec<TrustedTarget>, UpdateError> {
         loop {
-            match self.state.list_targets()? {
-                Ok(all) => return Ok(all),
-                Err(role) => {
+            match self.state.list_targets() {
+                Err(e) => self.reload_changed(e).await?,
+                Ok(Ok(all)) => return Ok(all),
+                Ok(Err(role)) => {
                     // Load every role this level of the walk is missing, not one per walk.
                     let mut missing = self.state.unloaded_roles()?;
                     if missing.is_empty() {
@@ -468,9 +514,10 @@ impl<S: MetadataSource> Updater<S> {
         keep: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<TrustedTarget>, UpdateError> {
         loop {
-            match self.state.list_targets_where(descend, keep)? {
-                Ok(found) => return Ok(found),
-                Err(missing) => {
+            match self.state.list_targets_where(descend, keep) {
+                Err(e) => self.reload_changed(e).await?,
+                Ok(Ok(found)) => return Ok(found),
+                Ok(Err(missing)) => {
                     for r in missing {
                         self.load_role(&r).await?;
                     }
@@ -482,9 +529,10 @@ impl<S: MetadataSource> Updater<S> {
     /// Every role that validly signs `name`, loading the delegations that may hold it.
     pub async fn signers_of(&mut self, name: &str) -> Result<Vec<TrustedTarget>, UpdateError> {
         loop {
-            match self.state.signers_of(name)? {
-                Ok(all) => return Ok(all),
-                Err(role) => self.load_role(&role).await?,
+            match self.state.signers_of(name) {
+                Err(e) => self.reload_changed(e).await?,
+                Ok(Ok(all)) => return Ok(all),
+                Ok(Err(role)) => self.load_role(&role).await?,
             }
         }
     }
@@ -549,19 +597,20 @@ impl<S: MetadataSource> Updater<S> {
     /// The verified bytes of every file this update relied on, by role (`root`, `timestamp`,
     /// `snapshot`, `targets` and each delegation it loaded): what a reader needs to reach the
     /// same conclusions (a bundle).
-    pub fn relied_on(&self) -> BTreeMap<String, &[u8]> {
-        std::iter::once("root")
-            .chain(self.used.iter().map(String::as_str))
-            .filter_map(|role| {
-                let bytes = self
-                    .fresh
-                    .get(role)
-                    .or_else(|| self.cached.files.get(role))
-                    .map(Vec::as_slice)
-                    .or_else(|| self.state.remembered_bytes(role))?;
-                Some((role.to_string(), bytes))
-            })
-            .collect()
+    pub fn relied_on(&self) -> Result<BTreeMap<String, &[u8]>, TrustError> {
+        let mut out = BTreeMap::new();
+        for role in std::iter::once("root").chain(self.used.iter().map(String::as_str)) {
+            // A role accepted on its memo: its whole file, checked against the memo's sha256.
+            let bytes = match self.state.remembered_bytes(role) {
+                Some(bytes) => bytes?,
+                None => match self.fresh.get(role).or_else(|| self.cached.files.get(role)) {
+                    Some(bytes) => bytes.as_slice(),
+                    None => continue,
+                },
+            };
+            out.insert(role.to_string(), bytes);
+        }
+        Ok(out)
     }
 
     /// The earliest expiry of everything this update relied on (root, timestamp, snapshot, and

@@ -488,7 +488,7 @@ fn valid_until_is_the_earliest_expiry_relied_on_and_relied_on_names_those_files_
     let source = MemorySource::serving(&repo);
     let cold = refresh(&source, Cached::default(), TOFU, &Limits::default()).unwrap();
     assert_eq!(cold.valid_until(), soon);
-    let relied = cold.relied_on();
+    let relied = cold.relied_on().unwrap();
     let roles: Vec<&str> = relied.keys().map(String::as_str).collect();
     assert_eq!(roles, ["root", "snapshot", "targets", "timestamp"]);
     assert_eq!(relied["targets"], repo.file("targets"));
@@ -497,6 +497,6 @@ fn valid_until_is_the_earliest_expiry_relied_on_and_relied_on_names_those_files_
     let cached = cache_after(Cached::default(), &cold);
     let again = MemorySource::serving(&repo);
     let warm = refresh(&again, cached, TOFU, &Limits::default()).unwrap();
-    assert_eq!(warm.relied_on(), relied);
+    assert_eq!(warm.relied_on().unwrap(), relied);
     assert_eq!(warm.valid_until(), soon);
 }

@@ -393,3 +393,53 @@ async fn a_bin_delegated_to_another_key_is_not_taken_from_its_memo() {
     .await
     .unwrap();
 }
+
+/// A local attacker rewrites, in place and at the same length, the reader's cached copy of
+/// qa's bin so that qa's approval names another blob (`rejected` for `approved`: same length,
+/// other hashes). A warm read checks every piece of the cached file it reads against its memo,
+/// so it refuses the changed piece, fetches the bin again and answers the approval qa signed;
+/// the cached copy is the server's again afterwards. Without the piece check the reader would
+/// look for the attacker's blob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_bin_rewritten_in_place_is_fetched_again_and_the_signed_approval_answers() {
+    use base64::Engine as _;
+    use std::os::unix::fs::FileExt as _;
+    let (p, digest) = qa_scene("memo-in-place").await;
+    tokio::task::spawn_blocking(move || {
+        let cache = reader_remembers_qa(&p);
+        let qa = RoleName::parse("targets/qa").unwrap();
+        let bin = shard::bin_for(&qa, &digest);
+        let path = cache.join("metadata").join(format!("{bin}.json"));
+        let signed = std::fs::read(&path).unwrap();
+        let evil: &[u8] = b"{\"status\":\"rejected\",\"by\":\"qa\"}";
+        assert_eq!(evil.len(), QA_APPROVAL.len());
+        let b64 = |alg, bytes: &[u8]| {
+            base64::engine::general_purpose::STANDARD.encode(ring::digest::digest(alg, bytes))
+        };
+        let mut changed = String::from_utf8(signed.clone()).unwrap();
+        for alg in [&ring::digest::SHA256, &ring::digest::SHA512] {
+            let (good, bad) = (b64(alg, QA_APPROVAL), b64(alg, evil));
+            assert!(changed.contains(&good), "the bin lists qa's approval");
+            changed = changed.replace(&good, &bad);
+        }
+        assert_eq!(changed.len(), signed.len());
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(changed.as_bytes(), 0).unwrap();
+        drop(file);
+
+        let got = ok(
+            qa_get(&p.reader, &p, &p.image),
+            "the warm read after the rewrite",
+        );
+        assert_eq!(got.stdout, QA_APPROVAL, "the approval qa signed");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            signed,
+            "the cached copy is the server's again"
+        );
+        let again = ok(qa_get(&p.reader, &p, &p.image), "and warm once more");
+        assert_eq!(again.stdout, QA_APPROVAL);
+    })
+    .await
+    .unwrap();
+}
