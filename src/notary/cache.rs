@@ -131,14 +131,12 @@ impl TrustCache {
     /// verified in full).
     pub fn read_memo(&self, role: &str) -> Result<Option<Vec<u8>>, NotaryError> {
         let path = self.memo_path(role)?;
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => {
-                std::fs::read(&path).map(Some).map_err(io_err(&path))
-            }
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        let Some(mut file) = open_regular(&path)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err(&path))?;
+        Ok(Some(bytes))
     }
 
     /// Replace the memo of `role` atomically.
@@ -173,13 +171,9 @@ impl TrustCache {
     /// replaces cached files by rename, never in place.
     pub fn open_role(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
         let path = self.path_of(role)?;
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => {}
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        let Some(file) = open_regular(&path)? else {
+            return Ok(None);
+        };
         let len = file.metadata().map_err(io_err(&path))?.len();
         Ok(Some(std::sync::Arc::new(OpenFile { file, len })))
     }
@@ -264,6 +258,33 @@ fn write_atomic(_lock: &CacheLock, path: &Path, bytes: &[u8]) -> Result<(), Nota
     let dir = path.parent().expect("cache paths have a parent");
     create_private_dir(dir)?;
     crate::fs::write_atomic(path, bytes, 0o600).map_err(io_err(path))
+}
+
+/// `path` opened for reading if it is a regular file; `None` when it does not exist, is a
+/// symlink (not followed) or is not a regular file (the role is then verified in full, or
+/// fetched again). One path lookup: a read touches a file per bin it uses.
+fn open_regular(path: &Path) -> Result<Option<File>, NotaryError> {
+    let opened = OpenOptions::new()
+        .read(true)
+        // Non-blocking, so a FIFO put in the cache's place cannot hang the open; a regular
+        // file reads as usual.
+        .custom_flags(
+            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK)
+                .bits()
+                .cast_signed(),
+        )
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // ELOOP: the last component is a symlink.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let meta = file.metadata().map_err(io_err(path))?;
+    Ok(meta.file_type().is_file().then_some(file))
 }
 
 /// A cached file read in pieces at their offsets.

@@ -333,11 +333,12 @@ pub trait Metadata: Serialize + DeserializeOwned + Clone {
                 found: found.map(str::to_owned),
             });
         }
-        let parsed: Self =
-            serde_json::from_value(signed.clone()).map_err(|source| MetadataError::Schema {
-                kind: Self::TYPE,
-                source,
-            })?;
+        // Deserialized from the borrowed tree: a sharded repository's snapshot and shard root
+        // are tens of KB, and a copy of the tree first cost as much as the parse.
+        let parsed = Self::deserialize(signed).map_err(|source| MetadataError::Schema {
+            kind: Self::TYPE,
+            source,
+        })?;
         parsed.check().map_err(|reason| MetadataError::Invalid {
             kind: Self::TYPE,
             reason,

@@ -209,18 +209,21 @@ impl Memo {
         let chunks = field("chunks")?;
         let index = lines.next().unwrap_or_default().to_owned();
         let pieces = usize::try_from(length).ok()?.div_ceil(CHUNK);
-        if index.len() % RECORD != 0 || !index.is_ascii() {
+        if index.len() % RECORD != 0 {
             return None;
         }
         // Sorted and unique, or a binary search could miss a name the file holds.
-        let records = index.as_bytes().chunks(RECORD);
-        if !records
-            .clone()
-            .zip(records.skip(1))
-            .all(|(a, b)| a[..16] < b[..16])
-            || chunks.len() != pieces * 64
-            || !chunks.bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        let mut previous = None;
+        for record in index.as_bytes().chunks_exact(RECORD) {
+            let key = u128::from_be_bytes(record[..16].try_into().expect("16 bytes"));
+            if previous.is_some_and(|p| p >= key) {
+                return None;
+            }
+            previous = Some(key);
+        }
+        // Not checked for hex digits: a piece hash that is not one matches no piece, and the
+        // role is then loaded afresh.
+        if chunks.len() != pieces * 64 {
             return None;
         }
         Some(Memo {
@@ -247,18 +250,25 @@ impl Memo {
     /// Where the entry of the name with index key `key` sits: `Ok(None)` when the index has no
     /// such record, `Err(())` when a record does not parse.
     fn find(&self, key: &str) -> Result<Option<(usize, usize)>, ()> {
-        let records = self.index.len() / RECORD;
-        let record = |i: usize| &self.index[i * RECORD..(i + 1) * RECORD];
+        let index = self.index.as_bytes();
+        let records = index.len() / RECORD;
+        let record = |i: usize| &index[i * RECORD..(i + 1) * RECORD];
+        let number = |field: &[u8]| {
+            std::str::from_utf8(field)
+                .ok()
+                .and_then(|f| usize::from_str_radix(f, 16).ok())
+                .ok_or(())
+        };
         let (mut lo, mut hi) = (0, records);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let r = record(mid);
-            match r[..16].cmp(key) {
+            match r[..16].cmp(key.as_bytes()) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    let start = usize::from_str_radix(&r[17..25], 16).map_err(|_| ())?;
-                    let end = usize::from_str_radix(&r[26..34], 16).map_err(|_| ())?;
+                    let start = number(&r[17..25])?;
+                    let end = number(&r[26..34])?;
                     return if start <= end {
                         Ok(Some((start, end)))
                     } else {

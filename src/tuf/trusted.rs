@@ -294,7 +294,17 @@ fn changed(role: &RoleName) -> TrustError {
 
 /// Notary's `paths` are plain string prefixes; `""` matches everything.
 fn allowed(paths: &[String], name: &str) -> bool {
-    paths.iter().any(|p| name.starts_with(p.as_str()))
+    paths.iter().any(|p| is_prefix(p, name))
+}
+
+/// `name.starts_with(prefix)`, the last byte compared first: a sharded role's 256 bins have paths
+/// that differ only in their last two characters, and a lookup tests every one of them.
+fn is_prefix(prefix: &str, name: &str) -> bool {
+    let (p, n) = (prefix.as_bytes(), name.as_bytes());
+    match p.last() {
+        None => true,
+        Some(last) => n.get(p.len() - 1) == Some(last) && n.starts_with(p),
+    }
 }
 
 /// A child's prefixes that lie inside one of the parent's prefixes (the Go client's
