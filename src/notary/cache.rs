@@ -166,16 +166,17 @@ impl TrustCache {
         std::fs::read(&path).map(Some).map_err(io_err(&path))
     }
 
-    /// The cached file of `role` opened to be read in pieces (see `tuf::remembered`), or `None`
-    /// when there is none. The open file keeps the bytes it was opened on: a concurrent run
-    /// replaces cached files by rename, never in place.
+    /// The cached file of `role`, to be read in pieces (see `tuf::remembered`), or `None` when
+    /// there is none. Each read opens the file anew, so a walk over thousands of remembered bins
+    /// holds no descriptors; a concurrent run that replaced the file (by rename) meanwhile makes
+    /// the pieces mismatch, and the role is then loaded afresh.
     pub fn open_role(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
         let path = self.path_of(role)?;
         let Some(file) = open_regular(&path)? else {
             return Ok(None);
         };
         let len = file.metadata().map_err(io_err(&path))?.len();
-        Ok(Some(std::sync::Arc::new(OpenFile { file, len })))
+        Ok(Some(std::sync::Arc::new(CachedAt { path, len })))
     }
 
     /// Replace `role` atomically. Needs the lock, so two runs never interleave their writes.
@@ -288,19 +289,20 @@ fn open_regular(path: &Path) -> Result<Option<File>, NotaryError> {
 }
 
 /// A cached file read in pieces at their offsets.
-struct OpenFile {
-    file: std::fs::File,
+struct CachedAt {
+    path: PathBuf,
     len: u64,
 }
 
-impl CachedFile for OpenFile {
+impl CachedFile for CachedAt {
     fn size(&self) -> u64 {
         self.len
     }
     fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
         use std::os::unix::fs::FileExt;
+        let file = open_regular(&self.path).ok()??;
         let mut buf = vec![0; len];
-        self.file.read_exact_at(&mut buf, offset).ok()?;
+        file.read_exact_at(&mut buf, offset).ok()?;
         Some(buf)
     }
 }
@@ -334,6 +336,41 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty(), "no temp files left behind");
+    }
+
+    #[test]
+    fn a_role_opened_for_pieces_holds_no_descriptor_and_reads_what_is_there_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TrustCache::open(dir.path(), "127.0.0.1:5000/team/app").unwrap();
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        cache.write(&lock, "targets/qa/3f", b"0123456789").unwrap();
+        let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let before = open_fds();
+        let files: Vec<SharedFile> = (0..50)
+            .map(|_| cache.open_role("targets/qa/3f").unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            open_fds(),
+            before,
+            "a walk over many bins keeps no files open"
+        );
+        assert_eq!(files[0].size(), 10);
+        assert_eq!(files[0].read_at(3, 4).unwrap(), b"3456");
+        assert_eq!(files[0].read_at(8, 4), None, "a short read is no piece");
+        // Replaced by another run: the next read sees the new bytes (which then fail their
+        // piece hashes), never a mix.
+        cache.write(&lock, "targets/qa/3f", b"abcdefghij").unwrap();
+        assert_eq!(files[0].read_at(3, 4).unwrap(), b"defg");
+        assert!(cache.open_role("targets/qa/9a").unwrap().is_none());
+        std::os::unix::fs::symlink(
+            cache.dir().join("targets/qa/3f.json"),
+            cache.dir().join("targets/qa/9a.json"),
+        )
+        .unwrap();
+        assert!(
+            cache.open_role("targets/qa/9a").unwrap().is_none(),
+            "a symlink is not followed"
+        );
     }
 
     #[test]

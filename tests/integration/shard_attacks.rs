@@ -273,9 +273,17 @@ fn after_a_delegate_key_rotation_a_warm_reader_answers_as_one_with_no_cache() {
             .unwrap(),
         "delegate rotate",
     );
+    // Another image in another bin (an image with the same label would change the old bin).
     let repo = p.gun.split_once('/').unwrap().1;
-    p.stack.push_image(repo, "v2");
-    let other = format!("{}:v2", p.gun);
+    let label = shard::label(&image_digest(&p)).to_owned();
+    let other = (2..)
+        .map(|n| format!("v{n}"))
+        .find(|tag| {
+            let digest = Digest::parse(&p.stack.push_image(repo, tag)).unwrap();
+            shard::label(&digest) != label
+        })
+        .map(|tag| format!("{}:{tag}", p.gun))
+        .unwrap();
     ok(
         p.owner
             .signer_cmd()
