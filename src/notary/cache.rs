@@ -139,6 +139,17 @@ impl TrustCache {
         Ok(Some(bytes))
     }
 
+    /// The memo of `role`, to be read in pieces as [`open_role`](Self::open_role) reads a role
+    /// file, or `None` when there is none (or it is not a regular file).
+    pub fn open_memo(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
+        let path = self.memo_path(role)?;
+        let Some(file) = open_regular(&path)? else {
+            return Ok(None);
+        };
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        Ok(Some(std::sync::Arc::new(CachedAt { path, len })))
+    }
+
     /// Replace the memo of `role` atomically.
     pub fn write_memo(
         &self,

@@ -227,8 +227,8 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
         lazy.read(role).ok().flatten()
     }));
     let lazy = cache.clone();
-    let memos = LazyFiles(std::sync::Arc::new(move |role: &str| {
-        lazy.read_memo(role).ok().flatten()
+    let memos = LazyOpen(std::sync::Arc::new(move |role: &str| {
+        lazy.open_memo(role).ok().flatten()
     }));
     let lazy = cache.clone();
     let opener = LazyOpen(std::sync::Arc::new(move |role: &str| {
@@ -263,8 +263,9 @@ fn load_cached(cache: &TrustCache, gun: &str, limits: &Limits) -> Result<Cached,
         files,
         floors,
         more: Some(more),
-        memos: Some(memos),
+        memos: None,
         open: Some(opener),
+        open_memo: Some(memos),
     })
 }
 

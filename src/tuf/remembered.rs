@@ -79,8 +79,10 @@ pub type SharedFile = Arc<dyn CachedFile>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Damaged;
 
-/// What an earlier run verified about one delegation file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an earlier run verified about one delegation file, read from its memo file in pieces:
+/// the header once, then for each lookup a window of the index and the hashes of the pieces it
+/// reads. At 100,000 images a memo is about 31 KB, and a `verify` of 100 images opens 80 of them.
+#[derive(Debug, Clone)]
 pub struct Memo {
     role: String,
     sha256: String,
@@ -89,15 +91,22 @@ pub struct Memo {
     expires: String,
     signed_by: Vec<String>,
     length: u64,
-    /// The sha256 of each [`CHUNK`]-byte piece of the file, hex, concatenated.
-    chunks: String,
-    /// [`RECORD`]s sorted by name hash: where each target's entry sits in the file.
-    index: String,
+    source: SharedFile,
+    /// The first [`HEAD`] bytes of the memo, read with its header: a small repository's memo
+    /// is all here, and its lookups read nothing more.
+    head: Vec<u8>,
+    /// Where the piece hashes start: the sha256 of each [`CHUNK`]-byte piece of the file, hex,
+    /// concatenated.
+    chunks_at: u64,
+    /// Where the index starts: [`RECORD`]s sorted by name key, where each entry sits in the file.
+    index_at: u64,
+    records: u64,
 }
 
 /// The first 8 bytes of a target name's sha256: the key the memo's index is sorted by.
-fn name_key(name: &str) -> String {
-    hex::encode(&ring::digest::digest(&ring::digest::SHA256, name.as_bytes()).as_ref()[..8])
+fn name_key(name: &str) -> u64 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+    u64::from_be_bytes(digest.as_ref()[..8].try_into().expect("8 bytes"))
 }
 
 fn chunk_hashes(bytes: &[u8]) -> String {
@@ -107,11 +116,29 @@ fn chunk_hashes(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// How much of a memo's start is read for its header: the header lines up to the piece hashes.
+const HEAD: usize = 4096;
+
+/// The index records a lookup reads around where its key should be. Keys are hash prefixes, so
+/// a record sits within a few dozen places of `key / 2^64 × records`; a key outside the window
+/// reads the whole index.
+const WINDOW: u64 = 64;
+
+/// One record's key, start and end; `None` for a record that does not parse.
+fn record(r: &[u8]) -> Option<(u64, usize, usize)> {
+    let field = |range: std::ops::Range<usize>| std::str::from_utf8(r.get(range)?).ok();
+    let key = u64::from_str_radix(field(0..16)?, 16).ok()?;
+    let start = usize::from_str_radix(field(17..25)?, 16).ok()?;
+    let end = usize::from_str_radix(field(26..34)?, 16).ok()?;
+    (start <= end).then_some((key, start, end))
+}
+
 impl Memo {
-    /// The memo of `bytes`, just verified as `targets` by `authority`. `None` when the file is
-    /// one a memo does not cover: a role that delegates further (its children's authority comes
-    /// from it), a target name the file spells with escapes, or a file above 4 GiB.
-    pub fn of(bytes: &[u8], targets: &Verified<Targets>, authority: &Authority) -> Option<Memo> {
+    /// The memo file of `bytes`, just verified as `targets` by `authority`. `None` when the
+    /// file is one a memo does not cover: a role that delegates further (its children's
+    /// authority comes from it), a target name the file spells with escapes, two names with the
+    /// same index key, or a file above 4 GiB.
+    pub fn of(bytes: &[u8], targets: &Verified<Targets>, authority: &Authority) -> Option<Vec<u8>> {
         if !targets.delegations.roles.is_empty() || u32::try_from(bytes.len()).is_err() {
             return None;
         }
@@ -142,53 +169,43 @@ impl Memo {
             }
             records.push((name_key(name), start, start + value.len()));
         }
-        records.sort();
-        // Two names with the same key would make a lookup find either: no memo then.
+        records.sort_unstable();
         if records.windows(2).any(|w| w[0].0 == w[1].0) {
             return None;
         }
-        let mut index = String::with_capacity(records.len() * RECORD);
-        for (key, start, end) in records {
-            index.push_str(&format!("{key} {start:08x} {end:08x}\n"));
-        }
-        Some(Memo {
-            role: authority.role().to_string(),
-            sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes)),
-            authority: authority.fingerprint(),
-            version: targets.version.get(),
-            expires: targets.expires.raw().to_owned(),
-            signed_by: targets
-                .signed_by()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            length: bytes.len() as u64,
-            chunks: chunk_hashes(bytes),
-            index,
-        })
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
+        let signed_by: Vec<String> = targets
+            .signed_by()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let mut out = format!(
             "{MAGIC}\nrole {}\nsha256 {}\nauthority {}\nversion {}\nexpires {}\nsigned-by {}\nlength {}\nchunks {}\n",
-            self.role,
-            self.sha256,
-            self.authority,
-            self.version,
-            self.expires,
-            self.signed_by.join(","),
-            self.length,
-            self.chunks,
+            authority.role(),
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes)),
+            authority.fingerprint(),
+            targets.version.get(),
+            targets.expires.raw(),
+            signed_by.join(","),
+            bytes.len(),
+            chunk_hashes(bytes),
         );
-        out.push_str(&self.index);
-        out.into_bytes()
+        out.reserve(records.len() * RECORD);
+        for (key, start, end) in records {
+            use std::fmt::Write as _;
+            let _ = writeln!(out, "{key:016x} {start:08x} {end:08x}");
+        }
+        Some(out.into_bytes())
     }
 
-    /// A memo as [`encode`](Memo::encode) wrote it; `None` for anything else, an older format
-    /// included (the file is then verified in full, and a new memo replaces this one).
-    pub fn parse(bytes: &[u8]) -> Option<Memo> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut lines = text.splitn(10, '\n');
+    /// The memo in `source`, as [`of`](Memo::of) wrote it, its header read now; `None` for
+    /// anything else, an older format included (the file is then verified in full, and a new
+    /// memo replaces this one).
+    pub fn read(source: SharedFile) -> Option<Memo> {
+        let size = source.size();
+        let head = source.read_at(0, usize::try_from(size).ok()?.min(HEAD))?;
+        let at = head.windows(8).position(|w| w == b"\nchunks ")?;
+        let text = std::str::from_utf8(&head[..at]).ok()?;
+        let mut lines = text.split('\n');
         if lines.next()? != MAGIC {
             return None;
         }
@@ -206,24 +223,18 @@ impl Memo {
         let expires = field("expires")?;
         let signed_by = field("signed-by")?;
         let length: u64 = field("length")?.parse().ok()?;
-        let chunks = field("chunks")?;
-        let index = lines.next().unwrap_or_default().to_owned();
-        let pieces = usize::try_from(length).ok()?.div_ceil(CHUNK);
-        if index.len() % RECORD != 0 {
+        if lines.next().is_some() {
             return None;
         }
-        // Sorted and unique, or a binary search could miss a name the file holds.
-        let mut previous = None;
-        for record in index.as_bytes().chunks_exact(RECORD) {
-            let key = u128::from_be_bytes(record[..16].try_into().expect("16 bytes"));
-            if previous.is_some_and(|p| p >= key) {
-                return None;
-            }
-            previous = Some(key);
-        }
-        // Not checked for hex digits: a piece hash that is not one matches no piece, and the
-        // role is then loaded afresh.
-        if chunks.len() != pieces * 64 {
+        let chunks_at = at as u64 + 8;
+        let pieces = length.div_ceil(CHUNK as u64);
+        let index_at = chunks_at.checked_add(pieces.checked_mul(64)?)? + 1;
+        let index_len = size.checked_sub(index_at)?;
+        let newline = match usize::try_from(index_at - 1).ok().and_then(|i| head.get(i)) {
+            Some(b) => *b,
+            None => *source.read_at(index_at - 1, 1)?.first()?,
+        };
+        if index_len % RECORD as u64 != 0 || newline != b'\n' {
             return None;
         }
         Some(Memo {
@@ -238,8 +249,11 @@ impl Memo {
                 .map(str::to_owned)
                 .collect(),
             length,
-            chunks,
-            index,
+            source,
+            head,
+            chunks_at,
+            index_at,
+            records: index_len / RECORD as u64,
         })
     }
 
@@ -247,42 +261,57 @@ impl Memo {
         self.version
     }
 
-    /// Where the entry of the name with index key `key` sits: `Ok(None)` when the index has no
-    /// such record, `Err(())` when a record does not parse.
-    fn find(&self, key: &str) -> Result<Option<(usize, usize)>, ()> {
-        let index = self.index.as_bytes();
-        let records = index.len() / RECORD;
-        let record = |i: usize| &index[i * RECORD..(i + 1) * RECORD];
-        let number = |field: &[u8]| {
-            std::str::from_utf8(field)
-                .ok()
-                .and_then(|f| usize::from_str_radix(f, 16).ok())
-                .ok_or(())
-        };
-        let (mut lo, mut hi) = (0, records);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let r = record(mid);
-            match r[..16].cmp(key.as_bytes()) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let start = number(&r[17..25])?;
-                    let end = number(&r[26..34])?;
-                    return if start <= end {
-                        Ok(Some((start, end)))
-                    } else {
-                        Err(())
-                    };
-                }
-            }
+    /// `len` bytes of the memo from `offset`: from the head when they lie in it.
+    fn bytes_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let start = usize::try_from(offset).ok()?;
+        match self.head.get(start..start.checked_add(len)?) {
+            Some(bytes) => Some(bytes.to_vec()),
+            None => self.source.read_at(offset, len),
         }
-        Ok(None)
     }
 
-    /// The recorded sha256 of piece `i`, hex.
-    fn chunk(&self, i: usize) -> Option<&str> {
-        self.chunks.get(i * 64..(i + 1) * 64)
+    /// Records `from..to` of the index, parsed; `None` when they cannot be read, one does not
+    /// parse, or they are not strictly sorted (a search could then miss a name the file holds).
+    fn records(&self, from: u64, to: u64) -> Option<Vec<(u64, usize, usize)>> {
+        let len = usize::try_from((to - from) * RECORD as u64).ok()?;
+        let bytes = self.bytes_at(self.index_at + from * RECORD as u64, len)?;
+        let records: Vec<_> = bytes
+            .chunks_exact(RECORD)
+            .map(record)
+            .collect::<Option<_>>()?;
+        records
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0)
+            .then_some(records)
+    }
+
+    /// Where the entry of the name with index key `key` sits: `Ok(None)` when the index has no
+    /// such record, `Err(())` when the index cannot be read or does not parse.
+    fn find(&self, key: u64) -> Result<Option<(usize, usize)>, ()> {
+        let n = self.records;
+        if n == 0 {
+            return Ok(None);
+        }
+        let expected = u64::try_from((u128::from(key) * u128::from(n)) >> 64).map_err(|_| ())?;
+        let (from, to) = (
+            expected.saturating_sub(WINDOW),
+            (expected + WINDOW + 1).min(n),
+        );
+        let mut window = self.records(from, to).ok_or(())?;
+        let below = from > 0 && window.first().is_none_or(|r| key < r.0);
+        let above = to < n && window.last().is_none_or(|r| key > r.0);
+        if below || above {
+            window = self.records(0, n).ok_or(())?;
+        }
+        Ok(window
+            .binary_search_by(|r| r.0.cmp(&key))
+            .ok()
+            .map(|i| (window[i].1, window[i].2)))
+    }
+
+    /// The recorded sha256 of pieces `first..first + count`, hex, concatenated.
+    fn chunks(&self, first: usize, count: usize) -> Option<Vec<u8>> {
+        self.bytes_at(self.chunks_at + first as u64 * 64, count * 64)
     }
 }
 
@@ -384,7 +413,7 @@ impl Remembered {
         if let Some(Some(full)) = self.full.get() {
             return Ok(full.targets.get(name).cloned());
         }
-        match self.memo.find(&name_key(name)) {
+        match self.memo.find(name_key(name)) {
             Ok(None) => Ok(None),
             Ok(Some((start, end))) => match self.read_entry(name, start, end)? {
                 Some(meta) => Ok(Some(meta)),
@@ -420,9 +449,12 @@ impl Remembered {
             .file
             .read_at(offset as u64, upto - offset)
             .ok_or(Damaged)?;
-        for (i, chunk) in piece.chunks(CHUNK).enumerate() {
+        let recorded = self.memo.chunks(first, last + 1 - first).ok_or(Damaged)?;
+        for (chunk, recorded) in piece.chunks(CHUNK).zip(recorded.chunks(64)) {
             let sha256 = ring::digest::digest(&ring::digest::SHA256, chunk);
-            if self.memo.chunk(first + i) != Some(hex::encode(sha256).as_str()) {
+            let mut hex = [0u8; 64];
+            hex::encode_to_slice(sha256, &mut hex).map_err(|_| Damaged)?;
+            if hex.as_slice() != recorded {
                 return Err(Damaged);
             }
         }
@@ -468,51 +500,78 @@ fn entry_follows_key(bytes: &[u8], start: usize, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn memo() -> Memo {
-        Memo {
-            role: "targets/_manifesto/ab".into(),
-            sha256: "00".repeat(32),
-            authority: "11".repeat(32),
-            version: 7,
-            expires: "2030-01-01T00:00:00Z".into(),
-            signed_by: vec!["aa".repeat(32)],
-            length: 5000,
-            chunks: "22".repeat(64),
-            index: format!(
-                "{} 0000000a 00000014\n{} 0000001e 00000028\n",
-                "0".repeat(16),
-                "f".repeat(16)
-            ),
+    /// A memo's text: the header, `pieces` piece hashes, and one record per key.
+    fn memo_text(pieces: usize, keys: &[u64]) -> Vec<u8> {
+        let mut text = format!(
+            "{MAGIC}\nrole targets/_manifesto/ab\nsha256 {}\nauthority {}\nversion 7\nexpires 2030-01-01T00:00:00Z\nsigned-by {}\nlength {}\nchunks {}\n",
+            "00".repeat(32),
+            "11".repeat(32),
+            "aa".repeat(32),
+            pieces * CHUNK,
+            "22".repeat(32 * pieces),
+        );
+        for (i, key) in keys.iter().enumerate() {
+            text.push_str(&format!(
+                "{key:016x} {:08x} {:08x}\n",
+                10 * i + 10,
+                10 * i + 15
+            ));
         }
+        text.into_bytes()
+    }
+
+    fn read(bytes: Vec<u8>) -> Option<Memo> {
+        Memo::read(Arc::new(bytes))
     }
 
     #[test]
-    fn a_memo_survives_its_encoding() {
-        assert_eq!(Memo::parse(&memo().encode()), Some(memo()));
+    fn a_memo_reads_back_its_header_and_records() {
+        let m = read(memo_text(2, &[1, u64::MAX])).unwrap();
+        assert_eq!(
+            (m.role.as_str(), m.version, m.length),
+            ("targets/_manifesto/ab", 7, 8192)
+        );
+        assert_eq!(m.signed_by, ["aa".repeat(32)]);
+        assert_eq!(m.records, 2);
+        assert_eq!(m.chunks(1, 1).unwrap(), "22".repeat(32).as_bytes());
     }
 
     #[test]
     fn anything_but_a_memo_is_not_one() {
-        assert_eq!(Memo::parse(b""), None);
-        assert_eq!(Memo::parse(b"manifesto-verified-targets 1\nrole x\n"), None);
-        assert_eq!(Memo::parse(b"manifesto-verified-targets 2\nrole x\n"), None);
-        assert_eq!(Memo::parse(&[0xff, 0xfe]), None);
+        assert!(read(Vec::new()).is_none());
+        assert!(read(b"manifesto-verified-targets 1\nrole x\n".to_vec()).is_none());
+        assert!(read(b"manifesto-verified-targets 2\nrole x\n".to_vec()).is_none());
+        assert!(read(vec![0xff, 0xfe]).is_none());
         // One piece hash short of the length, and an index cut mid-record.
-        let short = Memo {
-            chunks: "22".repeat(32),
-            ..memo()
-        };
-        assert_eq!(Memo::parse(&short.encode()), None);
-        let mut cut = memo().encode();
+        let mut short = memo_text(2, &[1, 2]);
+        let at = short.windows(8).position(|w| w == b"\nchunks ").unwrap() + 8;
+        short.drain(at..at + 64);
+        assert!(read(short).is_none());
+        let mut cut = memo_text(2, &[1, 2]);
         cut.pop();
-        assert_eq!(Memo::parse(&cut), None);
+        assert!(read(cut).is_none());
     }
 
     #[test]
-    fn the_index_is_searched_by_name_key() {
-        let m = memo();
-        assert_eq!(m.find(&"0".repeat(16)), Ok(Some((10, 20))));
-        assert_eq!(m.find(&"f".repeat(16)), Ok(Some((30, 40))));
-        assert_eq!(m.find(&"7".repeat(16)), Ok(None));
+    fn the_index_is_searched_by_name_key_near_where_the_key_should_be_and_beyond() {
+        // Evenly spread keys, as hash prefixes are, and a crowd at the low end that pushes a
+        // high key far from its expected place.
+        let spread: Vec<u64> = (0..1000u64).map(|i| i * (u64::MAX / 1000)).collect();
+        let m = read(memo_text(1, &spread)).unwrap();
+        assert_eq!(m.find(spread[0]), Ok(Some((10, 15))));
+        assert_eq!(m.find(spread[617]), Ok(Some((6180, 6185))));
+        assert_eq!(m.find(spread[617] + 1), Ok(None));
+        let mut crowded: Vec<u64> = (1..=500).collect();
+        crowded.push(u64::MAX / 2);
+        let m = read(memo_text(1, &crowded)).unwrap();
+        assert_eq!(m.find(u64::MAX / 2), Ok(Some((5010, 5015))));
+        assert_eq!(m.find(250), Ok(Some((2500, 2505))));
+        assert_eq!(m.find(u64::MAX), Ok(None));
+    }
+
+    #[test]
+    fn an_index_out_of_order_where_a_lookup_reads_it_is_not_searched() {
+        let m = read(memo_text(1, &[5, 3, 9])).unwrap();
+        assert_eq!(m.find(9), Err(()));
     }
 }

@@ -80,12 +80,22 @@ impl Cache {
             more: None,
             memos: Some(LazyFiles(Arc::new(move |role| memos.get(role).cloned()))),
             open: None,
+            open_memo: None,
         }
     }
     /// As a trust cache on disk serves it: the top-level files read up front, every delegation
     /// only when asked for, a remembered one opened to be read in pieces (the bytes read from
     /// those counted into `read`).
     fn cached_lazily(&self, read: Arc<AtomicUsize>) -> Cached {
+        self.cached_lazily_counting(read, Arc::new(AtomicUsize::new(0)))
+    }
+    /// [`cached_lazily`](Self::cached_lazily), the memos opened in pieces too (their bytes read
+    /// counted into `memo_read`).
+    fn cached_lazily_counting(
+        &self,
+        read: Arc<AtomicUsize>,
+        memo_read: Arc<AtomicUsize>,
+    ) -> Cached {
         let top = ["root", "timestamp", "snapshot", "targets"];
         let (files, rest): (BTreeMap<_, _>, BTreeMap<_, _>) = self
             .files
@@ -94,11 +104,17 @@ impl Cache {
             .partition(|(role, _)| top.contains(&role.as_str()));
         let rest = Arc::new(rest);
         let more = rest.clone();
+        let memos = Arc::new(self.memos.clone());
         Cached {
             files,
             more: Some(LazyFiles(Arc::new(move |role| more.get(role).cloned()))),
             open: Some(LazyOpen(Arc::new(move |role| {
                 let file: SharedFile = Arc::new(Counting(rest.get(role)?.clone(), read.clone()));
+                Some(file)
+            }))),
+            open_memo: Some(LazyOpen(Arc::new(move |role| {
+                let file: SharedFile =
+                    Arc::new(Counting(memos.get(role)?.clone(), memo_read.clone()));
                 Some(file)
             }))),
             ..self.cached()
@@ -361,22 +377,27 @@ fn a_memo_whose_index_points_at_another_entry_still_answers_from_the_file() {
 }
 
 #[test]
-fn a_memo_index_out_of_order_is_not_used_and_the_bin_is_verified_in_full() {
+fn a_memo_index_out_of_order_is_not_searched_and_the_whole_file_answers() {
     let key = TestKey::ecdsa();
     let repo = bins_signed_by(&key, far());
     let source = MemorySource::serving(&repo);
-    let (mut cache, _) = warmed(&repo);
+    let (mut cache, cold) = warmed(&repo);
     let (header, mut records) = split_memo(&cache.memos[bin(2).as_str()]);
     records.reverse();
     cache
         .memos
         .insert(bin(2).to_string(), join_memo(&header, &records));
-    assert!(Memo::parse(&cache.memos[bin(2).as_str()]).is_none());
     let mut updater = update_at(&source, &cache, now()).unwrap();
-    let t = block_on(updater.lookup("app/2/2")).unwrap().unwrap();
-    assert_eq!(t.meta.length, b"app/2/2".len() as u64);
-    assert!(!remembered(&updater).contains(&bin(2).to_string()));
-    assert!(updater.memos_to_persist().contains_key(bin(2).as_str()));
+    for n in 0..3 {
+        let t = block_on(updater.lookup(&format!("app/2/{n}")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.meta.length, format!("app/2/{n}").len() as u64);
+        if n == 1 {
+            assert_eq!(Some(format!("{} {:?} {}", t.role, t.meta, t.name)), cold[2]);
+        }
+    }
+    assert!(block_on(updater.lookup("app/2/9")).unwrap().is_none());
 }
 
 /// One bin holding `n` targets (`app/<i>`), far larger than a piece.
@@ -411,8 +432,9 @@ fn a_remembered_bin_is_read_only_in_the_pieces_its_lookups_need() {
         .collect();
     cache.keep(&cold);
 
-    let read = Arc::new(AtomicUsize::new(0));
-    let cached = cache.cached_lazily(read.clone());
+    let (read, memo_read) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let cached = cache.cached_lazily_counting(read.clone(), memo_read.clone());
+    let memo_size = cache.memos[big.as_str()].len();
     let mut warm = block_on(Updater::refresh(
         &source,
         GUN,
@@ -433,6 +455,12 @@ fn a_remembered_bin_is_read_only_in_the_pieces_its_lookups_need() {
     let pieces = read.load(Ordering::SeqCst);
     assert!(pieces <= 3 * 2 * CHUNK, "read {pieces} of {size} bytes");
     assert_eq!(warm.fetches(), 1, "only timestamp.json from the server");
+    // The memo too: its header once, then a window of its index and two piece hashes a lookup.
+    let memo_pieces = memo_read.load(Ordering::SeqCst);
+    assert!(
+        memo_pieces < memo_size / 2,
+        "read {memo_pieces} of the memo's {memo_size} bytes"
+    );
     // A bundle needs the whole file: read once, checked against the memo.
     let relied = warm.relied_on().unwrap();
     assert_eq!(relied[big.as_str()], repo.file(big.as_str()));
@@ -530,7 +558,7 @@ fn a_role_that_delegates_further_gets_no_memo() {
         .update_targets_role(&bin(0), repo.file("targets/bin0"), now())
         .unwrap();
     let memo = state.memo_of(&bin(0), repo.file("targets/bin0")).unwrap();
-    assert!(Memo::parse(&memo).is_some());
+    assert!(Memo::read(Arc::new(memo)).is_some());
     assert!(matches!(
         state.lookup("app/0/2").unwrap(),
         Lookup::Found(t) if t.role == bin(0)

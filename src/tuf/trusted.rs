@@ -766,7 +766,7 @@ impl TrustedState {
         &mut self,
         role: &RoleName,
         file: SharedFile,
-        memo: &[u8],
+        memo: SharedFile,
         now: DateTime<Utc>,
     ) -> Result<bool, TrustError> {
         if !role.is_delegation() || self.skipped.contains_key(role) {
@@ -779,7 +779,7 @@ impl TrustedState {
         let Some(sha256) = expected.hashes.sha256() else {
             return Ok(false);
         };
-        let (Some(memo), Ok((authority, paths))) = (Memo::parse(memo), self.authority_of(role))
+        let (Some(memo), Ok((authority, paths))) = (Memo::read(memo), self.authority_of(role))
         else {
             return Ok(false);
         };
@@ -837,7 +837,7 @@ impl TrustedState {
             return None;
         };
         let (authority, _) = self.authority_of(role).ok()?;
-        Memo::of(bytes, verified, &authority).map(|m| m.encode())
+        Memo::of(bytes, verified, &authority)
     }
 
     /// Loads `role` like [`update_targets_role`], except that a *delegation* whose file matches

@@ -147,6 +147,9 @@ pub struct Cached {
     /// Opens a cached role file to be read in pieces, for a role accepted on its memo; without
     /// it such a role is read whole through `more`.
     pub open: Option<LazyOpen>,
+    /// Opens the memo of a role to be read in pieces; without it the memo comes whole from
+    /// `memos`.
+    pub open_memo: Option<LazyOpen>,
 }
 
 /// Opens one cached role file by name (`None` when the cache has none).
@@ -434,12 +437,16 @@ impl<S: MetadataSource> Updater<S> {
         if self.unremembered.contains(role) {
             return Ok(false);
         }
-        let Some(memo) = self
-            .cached
-            .memos
-            .as_ref()
-            .and_then(|m| (m.0)(role.as_str()))
-        else {
+        let memo: Option<SharedFile> = match &self.cached.open_memo {
+            Some(open) => (open.0)(role.as_str()),
+            None => self
+                .cached
+                .memos
+                .as_ref()
+                .and_then(|m| (m.0)(role.as_str()))
+                .map(|bytes| std::sync::Arc::new(bytes) as SharedFile),
+        };
+        let Some(memo) = memo else {
             return Ok(false);
         };
         let file: SharedFile = if let Some(bytes) = self.cached.files.get(role.as_str()) {
@@ -452,7 +459,7 @@ impl<S: MetadataSource> Updater<S> {
                 None => return Ok(false),
             }
         };
-        if self.state.recall_role(role, file, &memo, self.now)? {
+        if self.state.recall_role(role, file, memo, self.now)? {
             self.used.insert(role.to_string());
             return Ok(true);
         }
