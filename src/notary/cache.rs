@@ -142,12 +142,7 @@ impl TrustCache {
     /// The memo of `role`, to be read in pieces as [`open_role`](Self::open_role) reads a role
     /// file, or `None` when there is none (or it is not a regular file).
     pub fn open_memo(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
-        let path = self.memo_path(role)?;
-        let Some(file) = open_regular(&path)? else {
-            return Ok(None);
-        };
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        Ok(Some(std::sync::Arc::new(CachedAt { path, len })))
+        CachedAt::open(self.memo_path(role)?)
     }
 
     /// Replace the memo of `role` atomically.
@@ -182,12 +177,7 @@ impl TrustCache {
     /// holds no descriptors; a concurrent run that replaced the file (by rename) meanwhile makes
     /// the pieces mismatch, and the role is then loaded afresh.
     pub fn open_role(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
-        let path = self.path_of(role)?;
-        let Some(file) = open_regular(&path)? else {
-            return Ok(None);
-        };
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        Ok(Some(std::sync::Arc::new(CachedAt { path, len })))
+        CachedAt::open(self.path_of(role)?)
     }
 
     /// Replace `role` atomically. Needs the lock, so two runs never interleave their writes.
@@ -303,6 +293,17 @@ fn open_regular(path: &Path) -> Result<Option<File>, NotaryError> {
 struct CachedAt {
     path: PathBuf,
     len: u64,
+}
+
+impl CachedAt {
+    /// The regular file at `path` as it is now (its length), or `None` (see [`open_regular`]).
+    fn open(path: PathBuf) -> Result<Option<SharedFile>, NotaryError> {
+        let Some(file) = open_regular(&path)? else {
+            return Ok(None);
+        };
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        Ok(Some(std::sync::Arc::new(CachedAt { path, len })))
+    }
 }
 
 impl CachedFile for CachedAt {

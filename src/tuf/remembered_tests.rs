@@ -319,6 +319,18 @@ fn a_memo_below_the_version_floor_is_not_used_and_the_rollback_is_refused_exit_5
     assert_eq!(err.failure(), crate::failure::Failure::Rollback);
 }
 
+/// Every name of bin `i` answers with its own entry, and `app/<i>/1` as the cold read did.
+fn bin_answers_as_signed(updater: &mut Updater<&MemorySource>, i: usize, cold: &[Option<String>]) {
+    for n in 0..3 {
+        let name = format!("app/{i}/{n}");
+        let t = block_on(updater.lookup(&name)).unwrap().unwrap();
+        assert_eq!(t.meta.length, name.len() as u64);
+        if n == 1 {
+            assert_eq!(Some(format!("{} {:?} {}", t.role, t.meta, t.name)), cold[i]);
+        }
+    }
+}
+
 /// The memo's header (nine lines), then its index records.
 fn split_memo(memo: &[u8]) -> (Vec<String>, Vec<String>) {
     let text = String::from_utf8(memo.to_vec()).unwrap();
@@ -358,15 +370,7 @@ fn a_memo_whose_index_points_at_another_entry_still_answers_from_the_file() {
         Vec::<String>::new(),
         "nothing loaded yet"
     );
-    for n in 0..3 {
-        let t = block_on(updater.lookup(&format!("app/1/{n}")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(t.meta.length, format!("app/1/{n}").len() as u64);
-        if n == 1 {
-            assert_eq!(Some(format!("{} {:?} {}", t.role, t.meta, t.name)), cold[1]);
-        }
-    }
+    bin_answers_as_signed(&mut updater, 1, &cold);
     assert!(remembered(&updater).contains(&bin(1).to_string()));
     // And through a walk over the whole file.
     let all = block_on(updater.list_targets()).unwrap();
@@ -388,15 +392,7 @@ fn a_memo_index_out_of_order_is_not_searched_and_the_whole_file_answers() {
         .memos
         .insert(bin(2).to_string(), join_memo(&header, &records));
     let mut updater = update_at(&source, &cache, now()).unwrap();
-    for n in 0..3 {
-        let t = block_on(updater.lookup(&format!("app/2/{n}")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(t.meta.length, format!("app/2/{n}").len() as u64);
-        if n == 1 {
-            assert_eq!(Some(format!("{} {:?} {}", t.role, t.meta, t.name)), cold[2]);
-        }
-    }
+    bin_answers_as_signed(&mut updater, 2, &cold);
     assert!(block_on(updater.lookup("app/2/9")).unwrap().is_none());
 }
 
