@@ -6,7 +6,7 @@
 //! entirely old or entirely new. Symlinks are refused: the cache must be our own files.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -174,8 +174,9 @@ impl TrustCache {
 
     /// The cached file of `role`, to be read in pieces (see `tuf::remembered`), or `None` when
     /// there is none. Each read opens the file anew, so a walk over thousands of remembered bins
-    /// holds no descriptors; a concurrent run that replaced the file (by rename) meanwhile makes
-    /// the pieces mismatch, and the role is then loaded afresh.
+    /// holds no descriptors; a read after a concurrent run replaced the file (by rename, a new
+    /// inode) fails, and the role is then loaded afresh. A memo's pieces are therefore always
+    /// from the memo whose header was read, never from a newer one.
     pub fn open_role(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
         CachedAt::open(self.path_of(role)?)
     }
@@ -293,6 +294,8 @@ fn open_regular(path: &Path) -> Result<Option<File>, NotaryError> {
 struct CachedAt {
     path: PathBuf,
     len: u64,
+    /// The file's device and inode when it was opened: a read finds the same file or nothing.
+    id: (u64, u64),
 }
 
 impl CachedAt {
@@ -301,8 +304,9 @@ impl CachedAt {
         let Some(file) = open_regular(&path)? else {
             return Ok(None);
         };
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        Ok(Some(std::sync::Arc::new(CachedAt { path, len })))
+        let meta = file.metadata().map_err(io_err(&path))?;
+        let (len, id) = (meta.len(), (meta.dev(), meta.ino()));
+        Ok(Some(std::sync::Arc::new(CachedAt { path, len, id })))
     }
 }
 
@@ -313,6 +317,10 @@ impl CachedFile for CachedAt {
     fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
         use std::os::unix::fs::FileExt;
         let file = open_regular(&self.path).ok()??;
+        let meta = file.metadata().ok()?;
+        if (meta.dev(), meta.ino()) != self.id || meta.len() != self.len {
+            return None;
+        }
         let mut buf = vec![0; len];
         file.read_exact_at(&mut buf, offset).ok()?;
         Some(buf)
@@ -369,10 +377,12 @@ mod tests {
         assert_eq!(files[0].size(), 10);
         assert_eq!(files[0].read_at(3, 4).unwrap(), b"3456");
         assert_eq!(files[0].read_at(8, 4), None, "a short read is no piece");
-        // Replaced by another run: the next read sees the new bytes (which then fail their
-        // piece hashes), never a mix.
+        // Replaced by another run: the next read finds another file and reads nothing, so a
+        // memo's pieces never mix with a newer memo's.
         cache.write(&lock, "targets/qa/3f", b"abcdefghij").unwrap();
-        assert_eq!(files[0].read_at(3, 4).unwrap(), b"defg");
+        assert_eq!(files[0].read_at(3, 4), None);
+        let now = cache.open_role("targets/qa/3f").unwrap().unwrap();
+        assert_eq!(now.read_at(3, 4).unwrap(), b"defg");
         assert!(cache.open_role("targets/qa/9a").unwrap().is_none());
         std::os::unix::fs::symlink(
             cache.dir().join("targets/qa/3f.json"),
