@@ -127,18 +127,6 @@ impl TrustCache {
         Ok(self.gun_dir().join("verified").join(format!("{role}.memo")))
     }
 
-    /// The memo of `role`, if any (a symlink or a non-file is ignored: the role is then
-    /// verified in full).
-    pub fn read_memo(&self, role: &str) -> Result<Option<Vec<u8>>, NotaryError> {
-        let path = self.memo_path(role)?;
-        let Some(mut file) = open_regular(&path)? else {
-            return Ok(None);
-        };
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err(&path))?;
-        Ok(Some(bytes))
-    }
-
     /// The memo of `role`, to be read in pieces as [`open_role`](Self::open_role) reads a role
     /// file, or `None` when there is none (or it is not a regular file).
     pub fn open_memo(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
