@@ -64,6 +64,152 @@ pub fn check_exact_integers(value: &Value) -> Result<(), CanonicalError> {
     }
 }
 
+/// How deep [`is_canonical`] follows nesting: well inside the parser's own limit (128), so a
+/// document it accepts is one the strict parser reads too.
+const MAX_CANONICAL_DEPTH: usize = 64;
+
+/// Whether `text` is exactly one JSON value already in canonical form, so that
+/// `encode(parse(text)) == text` and the signatures over `text` are the signatures over its
+/// canonical form: no whitespace; object members in strictly increasing byte order (so no
+/// duplicate keys); strings escaping only `"` and `\`; integers written as Go prints them, at
+/// most 2^53 in magnitude. A `false` only means "not proven": the caller parses and re-encodes
+/// as usual. Keys holding an escape are not proven either (their decoded order differs from
+/// their written one), nor is nesting deeper than 64.
+pub fn is_canonical(text: &str) -> bool {
+    let mut at = 0;
+    canonical_value(text.as_bytes(), &mut at, 0) && at == text.len()
+}
+
+fn canonical_value(b: &[u8], at: &mut usize, depth: usize) -> bool {
+    match b.get(*at) {
+        Some(b'{') if depth < MAX_CANONICAL_DEPTH => canonical_object(b, at, depth + 1),
+        Some(b'[') if depth < MAX_CANONICAL_DEPTH => canonical_array(b, at, depth + 1),
+        Some(b'"') => canonical_string(b, at).is_some(),
+        Some(b'-' | b'0'..=b'9') => canonical_integer(b, at),
+        Some(b't') => literal(b, at, b"true"),
+        Some(b'f') => literal(b, at, b"false"),
+        Some(b'n') => literal(b, at, b"null"),
+        _ => false,
+    }
+}
+
+fn literal(b: &[u8], at: &mut usize, word: &[u8]) -> bool {
+    let found = b[*at..].starts_with(word);
+    *at += word.len();
+    found
+}
+
+fn canonical_object(b: &[u8], at: &mut usize, depth: usize) -> bool {
+    *at += 1; // `{`
+    if b.get(*at) == Some(&b'}') {
+        *at += 1;
+        return true;
+    }
+    let mut last: Option<&[u8]> = None;
+    loop {
+        let start = *at + 1;
+        match canonical_string(b, at) {
+            // Escapes only `"` and `\`, and none in a key: its bytes are its decoded bytes.
+            Some(false) => {}
+            _ => return false,
+        }
+        let key = &b[start..*at - 1];
+        if last.is_some_and(|l| l >= key) {
+            return false;
+        }
+        last = Some(key);
+        if b.get(*at) != Some(&b':') {
+            return false;
+        }
+        *at += 1;
+        if !canonical_value(b, at, depth) {
+            return false;
+        }
+        match b.get(*at) {
+            Some(b',') => *at += 1,
+            Some(b'}') => {
+                *at += 1;
+                return true;
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn canonical_array(b: &[u8], at: &mut usize, depth: usize) -> bool {
+    *at += 1; // `[`
+    if b.get(*at) == Some(&b']') {
+        *at += 1;
+        return true;
+    }
+    loop {
+        if !canonical_value(b, at, depth) {
+            return false;
+        }
+        match b.get(*at) {
+            Some(b',') => *at += 1,
+            Some(b']') => {
+                *at += 1;
+                return true;
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// A string as the canonical encoder writes it: `Some(escaped)` when it is one, where
+/// `escaped` says whether it holds an escape (`\"` or `\\`, the only two allowed). Control
+/// characters must be escaped in JSON but are written raw in canonical form, so a string
+/// holding one is never proven canonical.
+fn canonical_string(b: &[u8], at: &mut usize) -> Option<bool> {
+    *at += 1; // `"`
+    let mut escaped = false;
+    loop {
+        match *b.get(*at)? {
+            b'"' => {
+                *at += 1;
+                return Some(escaped);
+            }
+            b'\\' => {
+                if !matches!(b.get(*at + 1), Some(b'"' | b'\\')) {
+                    return None;
+                }
+                escaped = true;
+                *at += 2;
+            }
+            0x00..=0x1f => return None,
+            _ => *at += 1,
+        }
+    }
+}
+
+/// An integer as Go prints it after its float64 round trip: no leading zeros, no `-0`, no
+/// fraction or exponent, and at most 2^53 in magnitude (where the round trip is exact).
+fn canonical_integer(b: &[u8], at: &mut usize) -> bool {
+    let negative = b[*at] == b'-';
+    if negative {
+        *at += 1;
+    }
+    let digits = *at;
+    while b.get(*at).is_some_and(u8::is_ascii_digit) {
+        *at += 1;
+    }
+    let text = &b[digits..*at];
+    let well_formed = match text {
+        [] => false,
+        [b'0'] => !negative,
+        [b'0', ..] => false,
+        _ => text.len() <= 16,
+    };
+    if !well_formed || matches!(b.get(*at), Some(b'.' | b'e' | b'E')) {
+        return false;
+    }
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<u64>().ok())
+        .is_some_and(|v| v <= MAX_EXACT_INTEGER)
+}
+
 fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
@@ -256,7 +402,97 @@ mod tests {
         })
     }
 
+    #[test]
+    fn only_text_in_canonical_form_is_proven_canonical() {
+        for yes in [
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"x\"y\\z"}}"#,
+            r#"{"A":0,"_type":"Targets","a":-5}"#,
+            "{\"a\":\"<>&\u{2028}\u{1F600}\"}",
+            "[9007199254740992,-9007199254740992]",
+        ] {
+            assert!(is_canonical(yes), "{yes}");
+            let parsed: Value = serde_json::from_str(yes).unwrap();
+            assert_eq!(enc(&parsed), yes);
+        }
+        for no in [
+            "",
+            " {}",
+            "{} ",
+            r#"{"a": 1}"#,
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1,}"#,
+            r#"[1,]"#,
+            "-0",
+            "01",
+            "1.0",
+            "1e3",
+            "9007199254740993",
+            "-9007199254740993",
+            "123456789012345678",
+            r#""\u0041""#,
+            r#""\/""#,
+            r#""\n""#,
+            "\"tab\there\"",
+            r#"{"a\"b":1}"#,
+            r#"{"a":1}{"#,
+            "tru",
+            "nul",
+            r#"{"a""#,
+            r#"{"a":"#,
+            r#"""#,
+        ] {
+            assert!(!is_canonical(no), "{no:?}");
+        }
+        let deep = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(is_canonical(&deep));
+        let deeper = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(!is_canonical(&deeper), "beyond the depth it follows");
+    }
+
+    /// A key without `"` or `\\` is written as it is, so its order is its written order.
+    fn plain_keys(v: &Value) -> bool {
+        match v {
+            Value::Array(items) => items.iter().all(plain_keys),
+            Value::Object(map) => map
+                .iter()
+                .all(|(k, v)| !k.contains(['"', '\\']) && plain_keys(v)),
+            _ => true,
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_encoders_output_is_proven_canonical_unless_a_key_holds_an_escape(v in arb_json()) {
+            let text = String::from_utf8(encode(&v).unwrap()).unwrap();
+            prop_assert_eq!(is_canonical(&text), plain_keys(&v), "{}", text);
+        }
+
+        #[test]
+        fn text_proven_canonical_is_exactly_its_own_canonical_form(
+            v in arb_json(),
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(b"{}[]\",:\\ -0123456789.eEatrufnl".to_vec()),
+            pretty in any::<bool>(),
+        ) {
+            let mut bytes = if pretty {
+                serde_json::to_vec_pretty(&v).unwrap()
+            } else {
+                encode(&v).unwrap()
+            };
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&bytes)
+                && is_canonical(text)
+            {
+                let parsed = crate::tuf::strict_json::parse(text.as_bytes(), usize::MAX)
+                    .expect("proven canonical text parses strictly");
+                prop_assert_eq!(encode(&parsed).unwrap(), text.as_bytes());
+            }
+        }
+
         #[test]
         fn encoding_is_stable(v in arb_json()) {
             let once = encode(&v).unwrap();

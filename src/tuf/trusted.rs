@@ -634,9 +634,12 @@ impl TrustedState {
         })?;
         self.max_fetch_len(&role, expected)?;
         check_file(&role, expected, bytes)?;
-        let env = envelope(&role, bytes, bytes.len())?;
         let authority = Authority::top_level(&self.root, &role).expect("root names snapshot");
-        let snapshot = verify::verify::<Snapshot>(&env, &authority)?;
+        let snapshot = match verify::verify_canonical::<Snapshot>(bytes, bytes.len(), &[&authority])
+        {
+            Some(verified) => verified,
+            None => verify::verify::<Snapshot>(&envelope(&role, bytes, bytes.len())?, &authority)?,
+        };
         check_floor(&role, snapshot.version.get(), self.floors.snapshot)?;
         check_expiry(&role, snapshot.get(), now)?;
         // Keep only targets roles whose file is unchanged in the new snapshot.
@@ -691,9 +694,19 @@ impl TrustedState {
             .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
         self.max_fetch_len(role, expected)?;
         check_file(role, expected, bytes)?;
-        let env = envelope(role, bytes, bytes.len())?;
-        let (authority, paths) = self.authority_of(role)?;
-        let targets = verify::verify::<Targets>(&env, &authority)?;
+        let fast = self.authority_of(role).ok().and_then(|(authority, paths)| {
+            verify::verify_canonical::<Targets>(bytes, bytes.len(), &[&authority])
+                .map(|targets| (targets, paths))
+        });
+        // The full path, in its order (a malformed file is reported before a missing authority).
+        let (targets, paths) = match fast {
+            Some(done) => done,
+            None => {
+                let env = envelope(role, bytes, bytes.len())?;
+                let (authority, paths) = self.authority_of(role)?;
+                (verify::verify::<Targets>(&env, &authority)?, paths)
+            }
+        };
         targets
             .check_delegation_names(role)
             .map_err(|reason| TrustError::Delegation {
