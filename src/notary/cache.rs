@@ -161,10 +161,12 @@ impl TrustCache {
     }
 
     /// The cached file of `role`, to be read in pieces (see `tuf::remembered`), or `None` when
-    /// there is none. Each read opens the file anew, so a walk over thousands of remembered bins
-    /// holds no descriptors; a read after a concurrent run replaced the file (by rename, a new
-    /// inode) fails, and the role is then loaded afresh. A memo's pieces are therefore always
-    /// from the memo whose header was read, never from a newer one.
+    /// there is none. The first [`MAX_HELD`] files a process opens this way stay open, and their
+    /// pieces come from the file as opened; past that, each read opens the file anew (a walk over
+    /// thousands of remembered bins runs out of no descriptors), and a read after a concurrent
+    /// run replaced the file (by rename, a new inode) fails, so the role is loaded afresh. A
+    /// memo's pieces are therefore always from the memo whose header was read, never from a
+    /// newer one.
     pub fn open_role(&self, role: &str) -> Result<Option<SharedFile>, NotaryError> {
         CachedAt::open(self.path_of(role)?)
     }
@@ -254,7 +256,7 @@ fn write_atomic(_lock: &CacheLock, path: &Path, bytes: &[u8]) -> Result<(), Nota
 /// `path` opened for reading if it is a regular file; `None` when it does not exist, is a
 /// symlink (not followed) or is not a regular file (the role is then verified in full, or
 /// fetched again). One path lookup: a read touches a file per bin it uses.
-fn open_regular(path: &Path) -> Result<Option<File>, NotaryError> {
+fn open_regular(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, NotaryError> {
     let opened = OpenOptions::new()
         .read(true)
         // Non-blocking, so a FIFO put in the cache's place cannot hang the open; a regular
@@ -275,8 +277,17 @@ fn open_regular(path: &Path) -> Result<Option<File>, NotaryError> {
         Err(e) => return Err(io_err(path)(e)),
     };
     let meta = file.metadata().map_err(io_err(path))?;
-    Ok(meta.file_type().is_file().then_some(file))
+    Ok(meta.file_type().is_file().then_some((file, meta)))
 }
+
+/// How many cached files a process keeps open for reading in pieces. A `verify` of 100 images
+/// in a sharded repository reads about 80 bins and their memos, a few pieces each: holding them
+/// saves a path lookup per piece. Past this many (a walk over thousands of bins), each read opens
+/// its file anew, so no walk runs out of descriptors.
+const MAX_HELD: usize = 256;
+
+/// Cached files currently held open by a [`CachedAt`].
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A cached file read in pieces at their offsets.
 struct CachedAt {
@@ -284,17 +295,39 @@ struct CachedAt {
     len: u64,
     /// The file's device and inode when it was opened: a read finds the same file or nothing.
     id: (u64, u64),
+    /// The file as opened, while fewer than [`MAX_HELD`] are held: reads then come from this
+    /// very file, whatever has been renamed over its path since.
+    held: Option<File>,
 }
 
 impl CachedAt {
-    /// The regular file at `path` as it is now (its length), or `None` (see [`open_regular`]).
+    /// The regular file at `path` as it is now (its length), or `None` (see [`open_regular`]), held open while fewer than [`MAX_HELD`] are.
     fn open(path: PathBuf) -> Result<Option<SharedFile>, NotaryError> {
-        let Some(file) = open_regular(&path)? else {
+        use std::sync::atomic::Ordering;
+        let Some((file, meta)) = open_regular(&path)? else {
             return Ok(None);
         };
-        let meta = file.metadata().map_err(io_err(&path))?;
         let (len, id) = (meta.len(), (meta.dev(), meta.ino()));
-        Ok(Some(std::sync::Arc::new(CachedAt { path, len, id })))
+        let held = (HELD.fetch_add(1, Ordering::Relaxed) < MAX_HELD)
+            .then_some(file)
+            .or_else(|| {
+                HELD.fetch_sub(1, Ordering::Relaxed);
+                None
+            });
+        Ok(Some(std::sync::Arc::new(CachedAt {
+            path,
+            len,
+            id,
+            held,
+        })))
+    }
+}
+
+impl Drop for CachedAt {
+    fn drop(&mut self) {
+        if self.held.is_some() {
+            HELD.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -304,12 +337,15 @@ impl CachedFile for CachedAt {
     }
     fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
         use std::os::unix::fs::FileExt;
-        let file = open_regular(&self.path).ok()??;
-        let meta = file.metadata().ok()?;
+        let mut buf = vec![0; len];
+        if let Some(file) = &self.held {
+            file.read_exact_at(&mut buf, offset).ok()?;
+            return Some(buf);
+        }
+        let (file, meta) = open_regular(&self.path).ok()??;
         if (meta.dev(), meta.ino()) != self.id || meta.len() != self.len {
             return None;
         }
-        let mut buf = vec![0; len];
         file.read_exact_at(&mut buf, offset).ok()?;
         Some(buf)
     }
@@ -347,30 +383,37 @@ mod tests {
     }
 
     #[test]
-    fn a_role_opened_for_pieces_holds_no_descriptor_and_reads_what_is_there_now() {
+    fn roles_opened_for_pieces_hold_a_bounded_number_of_descriptors_and_read_only_what_was_opened()
+    {
         let dir = tempfile::tempdir().unwrap();
         let cache = TrustCache::open(dir.path(), "127.0.0.1:5000/team/app").unwrap();
         let lock = cache.lock(Duration::from_secs(1)).unwrap();
         cache.write(&lock, "targets/qa/3f", b"0123456789").unwrap();
         let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
         let before = open_fds();
-        let files: Vec<SharedFile> = (0..50)
+        let files: Vec<SharedFile> = (0..MAX_HELD + 200)
             .map(|_| cache.open_role("targets/qa/3f").unwrap().unwrap())
             .collect();
-        assert_eq!(
-            open_fds(),
-            before,
-            "a walk over many bins keeps no files open"
+        assert!(
+            open_fds() < before + MAX_HELD + 100,
+            "a walk over many bins holds at most {MAX_HELD} files open"
         );
-        assert_eq!(files[0].size(), 10);
-        assert_eq!(files[0].read_at(3, 4).unwrap(), b"3456");
-        assert_eq!(files[0].read_at(8, 4), None, "a short read is no piece");
-        // Replaced by another run: the next read finds another file and reads nothing, so a
-        // memo's pieces never mix with a newer memo's.
+        let (first, last) = (&files[0], &files[files.len() - 1]);
+        for file in [first, last] {
+            assert_eq!(file.size(), 10);
+            assert_eq!(file.read_at(3, 4).unwrap(), b"3456");
+            assert_eq!(file.read_at(8, 4), None, "a short read is no piece");
+        }
+        // Replaced by another run: a held file still reads the bytes it opened; one opened past
+        // the bound finds another file and reads nothing. Either way a memo's pieces never mix
+        // with a newer memo's.
         cache.write(&lock, "targets/qa/3f", b"abcdefghij").unwrap();
-        assert_eq!(files[0].read_at(3, 4), None);
+        assert_eq!(first.read_at(3, 4).unwrap(), b"3456");
+        assert_eq!(last.read_at(3, 4), None);
         let now = cache.open_role("targets/qa/3f").unwrap().unwrap();
         assert_eq!(now.read_at(3, 4).unwrap(), b"defg");
+        drop(files);
+        assert!(open_fds() < before + 50, "dropped files close");
         assert!(cache.open_role("targets/qa/9a").unwrap().is_none());
         std::os::unix::fs::symlink(
             cache.dir().join("targets/qa/3f.json"),

@@ -124,6 +124,16 @@ const HEAD: usize = 4096;
 /// reads the whole index.
 const WINDOW: u64 = 64;
 
+/// Whether `r` is a record as [`Memo::of`] writes it: `<16 hex> <8 hex> <8 hex>\n`, lowercase.
+fn well_formed(r: &[u8]) -> bool {
+    let hex = |b: &[u8]| b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    r.len() == RECORD
+        && (r[16], r[25], r[34]) == (b' ', b' ', b'\n')
+        && hex(&r[..16])
+        && hex(&r[17..25])
+        && hex(&r[26..34])
+}
+
 /// One record's key, start and end; `None` for a record that does not parse.
 fn record(r: &[u8]) -> Option<(u64, usize, usize)> {
     let field = |range: std::ops::Range<usize>| std::str::from_utf8(r.get(range)?).ok();
@@ -270,19 +280,20 @@ impl Memo {
         }
     }
 
-    /// Records `from..to` of the index, parsed; `None` when they cannot be read, one does not
-    /// parse, or they are not strictly sorted (a search could then miss a name the file holds).
-    fn records(&self, from: u64, to: u64) -> Option<Vec<(u64, usize, usize)>> {
+    /// Records `from..to` of the index as written; `None` when they cannot be read, one is not
+    /// well formed, or their keys are not strictly sorted (a search could then miss a name the
+    /// file holds). Keys are fixed-width lowercase hex, so their byte order is their order.
+    fn records(&self, from: u64, to: u64) -> Option<Vec<u8>> {
         let len = usize::try_from((to - from) * RECORD as u64).ok()?;
         let bytes = self.bytes_at(self.index_at + from * RECORD as u64, len)?;
-        let records: Vec<_> = bytes
-            .chunks_exact(RECORD)
-            .map(record)
-            .collect::<Option<_>>()?;
-        records
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0)
-            .then_some(records)
+        let mut previous: Option<&[u8]> = None;
+        for r in bytes.chunks_exact(RECORD) {
+            if !well_formed(r) || previous.is_some_and(|p| p >= &r[..16]) {
+                return None;
+            }
+            previous = Some(&r[..16]);
+        }
+        Some(bytes)
     }
 
     /// Where the entry of the name with index key `key` sits: `Ok(None)` when the index has no
@@ -297,16 +308,26 @@ impl Memo {
             expected.saturating_sub(WINDOW),
             (expected + WINDOW + 1).min(n),
         );
+        let mut hex = [0u8; 16];
+        hex::encode_to_slice(key.to_be_bytes(), &mut hex).map_err(|_| ())?;
+        let key = hex.as_slice();
         let mut window = self.records(from, to).ok_or(())?;
-        let below = from > 0 && window.first().is_none_or(|r| key < r.0);
-        let above = to < n && window.last().is_none_or(|r| key > r.0);
+        let last_at = window.len().saturating_sub(RECORD);
+        let below = from > 0 && window.get(..16).is_none_or(|first| key < first);
+        let above = to < n
+            && window
+                .get(last_at..last_at + 16)
+                .is_none_or(|last| key > last);
         if below || above {
             window = self.records(0, n).ok_or(())?;
         }
-        Ok(window
-            .binary_search_by(|r| r.0.cmp(&key))
-            .ok()
-            .map(|i| (window[i].1, window[i].2)))
+        let records: Vec<&[u8]> = window.chunks_exact(RECORD).collect();
+        match records.binary_search_by(|r| r[..16].cmp(key)) {
+            Ok(i) => record(records[i])
+                .map(|(_, start, end)| Some((start, end)))
+                .ok_or(()),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The recorded sha256 of pieces `first..first + count`, hex, concatenated.
@@ -573,5 +594,26 @@ mod tests {
     fn an_index_out_of_order_where_a_lookup_reads_it_is_not_searched() {
         let m = read(memo_text(1, &[5, 3, 9])).unwrap();
         assert_eq!(m.find(9), Err(()));
+    }
+
+    #[test]
+    fn an_index_with_a_record_not_as_written_where_a_lookup_reads_it_is_not_searched() {
+        // Upper-case hex would sort before lower-case bytewise and mislead the search; a
+        // record whose start lies past its end points at nothing.
+        let text = memo_text(1, &[0xa0, 0xb0, 0xc0]);
+        let upper = String::from_utf8(text.clone()).unwrap().replacen(
+            "00000000000000b0",
+            "00000000000000B0",
+            1,
+        );
+        assert_eq!(read(upper.into_bytes()).unwrap().find(0xc0), Err(()));
+        let backwards = String::from_utf8(text).unwrap().replacen(
+            "00000000000000b0 00000014 00000019",
+            "00000000000000b0 00000019 00000014",
+            1,
+        );
+        let m = read(backwards.into_bytes()).unwrap();
+        assert_eq!(m.find(0xb0), Err(()));
+        assert_eq!(m.find(0xc0), Ok(Some((30, 35))));
     }
 }
