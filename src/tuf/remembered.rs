@@ -183,18 +183,37 @@ impl Memo {
         if records.windows(2).any(|w| w[0].0 == w[1].0) {
             return None;
         }
-        let signed_by: Vec<String> = targets
-            .signed_by()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        Some(Memo::encode(
+            bytes,
+            ring::digest::digest(&ring::digest::SHA256, bytes).as_ref(),
+            authority,
+            targets.version.get(),
+            &targets.expires,
+            targets.signed_by(),
+            records,
+        ))
+    }
+
+    /// The memo text of `bytes` (whose sha256 is `sha256`), verified by `authority` as
+    /// `version`, expiring at `expires`, signed by `signed_by`, its entries at `records`
+    /// (name key, start, end; sorted by key, no key twice).
+    fn encode(
+        bytes: &[u8],
+        sha256: &[u8],
+        authority: &Authority,
+        version: u64,
+        expires: &Expires,
+        signed_by: &BTreeSet<KeyId>,
+        records: Vec<(u64, usize, usize)>,
+    ) -> Vec<u8> {
+        let signed_by: Vec<String> = signed_by.iter().map(ToString::to_string).collect();
         let mut out = format!(
             "{MAGIC}\nrole {}\nsha256 {}\nauthority {}\nversion {}\nexpires {}\nsigned-by {}\nlength {}\nchunks {}\n",
             authority.role(),
-            hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes)),
+            hex::encode(sha256),
             authority.fingerprint(),
-            targets.version.get(),
-            targets.expires.raw(),
+            version,
+            expires.raw(),
             signed_by.join(","),
             bytes.len(),
             chunk_hashes(bytes),
@@ -204,7 +223,7 @@ impl Memo {
             use std::fmt::Write as _;
             let _ = writeln!(out, "{key:016x} {start:08x} {end:08x}");
         }
-        Some(out.into_bytes())
+        out.into_bytes()
     }
 
     /// The memo in `source`, as [`of`](Memo::of) wrote it, its header read now; `None` for
@@ -336,6 +355,121 @@ impl Memo {
     }
 }
 
+/// How a leaf bin's signed text starts in canonical form: `_type`, then no delegations.
+const LEAF_HEAD: &str = "{\"_type\":\"Targets\",\"delegations\":{\"keys\":{},\"roles\":[]},";
+
+/// A delegation file that delegates nothing (a bin), read from its canonical signed text
+/// without building its targets: every entry validated as the typed parse validates it, and
+/// where each sits in the file. A fresh bin is then held as [`Remembered`] from memory, so a
+/// lookup parses only its own entry.
+#[derive(Debug)]
+pub struct Leaf {
+    version: u64,
+    expires: Expires,
+    names: Vec<String>,
+    records: Vec<(u64, usize, usize)>,
+}
+
+/// One entry, validated as [`FileMeta`] is (schema, digest sizes, length range) and dropped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read only to be validated
+struct EntryCheck {
+    #[serde(default)]
+    custom: Option<serde::de::IgnoredAny>,
+    hashes: HashesCheck,
+    length: u64,
+}
+
+/// `hashes` checked as [`super::metadata::Hashes`] checks it, without keeping the digests.
+struct HashesCheck;
+
+impl<'de> Deserialize<'de> for HashesCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let raw =
+            BTreeMap::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut known = false;
+        for (alg, b64) in &raw {
+            let mut digest = [0u8; 128];
+            let len = base64::engine::general_purpose::STANDARD
+                .decode_slice(b64.as_bytes(), &mut digest)
+                .map_err(|_| serde::de::Error::custom("not a digest this check reads"))?;
+            let expected = match alg.as_ref() {
+                "sha256" => Some(32),
+                "sha512" => Some(64),
+                _ => None,
+            };
+            if expected.is_some_and(|e| e != len) {
+                return Err(serde::de::Error::custom("digest of the wrong size"));
+            }
+            known |= expected.is_some();
+        }
+        if known {
+            Ok(HashesCheck)
+        } else {
+            Err(serde::de::Error::custom("no sha256 or sha512 hash"))
+        }
+    }
+}
+
+impl Leaf {
+    /// `text`, the canonical signed text of a targets file inside `file`, read as a leaf;
+    /// `None` for anything else (it delegates, an entry the typed parse would refuse, a name
+    /// spelled with escapes, two names with one index key): the caller then parses it in full.
+    pub fn read(text: &str, file: &[u8]) -> Option<Leaf> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Shape<'a> {
+            #[serde(rename = "_type")]
+            type_tag: serde::de::IgnoredAny,
+            delegations: serde::de::IgnoredAny,
+            expires: Expires,
+            #[serde(borrow)]
+            targets: BTreeMap<std::borrow::Cow<'a, str>, &'a RawValue>,
+            version: super::metadata::Version,
+        }
+        if !text.starts_with(LEAF_HEAD) {
+            return None;
+        }
+        let shape: Shape = serde_json::from_str(text).ok()?;
+        let base = file.as_ptr() as usize;
+        let mut records = Vec::with_capacity(shape.targets.len());
+        let mut names = Vec::with_capacity(shape.targets.len());
+        for (name, value) in &shape.targets {
+            let entry: EntryCheck = serde_json::from_str(value.get()).ok()?;
+            if entry.length > i64::MAX as u64 {
+                return None;
+            }
+            let start = (value.get().as_ptr() as usize).checked_sub(base)?;
+            let end = start + value.get().len();
+            if end > file.len() || !entry_follows_key(file, start, name) {
+                return None;
+            }
+            records.push((name_key(name), start, end));
+            names.push(name.to_string());
+        }
+        records.sort_unstable();
+        if records.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        Some(Leaf {
+            version: shape.version.get(),
+            expires: shape.expires,
+            names,
+            records,
+        })
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn expires(&self) -> &Expires {
+        &self.expires
+    }
+}
+
 /// A delegation file accepted on the strength of its memo. It answers lookups from the pieces
 /// of the cached file that hold the entry asked for, and reads (and hashes) the whole file only
 /// if something asks for all of it.
@@ -349,6 +483,11 @@ pub struct Remembered {
     /// The whole file, once read: `None` inside when it no longer hashes to the memo's sha256.
     bytes: OnceLock<Option<Vec<u8>>>,
     full: OnceLock<Option<Verified<Targets>>>,
+    /// Every target name, in order: known from the start for a bin just verified as a
+    /// [`Leaf`], else from the parsed file.
+    names: OnceLock<Vec<String>>,
+    /// Verified in full by this run (from [`Remembered::fresh`]), not recalled from a memo.
+    fresh: bool,
 }
 
 /// Why a memo was not used (the file is then verified in full).
@@ -400,7 +539,40 @@ impl Remembered {
             delegations: Delegations::default(),
             bytes: OnceLock::new(),
             full: OnceLock::new(),
+            names: OnceLock::new(),
+            fresh: false,
         })
+    }
+
+    /// A bin just verified as `leaf` from `bytes` (sha256 `sha256`, as the snapshot lists it)
+    /// by `authority`, held in memory like a remembered one, and its memo for the trust cache.
+    pub fn fresh(
+        bytes: Vec<u8>,
+        sha256: &[u8],
+        leaf: Verified<Leaf>,
+        authority: &Authority,
+    ) -> Option<(Remembered, Vec<u8>)> {
+        let memo = Memo::encode(
+            &bytes,
+            sha256,
+            authority,
+            leaf.version,
+            &leaf.expires,
+            leaf.signed_by(),
+            leaf.records.clone(),
+        );
+        let length = bytes.len() as u64;
+        let read = Memo::read(Arc::new(memo.clone()))?;
+        let mut remembered =
+            Remembered::recall(Arc::new(bytes), length, sha256, read, authority).ok()?;
+        remembered.fresh = true;
+        let _ = remembered.names.set(leaf.get().names.clone());
+        Some((remembered, memo))
+    }
+
+    /// Whether this run verified the file in full (rather than recalling an earlier run's memo).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
     }
 
     pub fn version(&self) -> u64 {
@@ -488,6 +660,9 @@ impl Remembered {
 
     /// Every target name the file holds, in order (the whole file is read and parsed).
     pub fn names(&self) -> Result<Box<dyn Iterator<Item = &str> + '_>, Damaged> {
+        if let Some(names) = self.names.get() {
+            return Ok(Box::new(names.iter().map(String::as_str)));
+        }
         Ok(Box::new(self.full()?.targets.keys().map(String::as_str)))
     }
 
@@ -588,6 +763,109 @@ mod tests {
         assert_eq!(m.find(u64::MAX / 2), Ok(Some((5010, 5015))));
         assert_eq!(m.find(250), Ok(Some((2500, 2505))));
         assert_eq!(m.find(u64::MAX), Ok(None));
+    }
+
+    /// A leaf's signed text with these entries (`name` → entry JSON), canonical.
+    fn leaf_text(entries: &[(&str, &str)]) -> String {
+        let body: Vec<String> = entries
+            .iter()
+            .map(|(name, entry)| format!("\"{name}\":{entry}"))
+            .collect();
+        format!(
+            "{LEAF_HEAD}\"expires\":\"2030-01-01T00:00:00Z\",\"targets\":{{{}}},\"version\":3}}",
+            body.join(",")
+        )
+    }
+
+    /// What the typed parse says of the same text: accepted, checks included.
+    fn typed_accepts(text: &str) -> bool {
+        serde_json::from_str::<Targets>(text).is_ok_and(|t| t.check().is_ok())
+    }
+
+    #[test]
+    fn a_leaf_accepts_exactly_the_entries_the_typed_parse_accepts() {
+        let sha256 = format!("\"{}\"", "A".repeat(43) + "=");
+        let sha512 = format!("\"{}\"", "A".repeat(86) + "==");
+        let good =
+            format!("{{\"hashes\":{{\"sha256\":{sha256},\"sha512\":{sha512}}},\"length\":5}}");
+        let cases = [
+            (good.clone(), true),
+            (
+                format!(
+                    "{{\"custom\":{{\"a\":[1]}},\"hashes\":{{\"sha256\":{sha256}}},\"length\":0}}"
+                ),
+                true,
+            ),
+            (
+                format!(
+                    "{{\"custom\":null,\"hashes\":{{\"md5\":\"AAAA\",\"sha512\":{sha512}}},\"length\":1}}"
+                ),
+                true,
+            ),
+            (
+                format!("{{\"hashes\":{{\"sha256\":{sha512}}},\"length\":5}}"),
+                false,
+            ),
+            (r#"{"hashes":{"md5":"AAAA"},"length":5}"#.to_string(), false),
+            (
+                r#"{"hashes":{"sha256":"not base64!"},"length":5}"#.to_string(),
+                false,
+            ),
+            (
+                format!("{{\"hashes\":{{\"sha256\":{sha256}}},\"length\":-1}}"),
+                false,
+            ),
+            (
+                format!("{{\"hashes\":{{\"sha256\":{sha256}}},\"length\":9223372036854775808}}"),
+                false,
+            ),
+            (
+                format!("{{\"hashes\":{{\"sha256\":{sha256}}},\"length\":5,\"other\":1}}"),
+                false,
+            ),
+            (format!("{{\"hashes\":{{\"sha256\":{sha256}}}}}"), false),
+            ("[]".to_string(), false),
+        ];
+        for (entry, accepted) in cases {
+            let text = leaf_text(&[("app/1", &entry)]);
+            assert_eq!(typed_accepts(&text), accepted, "typed parse of {text}");
+            let leaf = Leaf::read(&text, text.as_bytes());
+            assert_eq!(leaf.is_some(), accepted, "leaf read of {text}");
+            if let Some(leaf) = leaf {
+                assert_eq!(
+                    (leaf.version(), leaf.names.as_slice()),
+                    (3, ["app/1".to_string()].as_slice())
+                );
+                let (_, start, end) = leaf.records[0];
+                assert_eq!(&text[start..end], entry);
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaf_is_only_a_file_that_delegates_nothing_and_spells_its_names_plainly() {
+        let entry = format!(
+            "{{\"hashes\":{{\"sha256\":\"{}=\"}},\"length\":5}}",
+            "A".repeat(43)
+        );
+        let plain = leaf_text(&[("a", &entry), ("b", &entry)]);
+        assert!(Leaf::read(&plain, plain.as_bytes()).is_some());
+        let delegating = plain.replacen("\"roles\":[]", "\"roles\":[{}]", 1);
+        assert!(Leaf::read(&delegating, delegating.as_bytes()).is_none());
+        // `<` as Go's file writer spells it: a lookup finds names by their plain spelling.
+        let escaped = leaf_text(&[("a\\u003cb", &entry)]);
+        assert!(typed_accepts(&escaped));
+        assert!(
+            Leaf::read(&escaped, escaped.as_bytes()).is_none(),
+            "{escaped}"
+        );
+        let quoted = leaf_text(&[("a\\\"b", &entry)]);
+        assert!(
+            Leaf::read(&quoted, quoted.as_bytes()).is_some(),
+            "spelled as JSON spells it"
+        );
+        let extra = plain.replacen("\"version\":3", "\"version\":3,\"x\":1", 1);
+        assert!(!typed_accepts(&extra) && Leaf::read(&extra, extra.as_bytes()).is_none());
     }
 
     #[test]

@@ -560,3 +560,39 @@ fn a_role_that_delegates_further_gets_no_memo() {
         Lookup::Found(t) if t.role == bin(0)
     ));
 }
+
+#[test]
+fn a_bin_verified_this_run_is_held_as_a_leaf_with_the_memo_a_full_parse_writes() {
+    use super::envelope::SignedEnvelope;
+    use super::metadata::{Metadata, Targets};
+    use super::verify::{self, Authority};
+    let key = TestKey::ecdsa();
+    let repo = bins_signed_by(&key, far());
+    let mut state = repo.state();
+    let file = repo.file("targets/bin0");
+    state.update_targets_role(&bin(0), file, now()).unwrap();
+    assert!(
+        state.remembered_bytes("targets/bin0").is_some(),
+        "held from memory, each entry parsed when it is looked up"
+    );
+    assert!(
+        !state.is_remembered(&bin(0)),
+        "verified by this run, not recalled"
+    );
+    // The typed parse of the same file, and the memo it makes.
+    let parse = |bytes: &[u8]| SignedEnvelope::parse(bytes, usize::MAX).unwrap();
+    let top = Targets::from_signed(&parse(repo.file("targets")).signed).unwrap();
+    let authority = Authority::delegated(&top, &bin(0)).unwrap();
+    let typed = verify::verify::<Targets>(&parse(file), &authority).unwrap();
+    assert_eq!(
+        state.memo_of(&bin(0), file).unwrap(),
+        Memo::of(file, &typed, &authority).unwrap()
+    );
+    for (name, meta) in &typed.targets {
+        match state.lookup(name).unwrap() {
+            Lookup::Found(t) => assert_eq!((&t.meta, &t.role), (meta, &bin(0))),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(matches!(state.lookup("app/0/9").unwrap(), Lookup::NotFound));
+}

@@ -29,7 +29,7 @@ use super::metadata::{
     Delegations, FileMeta, Metadata, MetadataError, Root, Snapshot, Targets, Timestamp,
 };
 use super::names::RoleName;
-use super::remembered::{Damaged, Memo, Remembered, SharedFile};
+use super::remembered::{Damaged, Leaf, Memo, Remembered, SharedFile};
 use super::verify::{self, Authority, Verified, VerifyError};
 use crate::failure::Failure;
 
@@ -408,6 +408,10 @@ pub struct TrustedState {
     skipped: BTreeMap<RoleName, StaleEntry>,
     floors: VersionFloors,
     limits: Limits,
+    /// The memos of the bins verified in this run as [`Leaf`]s, for [`memo_of`].
+    ///
+    /// [`memo_of`]: TrustedState::memo_of
+    fresh_memos: BTreeMap<RoleName, Vec<u8>>,
 }
 
 impl TrustedState {
@@ -439,6 +443,7 @@ impl TrustedState {
             skipped: BTreeMap::new(),
             floors,
             limits: limits.clone(),
+            fresh_memos: BTreeMap::new(),
         })
     }
 
@@ -508,7 +513,7 @@ impl TrustedState {
     pub fn is_remembered(&self, role: &RoleName) -> bool {
         self.targets
             .get(role)
-            .is_some_and(|t| matches!(t.body, RoleBody::Remembered(_)))
+            .is_some_and(|t| matches!(&t.body, RoleBody::Remembered(r) if !r.is_fresh()))
     }
 
     /// Applies root version N+1 (TUF W3). It must be signed by a threshold of the current root's
@@ -694,6 +699,34 @@ impl TrustedState {
             .ok_or(TrustError::NotInSnapshot { role: role.clone() })?;
         self.max_fetch_len(role, expected)?;
         check_file(role, expected, bytes)?;
+        if role.is_delegation()
+            && let Some(sha256) = expected.hashes.sha256().map(<[u8]>::to_vec)
+            && let Ok((authority, paths)) = self.authority_of(role)
+            && let Some(leaf) = verify::verify_canonical_with(
+                bytes,
+                bytes.len(),
+                Targets::TYPE,
+                &[&authority],
+                |text| Leaf::read(text, bytes),
+            )
+        {
+            let floor = self.floors.targets.get(role.as_str()).copied().unwrap_or(0);
+            check_floor(role, leaf.version(), floor)?;
+            if leaf.expires().is_expired(now) {
+                return Err(TrustError::Expired {
+                    role: role.clone(),
+                    version: leaf.version(),
+                    expires: leaf.expires().raw().to_owned(),
+                });
+            }
+            if let Some((remembered, memo)) =
+                Remembered::fresh(bytes.to_vec(), &sha256, leaf, &authority)
+            {
+                self.accept(role, RoleBody::Remembered(Box::new(remembered)), paths);
+                self.fresh_memos.insert(role.clone(), memo);
+                return Ok(());
+            }
+        }
         let fast = self.authority_of(role).ok().and_then(|(authority, paths)| {
             verify::verify_canonical::<Targets>(bytes, bytes.len(), &[&authority])
                 .map(|targets| (targets, paths))
@@ -755,6 +788,8 @@ impl TrustedState {
     /// Records `role` as loaded, replacing what was loaded or skipped below it.
     fn accept(&mut self, role: &RoleName, body: RoleBody, paths: Vec<String>) {
         let prefix = format!("{role}/");
+        self.fresh_memos
+            .retain(|name, _| name != role && !name.as_str().starts_with(&prefix));
         self.targets
             .retain(|name, _| !name.as_str().starts_with(&prefix));
         self.skipped
@@ -829,7 +864,7 @@ impl TrustedState {
     pub fn remembered_roles(&self) -> impl Iterator<Item = &RoleName> {
         self.targets
             .iter()
-            .filter(|(_, t)| matches!(t.body, RoleBody::Remembered(_)))
+            .filter(|(_, t)| matches!(&t.body, RoleBody::Remembered(r) if !r.is_fresh()))
             .map(|(name, _)| name)
     }
 
@@ -845,6 +880,9 @@ impl TrustedState {
     /// The memo of the delegation `role`, just verified in full from `bytes`, for the trust
     /// cache: `None` for a role a memo does not cover (see [`Memo::of`]).
     pub fn memo_of(&self, role: &RoleName, bytes: &[u8]) -> Option<Vec<u8>> {
+        if let Some(memo) = self.fresh_memos.get(role) {
+            return Some(memo.clone());
+        }
         let loaded = self.targets.get(role).filter(|_| role.is_delegation())?;
         let RoleBody::Verified(verified) = &loaded.body else {
             return None;
@@ -993,6 +1031,7 @@ impl TrustedState {
     pub fn forget(&mut self, role: &RoleName) {
         if role.is_delegation() {
             self.targets.remove(role);
+            self.fresh_memos.remove(role);
         }
     }
 

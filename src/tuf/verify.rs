@@ -304,6 +304,24 @@ pub fn verify_canonical<T: Metadata>(
     limit: usize,
     authorities: &[&Authority],
 ) -> Option<Verified<T>> {
+    verify_canonical_with(bytes, limit, T::TYPE, authorities, |text| {
+        let value: T = serde_json::from_str(text).ok()?;
+        value.check().ok()?;
+        Some(value)
+    })
+}
+
+/// [`verify_canonical`] with the signed text read by `read` (which sees the text inside
+/// `bytes`, so it may record where things sit in the file), for a kind read otherwise than by
+/// its full typed parse: `read` answers `None` for anything it does not accept exactly as
+/// the typed parse of kind `type_name` would.
+pub fn verify_canonical_with<T>(
+    bytes: &[u8],
+    limit: usize,
+    type_name: &str,
+    authorities: &[&Authority],
+    read: impl FnOnce(&str) -> Option<T>,
+) -> Option<Verified<T>> {
     if bytes.len() > limit || authorities.is_empty() {
         return None;
     }
@@ -312,7 +330,7 @@ pub fn verify_canonical<T: Metadata>(
     // Members are sorted in canonical form, so `_type` leads unless a key sorts before it;
     // a file where one does is left to the full path.
     let rest = text.strip_prefix("{\"_type\":\"")?;
-    if !rest.strip_prefix(T::TYPE)?.starts_with("\",") || !canonical::is_canonical(text) {
+    if !rest.strip_prefix(type_name)?.starts_with("\",") || !canonical::is_canonical(text) {
         return None;
     }
     let mut signatures = Vec::with_capacity(file.signatures.len());
@@ -326,8 +344,7 @@ pub fn verify_canonical<T: Metadata>(
     if signatures.is_empty() {
         return None;
     }
-    let value: T = serde_json::from_str(text).ok()?;
-    value.check().ok()?;
+    let value = read(text)?;
     let signed_by = thresholds_met(&signatures, text.as_bytes(), authorities).ok()?;
     Some(Verified { value, signed_by })
 }
