@@ -116,7 +116,8 @@ async fn signed_where<S: MetadataSource>(
     // A name several roles sign is listed once per role; its signers are looked up once.
     let names: std::collections::BTreeSet<String> = updater
         .list_targets_where(&|p| path_may_hold_label(p, label), &|n| {
-            is_manifesto_target(n) && keep(n)
+            // The caller's test first: it is a string compare, the digest check a parse.
+            keep(n) && is_manifesto_target(n)
         })
         .await?
         .into_iter()

@@ -168,6 +168,11 @@ fn canonical_string(b: &[u8], at: &mut usize) -> Option<bool> {
     *at += 1;
     let mut escaped = false;
     loop {
+        // Skip the plain run at once: names and digests are long and have nothing to escape.
+        *at += b
+            .get(*at..)?
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         match *b.get(*at)? {
             b'"' => {
                 *at += 1;

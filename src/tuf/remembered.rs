@@ -110,10 +110,12 @@ fn name_key(name: &str) -> u64 {
 }
 
 fn chunk_hashes(bytes: &[u8]) -> String {
-    bytes
-        .chunks(CHUNK)
-        .map(|c| hex::encode(ring::digest::digest(&ring::digest::SHA256, c)))
-        .collect()
+    let mut out = vec![0u8; bytes.len().div_ceil(CHUNK) * 64];
+    for (c, hex) in bytes.chunks(CHUNK).zip(out.chunks_mut(64)) {
+        hex::encode_to_slice(ring::digest::digest(&ring::digest::SHA256, c), hex)
+            .expect("64 hex digits for 32 bytes");
+    }
+    String::from_utf8(out).expect("hex is ASCII")
 }
 
 /// How much of a memo's start is read for its header: the header lines up to the piece hashes.
@@ -386,11 +388,23 @@ struct HashesCheck;
 
 impl<'de> Deserialize<'de> for HashesCheck {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(HashesCheck)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HashesCheck {
+    type Value = HashesCheck;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map of hash names to base64 digests")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
         use base64::Engine as _;
-        let raw =
-            BTreeMap::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>::deserialize(d)?;
         let mut known = false;
-        for (alg, b64) in &raw {
+        while let Some((alg, b64)) =
+            map.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
+        {
             let mut digest = [0u8; 128];
             let len = base64::engine::general_purpose::STANDARD
                 .decode_slice(b64.as_bytes(), &mut digest)
