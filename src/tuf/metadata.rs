@@ -210,12 +210,28 @@ impl Serialize for Hashes {
 
 impl<'de> Deserialize<'de> for Hashes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        d.deserialize_map(HashesVisitor)
+    }
+}
+
+/// Decodes each digest as it is read (a snapshot holds hundreds of entries, two digests each).
+struct HashesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for HashesVisitor {
+    type Value = Hashes;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map of hash names to base64 digests")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Hashes, A::Error> {
         let mut map = BTreeMap::new();
-        for (alg, b64) in raw {
-            let digest = STANDARD.decode(&b64).map_err(|e| {
+        while let Some((alg, b64)) = access.next_entry::<String, std::borrow::Cow<'de, str>>()? {
+            let digest = STANDARD.decode(b64.as_bytes()).map_err(|e| {
                 serde::de::Error::custom(format_args!("hash {alg} is not base64: {e}"))
             })?;
+            // A repeated name: the parsers refuse duplicate keys before this runs; the
+            // last one would count, as a map deserialized from JSON keeps it.
             map.insert(alg, digest);
         }
         Ok(Hashes(map))
