@@ -228,3 +228,31 @@ fn key_rotations_by_the_go_client_are_followed_from_a_warm_cache() {
         our_targets(&after)
     );
 }
+
+/// Go's file writer spells `<`, `>` and `&` as `\u003c`, `\u003e` and `\u0026`, so such a
+/// targets file is not its own canonical form: it is verified over its re-encoding (the full
+/// path), while files without them are verified over their own text. Both must agree with Go.
+#[test]
+fn a_go_written_target_name_with_html_characters_verifies_and_lists_as_the_go_client_lists_it() {
+    let s = stack(StackKind::Plain);
+    let gun = format!("{}/{}", s.registry, unique_repo("go-html"));
+    let go = GoNotary::new(s);
+    go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
+    let env = TestEnv::new();
+    let before = inspect_json(&env, &s.notary_url, &gun);
+    assert_eq!(our_targets(&before), go_targets(&go, &gun));
+
+    go.add_target(&gun, "release<2>&more", b"two");
+    let raw = String::from_utf8(go.fetch_raw(&gun, "targets")).unwrap();
+    assert!(
+        raw.contains("release\\u003c2\\u003e\\u0026more"),
+        "the Go client escaped the name: {raw}"
+    );
+    let after = inspect_json(&env, &s.notary_url, &gun);
+    let ours = our_targets(&after);
+    assert_eq!(ours, go_targets(&go, &gun));
+    assert!(ours.iter().any(|t| t.0 == "release<2>&more"), "{ours:?}");
+    // Warm, from the cached file, the same.
+    let again = inspect_json(&env, &s.notary_url, &gun);
+    assert_eq!(our_targets(&again), ours);
+}
