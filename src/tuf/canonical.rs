@@ -100,55 +100,47 @@ fn literal(b: &[u8], at: &mut usize, word: &[u8]) -> bool {
 }
 
 fn canonical_object(b: &[u8], at: &mut usize, depth: usize) -> bool {
-    *at += 1; // `{`
-    if b.get(*at) == Some(&b'}') {
-        *at += 1;
-        return true;
-    }
     let mut last: Option<&[u8]> = None;
-    loop {
+    items(b, at, b'}', |b, at| {
         let start = *at + 1;
-        match canonical_string(b, at) {
-            // Escapes only `"` and `\`, and none in a key: its bytes are its decoded bytes.
-            Some(false) => {}
-            _ => return false,
+        // Escapes only `"` and `\`, and none in a key: its bytes are its decoded bytes.
+        if canonical_string(b, at) != Some(false) {
+            return false;
         }
         let key = &b[start..*at - 1];
-        if last.is_some_and(|l| l >= key) {
+        if last.is_some_and(|l| l >= key) || b.get(*at) != Some(&b':') {
             return false;
         }
         last = Some(key);
-        if b.get(*at) != Some(&b':') {
-            return false;
-        }
         *at += 1;
-        if !canonical_value(b, at, depth) {
-            return false;
-        }
-        match b.get(*at) {
-            Some(b',') => *at += 1,
-            Some(b'}') => {
-                *at += 1;
-                return true;
-            }
-            _ => return false,
-        }
-    }
+        canonical_value(b, at, depth)
+    })
 }
 
 fn canonical_array(b: &[u8], at: &mut usize, depth: usize) -> bool {
-    *at += 1; // `[`
-    if b.get(*at) == Some(&b']') {
+    items(b, at, b']', |b, at| canonical_value(b, at, depth))
+}
+
+/// The items of the object or array opening at `at`, each read by `item`, separated by `,`
+/// and closed by `close`: empty, or one item after another, nothing else.
+fn items<'b>(
+    b: &'b [u8],
+    at: &mut usize,
+    close: u8,
+    mut item: impl FnMut(&'b [u8], &mut usize) -> bool,
+) -> bool {
+    *at += 1; // `{` or `[`
+    if b.get(*at) == Some(&close) {
         *at += 1;
         return true;
     }
     loop {
-        if !canonical_value(b, at, depth) {
+        if !item(b, at) {
             return false;
         }
         match b.get(*at) {
             Some(b',') => *at += 1,
-            Some(b']') => {
+            Some(&c) if c == close => {
                 *at += 1;
                 return true;
             }

@@ -2,7 +2,7 @@
 //! written by the Go notary client.
 
 use crate::go_notary::GoNotary;
-use crate::harness::{StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
+use crate::harness::{Stack, StackKind, TestEnv, code, stack, stderr, stdout, unique_repo};
 
 fn inspect_json(env: &TestEnv, server: &str, gun: &str) -> serde_json::Value {
     let out = env
@@ -188,12 +188,7 @@ fn a_delegate_counts_only_inside_its_paths_as_the_go_client_agrees() {
 
 #[test]
 fn key_rotations_by_the_go_client_are_followed_from_a_warm_cache() {
-    let s = stack(StackKind::Plain);
-    let gun = format!("{}/{}", s.registry, unique_repo("go-rotate"));
-    let go = GoNotary::new(s);
-    go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
-    let env = TestEnv::new();
-    let before = inspect_json(&env, &s.notary_url, &gun);
+    let (s, gun, go, env, before) = go_repository_inspected("go-rotate");
     let old_root_key = before["roles"][0]["keys"][0]["key_id"].clone();
 
     go.rotate_snapshot_to_server(&gun);
@@ -234,12 +229,7 @@ fn key_rotations_by_the_go_client_are_followed_from_a_warm_cache() {
 /// path), while files without them are verified over their own text. Both must agree with Go.
 #[test]
 fn a_go_written_target_name_with_html_characters_verifies_and_lists_as_the_go_client_lists_it() {
-    let s = stack(StackKind::Plain);
-    let gun = format!("{}/{}", s.registry, unique_repo("go-html"));
-    let go = GoNotary::new(s);
-    go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
-    let env = TestEnv::new();
-    let before = inspect_json(&env, &s.notary_url, &gun);
+    let (s, gun, go, env, before) = go_repository_inspected("go-html");
     assert_eq!(our_targets(&before), go_targets(&go, &gun));
 
     go.add_target(&gun, "release<2>&more", b"two");
@@ -255,4 +245,18 @@ fn a_go_written_target_name_with_html_characters_verifies_and_lists_as_the_go_cl
     // Warm, from the cached file, the same.
     let again = inspect_json(&env, &s.notary_url, &gun);
     assert_eq!(our_targets(&again), ours);
+}
+
+/// A repository the Go client initialised with one target `v1`, and manifesto's first
+/// `trust inspect -o json` of it.
+fn go_repository_inspected(
+    label: &str,
+) -> (&'static Stack, String, GoNotary, TestEnv, serde_json::Value) {
+    let s = stack(StackKind::Plain);
+    let gun = format!("{}/{}", s.registry, unique_repo(label));
+    let go = GoNotary::new(s);
+    go.init_with_targets(&gun, &[("v1", b"one".as_slice())]);
+    let env = TestEnv::new();
+    let before = inspect_json(&env, &s.notary_url, &gun);
+    (s, gun, go, env, before)
 }
