@@ -686,13 +686,37 @@ impl Remembered {
         self.full
             .get_or_init(|| {
                 let bytes = self.bytes().ok()?;
-                let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
-                let targets = Targets::from_signed(&env.signed).ok()?;
+                let targets = match typed_from_canonical_text(bytes) {
+                    Some(targets) => targets,
+                    None => {
+                        let env = SignedEnvelope::parse(bytes, bytes.len()).ok()?;
+                        Targets::from_signed(&env.signed).ok()?
+                    }
+                };
                 Some(Verified::recalled(targets, self.signed_by.clone()))
             })
             .as_ref()
             .ok_or(Damaged)
     }
+}
+
+/// The targets of already-verified file `bytes` read straight from its `signed` text when that
+/// text is canonical (no duplicate keys, so the strict parse would read the same); `None`
+/// otherwise, and the caller parses it the full way.
+fn typed_from_canonical_text(bytes: &[u8]) -> Option<Targets> {
+    #[derive(Deserialize)]
+    struct File<'a> {
+        #[serde(borrow)]
+        signed: &'a RawValue,
+    }
+    let file: File = serde_json::from_slice(bytes).ok()?;
+    let text = file.signed.get();
+    if !super::canonical::is_canonical(text) {
+        return None;
+    }
+    let targets: Targets = serde_json::from_str(text).ok()?;
+    targets.check().ok()?;
+    Some(targets)
 }
 
 /// Whether the JSON value at `start` in `bytes` is preceded by the member name `"name":`.
